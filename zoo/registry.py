@@ -1,0 +1,170 @@
+"""Model registry: `register_model`, `list_models`, `create_model`, `model_info`.
+
+Every family module decorates its public builders with `@register_model(...)`;
+importing `zoo` imports the families, so the registry is always complete.
+
+Example:
+
+```python
+import zoo
+zoo.list_models("resnet*")            # ['resnet101', 'resnet110', ...]
+model = zoo.create_model("resnet20", classes=10)
+zoo.model_info("resnet50")["params"]  # 25636712
+```
+"""
+
+import dataclasses
+import difflib
+import fnmatch
+import functools
+from typing import Callable
+
+TASKS = (
+    "image_classification",
+    "text_classification",
+    "forecasting",
+    "seq2seq",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about one model name."""
+
+    name: str
+    builder: Callable
+    family: str
+    task: str
+    input_shape: tuple
+    input_dtype: str
+    reference: str
+    pretrained: tuple = ()
+    tiny: bool = False
+
+    def info(self):
+        return {
+            "name": self.name,
+            "family": self.family,
+            "task": self.task,
+            "input": {"shape": self.input_shape, "dtype": self.input_dtype},
+            "reference": self.reference,
+            "pretrained": list(self.pretrained),
+            "tiny": self.tiny,
+        }
+
+
+_REGISTRY: dict = {}
+
+
+def register_model(
+    *,
+    family,
+    task,
+    input_shape,
+    input_dtype="float32",
+    reference="",
+    pretrained=(),
+    tiny=False,
+    name=None,
+):
+    """Decorator that registers a model builder under its function name.
+
+    `input_shape` is the default per-example input shape (no batch axis,
+    `None` for a free length) and `input_dtype` its dtype; for models with
+    several inputs pass a dict `{input_name: shape}`.
+    """
+    if task not in TASKS:
+        raise ValueError(
+            f"`task` must be one of {TASKS}. Received: task={task!r}"
+        )
+
+    def decorator(fn):
+        key = name or fn.__name__
+        if key in _REGISTRY:
+            raise ValueError(
+                f"A model named {key!r} is already registered "
+                f"(by {_REGISTRY[key].builder.__module__})."
+            )
+        _REGISTRY[key] = ModelSpec(
+            name=key,
+            builder=fn,
+            family=family,
+            task=task,
+            input_shape=input_shape,
+            input_dtype=input_dtype,
+            reference=reference,
+            pretrained=tuple(pretrained),
+            tiny=tiny,
+        )
+        return fn
+
+    return decorator
+
+
+def _spec(name):
+    if not isinstance(name, str) or name not in _REGISTRY:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5)
+        hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown model name. Received: name={name!r}.{hint} "
+            "Call `zoo.list_models()` for every registered name."
+        )
+    return _REGISTRY[name]
+
+
+def list_models(pattern="*", *, family=None, task=None, tiny=None):
+    """Sorted registered model names matching a shell-style `pattern`.
+
+    Args:
+        pattern: `fnmatch` wildcard, e.g. `"resnet*"`; a list of patterns
+            selects the union.
+        family: keep only this family (`"resnet"`, `"densenet"`, ...).
+        task: keep only this task (see `zoo.registry.TASKS`).
+        tiny: `True` for the tiny test variants only, `False` to leave them
+            out, `None` (default) for all.
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    names = []
+    for key, spec in _REGISTRY.items():
+        if not any(fnmatch.fnmatchcase(key, p) for p in patterns):
+            continue
+        if family is not None and spec.family != family:
+            continue
+        if task is not None and spec.task != task:
+            continue
+        if tiny is not None and spec.tiny != tiny:
+            continue
+        names.append(key)
+    return sorted(names)
+
+
+def list_families():
+    return sorted({spec.family for spec in _REGISTRY.values()})
+
+
+def get_spec(name):
+    """The `ModelSpec` of a registered name (raises `ValueError` if unknown)."""
+    return _spec(name)
+
+
+def create_model(name, **overrides):
+    """Build a registered model; keyword `overrides` go to its builder."""
+    return _spec(name).builder(**overrides)
+
+
+@functools.lru_cache(maxsize=None)
+def _count_params(name):
+    model = create_model(name, weights=None)
+    return int(model.count_params())
+
+
+def model_info(name, *, count_params=True):
+    """Family, task, input spec, parameter count and reference of a model.
+
+    The parameter count builds the model once with its defaults (cached).
+    """
+    spec = _spec(name)
+    info = spec.info()
+    if count_params:
+        info["params"] = _count_params(name)
+    return info
