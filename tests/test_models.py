@@ -1,0 +1,89 @@
+"""The same checks for every registered model (timm style)."""
+
+import numpy as np
+import pytest
+
+import keras
+
+import zoo
+from conftest import example_inputs, example_targets, is_classifier, small_kwargs
+
+ALL_MODELS = zoo.list_models()
+
+
+def _build(name):
+    return zoo.create_model(name, **small_kwargs(name))
+
+
+def _expected_shape(name, model, batch, length=12):
+    spec = zoo.get_spec(name)
+    if spec.task in ("image_classification", "text_classification"):
+        return (batch, model.get_layer("predictions").units)
+    if spec.task == "forecasting":
+        return (batch,) + tuple(model.output_shape[1:])
+    return (batch, length, model.get_layer("predictions").units)  # seq2seq
+
+
+def test_every_family_is_registered_with_a_tiny_variant():
+    families = zoo.list_families()
+    assert families == ["densenet", "mlp", "resnet", "rnn", "transformer"]
+    for family in families:
+        assert zoo.list_models(family=family, tiny=True), family
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_forward_shape_and_finite(name):
+    model = _build(name)
+    x = example_inputs(model, batch=2)
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    assert y.shape == _expected_shape(name, model, 2)
+    assert np.isfinite(y).all()
+    if is_classifier(model):  # softmax heads: rows are distributions
+        np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_one_fit_step_is_finite_and_moves_weights(name):
+    model = _build(name)
+    x = example_inputs(model, batch=4)
+    y = example_targets(model, model(x, training=False))
+    loss = "sparse_categorical_crossentropy" if is_classifier(model) else "mse"
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = model.get_weights()
+    assert all(np.isfinite(w).all() for w in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_config_round_trip(name):
+    model = _build(name)
+    clone = model.__class__.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    clone.set_weights(model.get_weights())
+    x = example_inputs(model)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(clone(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("name", zoo.list_models(tiny=True) + ["resnet50", "densenet121", "lstm_attention_classifier", "transformer_seq2seq"])
+def test_keras_file_save_load_safe_mode(name, tmp_path):
+    model = _build(name)
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = example_inputs(model)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        atol=1e-6,
+    )
+    # The builder's `weights=<path>` path reads the same file.
+    again = zoo.create_model(name, **small_kwargs(name), weights=path)
+    for a, b in zip(again.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
