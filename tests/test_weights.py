@@ -1,0 +1,145 @@
+"""keras.applications parity: parameter counts and weight transfer."""
+
+import numpy as np
+import pytest
+
+import keras
+
+import zoo
+from zoo import weights as zw
+
+PARITY = {
+    "resnet50": (keras.applications.ResNet50, 25_636_712),
+    "resnet101": (keras.applications.ResNet101, 44_707_176),
+    "resnet152": (keras.applications.ResNet152, 60_419_944),
+    "densenet121": (keras.applications.DenseNet121, 8_062_504),
+    "densenet169": (keras.applications.DenseNet169, 14_307_880),
+    "densenet201": (keras.applications.DenseNet201, 20_242_984),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARITY))
+def test_parameter_count_matches_keras_applications(name):
+    _, expected = PARITY[name]
+    model = zoo.create_model(name, weights=None)
+    assert model.count_params() == expected
+    assert zoo.model_info(name)["params"] == expected
+
+
+def _randomize(model, seed=0):
+    """Random weights everywhere, including BatchNorm moving statistics, so a
+    mis-mapped layer cannot hide behind identity-like initial values."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        new = []
+        for w in layer.get_weights():
+            if "batch_normalization" in layer.__class__.__name__.lower() or isinstance(
+                layer, keras.layers.BatchNormalization
+            ):
+                new.append(rng.uniform(0.5, 1.5, size=w.shape).astype(w.dtype))
+            else:
+                new.append((rng.normal(size=w.shape) * 0.05).astype(w.dtype))
+        if new:
+            layer.set_weights(new)
+
+
+def _kapp_small(name, include_top):
+    builder, _ = PARITY[name]
+    kwargs = dict(weights=None, include_top=include_top)
+    if include_top:
+        kwargs.update(input_shape=(64, 64, 3), classes=7)
+    else:
+        kwargs.update(input_shape=(64, 64, 3), pooling="avg")
+    model = builder(**kwargs)
+    _randomize(model)
+    return model
+
+
+@pytest.mark.parametrize(
+    "name,include_top",
+    [("resnet50", True), ("resnet50", False), ("densenet121", True)],
+)
+def test_weights_copied_from_a_keras_applications_model_give_equal_outputs(
+    name, include_top
+):
+    kapp = _kapp_small(name, include_top)
+    ours = zw.from_keras_applications(kapp)
+    x = np.random.default_rng(1).normal(size=(2, 64, 64, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(kapp(x, training=False))
+    got = keras.ops.convert_to_numpy(ours(x, training=False))
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_legacy_h5_weights_file_loads_through_the_builder(tmp_path):
+    # keras.applications' downloadable files are legacy HDF5 weight files;
+    # `model.save("*.h5")` writes the same layer_names/weight_names layout.
+    kapp = _kapp_small("resnet50", include_top=True)
+    path = str(tmp_path / "resnet50_legacy.h5")
+    kapp.save(path)
+    ours = zoo.resnet50(
+        weights=path, input_shape=(64, 64, 3), classes=7, stride_in_1x1=True
+    )
+    x = np.random.default_rng(2).normal(size=(2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(x, training=False)),
+        keras.ops.convert_to_numpy(kapp(x, training=False)),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+def test_imagenet_weights_are_fetched_with_keras_get_file(tmp_path, monkeypatch):
+    kapp = _kapp_small("densenet121", include_top=False)
+    path = str(tmp_path / "densenet121_notop.h5")
+    kapp.save(path)
+    calls = []
+
+    def fake_get_file(fname, origin, **kwargs):
+        calls.append((fname, origin, kwargs))
+        return path
+
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    ours = zoo.densenet121(
+        weights="imagenet", include_top=False, pooling="avg", input_shape=(64, 64, 3)
+    )
+    fname, origin, kwargs = calls[0]
+    assert fname.endswith("_notop.h5") and origin.startswith("https://")
+    assert kwargs["cache_subdir"] == "models" and kwargs["file_hash"]
+    x = np.random.default_rng(3).normal(size=(1, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(x, training=False)),
+        keras.ops.convert_to_numpy(kapp(x, training=False)),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+def test_mismatched_weights_raise_and_leave_the_model_untouched(tmp_path):
+    kapp = _kapp_small("resnet50", include_top=True)  # 7 classes
+    path = str(tmp_path / "r50.h5")
+    kapp.save(path)
+    model = zoo.resnet50(input_shape=(64, 64, 3), classes=5, stride_in_1x1=True)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="do not match the model architecture"):
+        zw.transfer_weights(path, model)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    # Another family through the builder's `weights=` argument.
+    with pytest.raises(ValueError, match="do not match the model architecture"):
+        zoo.densenet121(weights=path, input_shape=(64, 64, 3), classes=7)
+
+
+def test_keras3_weights_file_from_another_architecture_is_a_value_error(tmp_path):
+    small = zoo.resnet8(classes=10)
+    path = str(tmp_path / "r8.weights.h5")
+    small.save_weights(path)
+    with pytest.raises(ValueError, match="different architecture"):
+        zoo.resnet20(weights=path, classes=10)
+
+
+def test_imagenet_weights_need_1000_classes_and_v1_stride():
+    with pytest.raises(ValueError, match="classes"):
+        zoo.resnet50(weights="imagenet", classes=10)
+    with pytest.raises(ValueError, match="stride_in_1x1"):
+        zoo.resnet50(weights="imagenet", stride_in_1x1=False)
