@@ -1,0 +1,347 @@
+"""Image sources: scikit-learn digits, MNIST IDX, TFRecord shards, image
+folders, TFDS. Each returns `DataSplits` of unbatched `(uint8 image, int32
+label)` elements; `normalize` maps images to float32 in [0, 1] per batch and
+`augment` (train only) is the CIFAR recipe: 4-pixel pad + random crop + flip.
+"""
+
+import glob
+import gzip
+import logging
+import os
+import struct
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.core import AUTOTUNE, DataSplits
+
+log = logging.getLogger("pipelines")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# First bytes of each format tf.io.decode_image reads.
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
+
+
+def rescale(scale):
+    def normalize(x):
+        return tf.cast(x, tf.float32) * scale
+
+    return normalize
+
+
+def crop_and_flip(pad=4):
+    """Pad by `pad`, random crop back, random horizontal flip (He et al. 2016)."""
+
+    def augment(image, seed):
+        shape = tf.shape(image)
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        image = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
+        return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+
+    return augment
+
+
+def _image_splits(train, val, test, *, name, image_shape, labels, sizes, scale=1 / 255,
+                  augment=None):
+    return DataSplits(
+        train=train, val=val, test=test, task="image_classification",
+        input_shape=tuple(image_shape), input_dtype="float32", num_classes=len(labels),
+        labels=list(labels), sizes=sizes, normalize=rescale(scale), augment=augment,
+        preprocessing={"type": "rescale", "scale": scale, "offset": 0.0,
+                       "layout": "NHWC", "image_size": list(image_shape[:2])},
+        name=name,
+    )
+
+
+def _split_arrays(x, y, val_fraction, seed):
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = int(round(len(x) * val_fraction))
+    return (x[order[n_val:]], y[order[n_val:]]), (x[order[:n_val]], y[order[:n_val]])
+
+
+def _from_arrays(x, y):
+    return tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
+
+
+# ----------------------------------------------------------------- digits
+
+
+def digits(*, val_fraction=0.1, test_fraction=0.2, seed=0):
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, offline).
+
+    Pixels are 0..16; `normalize` scales them to [0, 1]. The split is a
+    seeded stratified permutation: 70% train, 10% val, 20% test by default.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = bunch.images.astype("uint8")[..., None]  # (n, 8, 8, 1)
+    y = bunch.target.astype("int32")
+    rng = np.random.default_rng(seed)
+    parts = {"train": [], "val": [], "test": []}
+    for label in range(10):  # stratified: every split sees every digit
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_test, n_val = int(len(idx) * test_fraction), int(len(idx) * val_fraction)
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    parts = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+    return _image_splits(
+        *(_from_arrays(x[parts[k]], y[parts[k]]) if len(parts[k]) else None
+          for k in ("train", "val", "test")),
+        name="digits", image_shape=(8, 8, 1), labels=[str(i) for i in range(10)],
+        sizes={k: int(len(v)) for k, v in parts.items() if len(v)}, scale=1 / 16,
+    )
+
+
+# ----------------------------------------------------------------- IDX
+
+
+def read_idx(path):
+    """A NumPy array from an IDX file (MNIST's format), gzipped or not."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:
+        raise ValueError(f"Could not read IDX file {path!r} ({err}); it is missing, "
+                         "truncated or not gzip. Re-download or re-copy it.") from err
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise ValueError(f"{path!r} is not an unsigned-byte IDX file (bad magic number).")
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    expected = int(np.prod(dims))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != expected:
+        raise ValueError(f"{path!r} is truncated: its header says {dims} ({expected} bytes), "
+                         f"the file holds {body.size}. Re-copy the file.")
+    return body.reshape(dims)
+
+
+def mnist(data_dir, *, val_fraction=0.1, seed=0):
+    """MNIST from the four original IDX `.gz` files in `data_dir`.
+
+    The last `val_fraction` of a seeded permutation of the 60,000 training
+    images is held out for validation; `test` is the official 10,000.
+    """
+    names = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+    arrays = {}
+    for split, (images, labels) in names.items():
+        found = []
+        for stem in (images, labels):
+            candidates = [os.path.join(data_dir, stem + ext) for ext in (".gz", "")]
+            path = next((p for p in candidates if os.path.exists(p)), None)
+            if path is None:
+                raise ValueError(f"MNIST file {stem}(.gz) not found in data_dir={data_dir!r}. "
+                                 "Point --data-dir at the folder holding the four IDX files.")
+            found.append(read_idx(path))
+        x, y = found
+        if len(x) != len(y):
+            raise ValueError(f"MNIST {split}: {len(x)} images but {len(y)} labels.")
+        arrays[split] = (x[..., None], y.astype("int32"))
+    (xt, yt), (xv, yv) = _split_arrays(*arrays["train"], val_fraction, seed)
+    return _image_splits(
+        _from_arrays(xt, yt), _from_arrays(xv, yv) if len(xv) else None,
+        _from_arrays(*arrays["test"]), name="mnist", image_shape=(28, 28, 1),
+        labels=[str(i) for i in range(10)],
+        sizes={"train": len(xt), "val": len(xv), "test": len(arrays["test"][0])},
+    )
+
+
+# ----------------------------------------------------------------- TFRecord
+
+
+def count_records(files):
+    """Records per file; a truncated or corrupt file is a `ValueError` naming it."""
+    counts = {}
+    for path in files:
+        n = 0
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                n += 1
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
+            raise ValueError(
+                f"TFRecord file {path!r} is truncated or corrupt after {n} records "
+                f"({err.message.splitlines()[0]}). Re-copy it, or leave it out of the "
+                "file pattern."
+            ) from None
+        counts[path] = n
+    return counts
+
+
+def _decode(image_bytes, image_size, channels):
+    image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+    if image_size is not None:
+        image = tf.cast(tf.image.resize(image, image_size, antialias=True), tf.uint8)
+    image.set_shape((*(image_size or (None, None)), channels))
+    return image
+
+
+def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="image/encoded",
+                    label_key="image/class/label", validate=True):
+    """Unbatched `(uint8 image, label)` from TFRecords of `tf.train.Example`.
+
+    Returns `(dataset, num_examples)`. With `validate`, every file is read
+    once up front so a truncated shard fails here, by name, instead of in the
+    middle of an epoch.
+    """
+    files = sorted(glob.glob(file_pattern))
+    if not files:
+        raise ValueError(f"No TFRecord files match {file_pattern!r}.")
+    num = sum(count_records(files).values()) if validate else None
+    if validate and num == 0:
+        raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no records.")
+    features = {image_key: tf.io.FixedLenFeature([], tf.string),
+                label_key: tf.io.FixedLenFeature([], tf.int64)}
+
+    def parse(record):
+        ex = tf.io.parse_single_example(record, features)
+        return _decode(ex[image_key], image_size, channels), tf.cast(ex[label_key], tf.int32)
+
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8) if len(files) > 1 else None)
+    return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True), num
+
+
+def cifar10(data_dir, *, val_fraction=0.1, seed=0):
+    """CIFAR-10 from TFRecord shards `train-*.tfrecord`/`test-*.tfrecord` plus
+    `labels.txt` (the layout in `../shared/data/cifar10`). The first
+    `val_fraction` of the training records is held out for validation."""
+    labels_path = os.path.join(data_dir, "labels.txt")
+    if not os.path.exists(labels_path):
+        raise ValueError(f"{labels_path!r} not found: point --data-dir at the CIFAR-10 "
+                         "TFRecord folder (train-*.tfrecord, test-*.tfrecord, labels.txt).")
+    with open(labels_path) as f:
+        labels = [line.strip() for line in f if line.strip()]
+    train, n_train = tfrecord_images(os.path.join(data_dir, "train-*.tfrecord"), image_size=(32, 32))
+    test, n_test = tfrecord_images(os.path.join(data_dir, "test-*.tfrecord"), image_size=(32, 32))
+    n_val = int(n_train * val_fraction)
+    return _image_splits(
+        train.skip(n_val), train.take(n_val) if n_val else None, test, name="cifar10",
+        image_shape=(32, 32, 3), labels=labels,
+        sizes={"train": n_train - n_val, "val": n_val, "test": n_test},
+        augment=crop_and_flip(4),
+    )
+
+
+# ----------------------------------------------------------------- folders
+
+
+def _is_image_file(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _MAGIC)
+
+
+def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0.0,
+                 test_dir=None, seed=0, on_error="skip"):
+    """Images in class subfolders (`directory/<class>/<file>`).
+
+    Class names are the sorted subfolder names. Files that are not images
+    (checked by their first bytes) are skipped with a warning that counts them
+    (`on_error="skip"`) or raise a `ValueError` naming them (`"raise"`).
+    Images that pass that check but fail to decode (a truncated JPEG) are
+    dropped by `ignore_errors` in skip mode.
+    """
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"`on_error` must be 'skip' or 'raise'. Received: on_error={on_error!r}")
+
+    def scan(root):
+        if not os.path.isdir(root):
+            raise ValueError(f"Image folder {root!r} does not exist.")
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        if not classes:
+            raise ValueError(f"{root!r} has no class subfolders; expected {root}/<class>/<image>.")
+        paths, labels, bad = [], [], []
+        for i, c in enumerate(classes):
+            for fname in sorted(os.listdir(os.path.join(root, c))):
+                path = os.path.join(root, c, fname)
+                if not fname.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                if _is_image_file(path):
+                    paths.append(path)
+                    labels.append(i)
+                else:
+                    bad.append(path)
+        if bad:
+            if on_error == "raise":
+                raise ValueError(f"{len(bad)} files in {root!r} are not readable images: "
+                                 f"{bad[:5]}. Remove them or pass on_error='skip'.")
+            log.warning("Skipped %d unreadable image files in %s (first: %s)", len(bad), root, bad[:3])
+        if not paths:
+            raise ValueError(f"No images found under {root!r} (extensions {IMAGE_EXTENSIONS}).")
+        return classes, np.array(paths), np.array(labels, "int32"), len(bad)
+
+    classes, paths, labels, skipped = scan(directory)
+
+    def build(p, y):
+        ds = tf.data.Dataset.from_tensor_slices((p, y))
+        ds = ds.map(lambda path, label: (_decode(tf.io.read_file(path), image_size, channels), label),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.ignore_errors(log_warning=True) if on_error == "skip" else ds
+
+    (pt, yt), (pv, yv) = _split_arrays(paths, labels, val_fraction, seed)
+    test = None
+    sizes = {"train": len(pt)}
+    if len(pv):
+        sizes["val"] = len(pv)
+    if test_dir is not None:
+        test_classes, ptest, ytest, _ = scan(test_dir)
+        if test_classes != classes:
+            raise ValueError(f"Test classes {test_classes} differ from train classes {classes}.")
+        test = build(ptest, ytest)
+        sizes["test"] = len(ptest)
+    splits = _image_splits(
+        build(pt, yt), build(pv, yv) if len(pv) else None, test, name=os.path.basename(directory.rstrip("/")),
+        image_shape=(*image_size, channels), labels=classes, sizes=sizes,
+        augment=crop_and_flip(max(1, image_size[0] // 8)),
+    )
+    splits.preprocessing["skipped_files"] = skipped
+    return splits
+
+
+# ----------------------------------------------------------------- TFDS
+
+
+def tfds_images(name, *, data_dir=None, splits=("train", "validation", "test"), image_size=None,
+                download=True, augment=True):
+    """An image-classification TFDS dataset by name (`tfds.load`, supervised).
+
+    `splits` maps to train/val/test in order; TFDS slicing works
+    (`("train[:90%]", "train[90%:]", "test")`). Names that the catalog lacks
+    are skipped when they are missing from the dataset (e.g. no validation).
+    """
+    import tensorflow_datasets as tfds
+
+    out, sizes, info = {}, {}, None
+    for key, split in zip(("train", "val", "test"), splits):
+        if split is None:
+            continue
+        try:
+            ds, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True,
+                                 with_info=True, download=download, shuffle_files=False)
+        except ValueError as err:
+            if key == "train" or "Unknown split" not in str(err):
+                raise ValueError(f"tfds.load({name!r}, split={split!r}) failed: {err}") from err
+            continue  # e.g. no validation split
+        if image_size is not None:
+            ds = ds.map(lambda x, y: (tf.cast(tf.image.resize(x, image_size, antialias=True), tf.uint8), y),
+                        num_parallel_calls=AUTOTUNE)
+        out[key] = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)))
+        n = int(ds.cardinality())
+        sizes[key] = n if n >= 0 else int(ds.reduce(0, lambda c, _: c + 1))
+        if sizes[key] == 0:
+            raise ValueError(f"TFDS split {split!r} of {name!r} is empty.")
+    shape = info.features[info.supervised_keys[0]].shape
+    if image_size is not None:
+        shape = (*image_size, shape[-1])
+    label_feature = info.features[info.supervised_keys[1]]
+    return _image_splits(
+        out.get("train"), out.get("val"), out.get("test"), name=name, image_shape=shape,
+        labels=list(label_feature.names), sizes=sizes,
+        augment=crop_and_flip(max(1, shape[0] // 8)) if augment else None,
+    )

@@ -1,0 +1,75 @@
+"""Sliding windows over a univariate time series (CSV)."""
+
+import csv
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.core import DataSplits
+
+
+def read_series(path, column=None):
+    """The numeric column of a CSV with a header (default: the last column)."""
+    if not os.path.exists(path):
+        raise ValueError(f"Time-series file {path!r} does not exist.")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise ValueError(f"{path!r} holds no data rows.")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    col = len(header) - 1 if column is None else (header.index(column) if column in header else -1)
+    if col < 0:
+        raise ValueError(f"Column {column!r} not in {path!r}; the header is {header}.")
+    try:
+        return np.array([float(r[col]) for r in body], "float32")
+    except ValueError as err:
+        raise ValueError(f"{path!r}: non-numeric value in column {header[col]!r} ({err}).") from None
+
+
+def windows(series, *, input_width=12, horizon=1, val_fraction=0.15, test_fraction=0.2,
+            name="series"):
+    """Chronological train/val/test windows, standardized with train statistics.
+
+    Each element is `(x, y)`: `x` the `(input_width, 1)` past, `y` the
+    `(horizon, 1)` future. The test split's windows start `input_width`
+    steps before its first target so no target is seen in training.
+    """
+    series = np.asarray(series, "float32")
+    n = len(series)
+    n_test, n_val = int(n * test_fraction), int(n * val_fraction)
+    n_train = n - n_test - n_val
+    if n_train < input_width + horizon:
+        raise ValueError(f"The training part ({n_train} steps) is shorter than one window "
+                         f"(input_width + horizon = {input_width + horizon}). Use a longer series "
+                         "or smaller windows.")
+    mean, std = float(series[:n_train].mean()), float(series[:n_train].std() or 1.0)
+    z = (series - mean) / std
+
+    def make(start, stop):
+        # Targets lie in [start, stop); inputs may reach back before `start`.
+        xs, ys = [], []
+        for t in range(max(start, input_width), stop - horizon + 1):
+            xs.append(z[t - input_width:t, None])
+            ys.append(z[t:t + horizon, None])
+        if not xs:
+            return None, 0
+        return tf.data.Dataset.from_tensor_slices((np.stack(xs), np.stack(ys))), len(xs)
+
+    train, n_tr = make(0, n_train)
+    val, n_va = make(n_train, n_train + n_val)
+    test, n_te = make(n_train + n_val, n)
+    return DataSplits(
+        train=train, val=val, test=test, task="forecasting", input_shape=(input_width, 1),
+        input_dtype="float32", sizes={k: v for k, v in (("train", n_tr), ("val", n_va), ("test", n_te)) if v},
+        preprocessing={"type": "standardize", "mean": mean, "std": std, "input_width": input_width,
+                       "horizon": horizon},
+        name=name,
+    )
+
+
+def airline(data_dir, *, input_width=12, horizon=1):
+    """Monthly airline passengers 1949-1960 (`airline-passengers.csv`)."""
+    path = data_dir if data_dir.endswith(".csv") else os.path.join(data_dir, "airline-passengers.csv")
+    return windows(read_series(path, "Passengers"), input_width=input_width, horizon=horizon,
+                   name="airline")

@@ -1,0 +1,200 @@
+"""Text sources: class folders (the aclImdb layout, also read straight from
+its `.tar.gz`), TSV/CSV files (SST-2), arrays. Token ids come from a
+`keras.layers.TextVectorization` adapted on the training split only; it is
+kept in `DataSplits.vectorizer` so the trainer saves it beside the model and
+exports can take raw strings.
+"""
+
+import csv
+import os
+import tarfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipelines.core import AUTOTUNE, DataSplits
+
+
+def read_text_folder(path, split=None):
+    """`(texts, labels, class_names)` from `<root>/<class>/*.txt`.
+
+    `path` is a folder, or a `.tar`/`.tar.gz` holding one (read in place, no
+    extraction step); `split` picks a subfolder (`"train"`, `"test"`) in
+    either. Subfolders without `.txt` files (aclImdb's `unsup`) are ignored.
+    """
+    by_class = {}
+    if os.path.isfile(path) and tarfile.is_tarfile(path):
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for member in tar:
+                    if not (member.isfile() and member.name.endswith(".txt")):
+                        continue
+                    parts = member.name.split("/")
+                    if len(parts) < 3 or (split is not None and parts[-3] != split):
+                        continue
+                    text = tar.extractfile(member).read().decode("utf8", errors="replace")
+                    by_class.setdefault(parts[-2], []).append((member.name, text))
+        except (tarfile.TarError, EOFError, OSError) as err:
+            raise ValueError(f"{path!r} is truncated or not a readable tar archive ({err}).") from err
+    elif os.path.isdir(path):
+        root = os.path.join(path, split) if split else path
+        if not os.path.isdir(root):
+            raise ValueError(f"Text folder {root!r} does not exist.")
+        for c in sorted(os.listdir(root)):
+            folder = os.path.join(root, c)
+            if not os.path.isdir(folder):
+                continue
+            for fname in sorted(os.listdir(folder)):
+                if fname.endswith(".txt"):
+                    with open(os.path.join(folder, fname), encoding="utf8", errors="replace") as f:
+                        by_class.setdefault(c, []).append((fname, f.read()))
+    else:
+        raise ValueError(f"{path!r} is neither a folder nor a tar archive of class folders.")
+    if not by_class:
+        where = f"{path!r}" + (f" (split {split!r})" if split else "")
+        raise ValueError(f"No `<class>/*.txt` files found in {where}.")
+    classes = sorted(by_class)
+    texts, labels = [], []
+    for i, c in enumerate(classes):
+        for _, text in sorted(by_class[c]):
+            texts.append(text)
+            labels.append(i)
+    return np.array(texts, dtype=object), np.array(labels, "int32"), classes
+
+
+def read_table(path, *, text_column="sentence", label_column="label", delimiter=None):
+    """`(texts, labels)` from a TSV/CSV file with a header row (SST-2's layout)."""
+    if not os.path.exists(path):
+        raise ValueError(f"Text table {path!r} does not exist.")
+    delimiter = delimiter or ("\t" if path.endswith((".tsv", ".tsv.gz")) else ",")
+    texts, labels = [], []
+    with open(path, encoding="utf8", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+        missing = {text_column, label_column} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path!r} lacks the column(s) {sorted(missing)}; its header is "
+                             f"{reader.fieldnames}. Pass text_column=/label_column=.")
+        for row_number, row in enumerate(reader, start=2):
+            try:
+                labels.append(int(row[label_column]))
+            except (TypeError, ValueError):
+                raise ValueError(f"{path!r} line {row_number}: label {row[label_column]!r} is not an integer.") from None
+            texts.append(row[text_column])
+    if not texts:
+        raise ValueError(f"{path!r} holds no rows.")
+    return np.array(texts, dtype=object), np.array(labels, "int32")
+
+
+def make_vectorizer(train_texts, *, max_tokens=20000, sequence_length=200):
+    """A `TextVectorization` (lower-case, strip punctuation, int ids, 0 =
+    padding, 1 = out-of-vocabulary) adapted on the training texts only."""
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=max_tokens, output_sequence_length=sequence_length, name="vectorizer")
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts.astype(str)).batch(1024))
+    return vectorizer
+
+
+def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, sequence_length=200,
+                vectorizer=None):
+    """`DataSplits` of token ids from `(texts, labels)` array pairs."""
+    for split, pair in (("train", train), ("val", val), ("test", test)):
+        if pair is not None and len(pair[0]) == 0:
+            raise ValueError(f"The {split} split of {name!r} is empty.")
+    if len(set(train[1].tolist())) > len(labels):
+        raise ValueError(f"{name!r} has labels {sorted(set(train[1].tolist()))} but only {len(labels)} class names.")
+    vectorizer = vectorizer or make_vectorizer(train[0], max_tokens=max_tokens, sequence_length=sequence_length)
+
+    def ids(pair):
+        if pair is None:
+            return None
+        texts, y = pair
+        ds = tf.data.Dataset.from_tensor_slices((texts.astype(str), y))
+        return ds.batch(1024).map(lambda t, l: (tf.cast(vectorizer(t), tf.int32), l),
+                                  num_parallel_calls=AUTOTUNE).unbatch()
+
+    vocab_size = vectorizer.vocabulary_size()
+    return DataSplits(
+        train=ids(train), val=ids(val), test=ids(test), task="text_classification",
+        input_shape=(sequence_length,), input_dtype="int32", num_classes=len(labels),
+        labels=list(labels),
+        sizes={k: len(p[0]) for k, p in (("train", train), ("val", val), ("test", test)) if p is not None},
+        preprocessing={"type": "text_vectorization", "vocab_size": int(vocab_size),
+                       "sequence_length": sequence_length, "standardize": "lower_and_strip_punctuation",
+                       "split": "whitespace", "padding_id": 0, "oov_id": 1},
+        vectorizer=vectorizer, name=name,
+    )
+
+
+def _hold_out(texts, labels, fraction, seed):
+    order = np.random.default_rng(seed).permutation(len(texts))
+    n = int(len(texts) * fraction)
+    return (texts[order[n:]], labels[order[n:]]), (texts[order[:n]], labels[order[:n]])
+
+
+def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None):
+    """IMDB reviews from the aclImdb layout: a folder or `aclImdb_v1*.tar.gz`
+    in `data_dir`. `limit` keeps a seeded subset per split (for quick runs)."""
+    source = data_dir
+    if os.path.isdir(os.path.join(data_dir, "aclImdb")):
+        source = os.path.join(data_dir, "aclImdb")
+    elif os.path.isdir(data_dir) and not os.path.isdir(os.path.join(data_dir, "train")):
+        tars = sorted(f for f in os.listdir(data_dir) if f.endswith((".tar.gz", ".tgz", ".tar")))
+        if not tars:
+            raise ValueError(f"No aclImdb folder or tar archive in data_dir={data_dir!r}.")
+        source = os.path.join(data_dir, tars[0])
+    if os.path.isfile(source):
+        # One pass over the archive for both splits.
+        all_texts, all_labels, classes = _read_tar_splits(source)
+        texts = {s: (all_texts[s], all_labels[s]) for s in ("train", "test")}
+    else:
+        texts = {}
+        for split in ("train", "test"):
+            t, l, classes = read_text_folder(source, split)
+            texts[split] = (t, l)
+    if classes != ["neg", "pos"]:
+        raise ValueError(f"Expected aclImdb classes ['neg', 'pos'], found {classes}.")
+    if limit:
+        rng = np.random.default_rng(seed)
+        texts = {s: tuple(a[idx] for a in p) for s, p in texts.items()
+                 for idx in [np.sort(rng.permutation(len(p[0]))[:limit])]}
+    train, val = _hold_out(*texts["train"], val_fraction, seed)
+    return text_splits(train, val if len(val[0]) else None, texts["test"], name="imdb",
+                       labels=classes, max_tokens=max_tokens, sequence_length=sequence_length)
+
+
+def _read_tar_splits(path):
+    out, labels, classes = {"train": [], "test": []}, {"train": [], "test": []}, set()
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if not (member.isfile() and member.name.endswith(".txt") and len(parts) >= 3):
+                    continue
+                split, c = parts[-3], parts[-2]
+                if split not in out or c not in ("neg", "pos"):
+                    continue
+                classes.add(c)
+                out[split].append((member.name, tar.extractfile(member).read().decode("utf8", errors="replace")))
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise ValueError(f"{path!r} is truncated or not a readable tar archive ({err}). Re-copy it.") from err
+    classes = sorted(classes)
+    texts = {}
+    for split in out:
+        rows = sorted(out[split])
+        texts[split] = np.array([t for _, t in rows], dtype=object)
+        labels[split] = np.array([classes.index(n.split("/")[-2]) for n, _ in rows], "int32")
+        if len(rows) == 0:
+            raise ValueError(f"{path!r} has no {split}/<class>/*.txt files.")
+    return texts, labels, classes
+
+
+def sst2(data_dir, *, max_tokens=20000, sequence_length=64):
+    """SST-2 from `train.tsv`, `dev.tsv`, `test.tsv` (`sentence<TAB>label`)."""
+    paths = {s: os.path.join(data_dir, f"{f}.tsv") for s, f in (("train", "train"), ("val", "dev"), ("test", "test"))}
+    if not os.path.exists(paths["train"]):
+        raise ValueError(f"{paths['train']!r} not found: point --data-dir at the SST-2 folder.")
+    pairs = {s: read_table(p) if os.path.exists(p) else None for s, p in paths.items()}
+    return text_splits(pairs["train"], pairs["val"], pairs["test"], name="sst2",
+                       labels=["negative", "positive"], max_tokens=max_tokens,
+                       sequence_length=sequence_length)
