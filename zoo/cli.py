@@ -82,10 +82,11 @@ def _cmd_train(args):
     zoo.get_spec(args.model)  # unknown names fail before any data is read
     if args.strategy == "mirrored" and args.cpu_replicas:
         pipelines.use_logical_cpus(args.cpu_replicas)
+    # Strategies first: multi-worker collectives must be set up before any TF op.
+    strategy = pipelines.get_strategy(args.strategy)
     data_kwargs = _parse_model_args(args.data_arg)
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
-    strategy = pipelines.get_strategy(args.strategy)
     result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args),
                  strategy=strategy)
     if args.out:

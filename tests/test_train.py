@@ -1,0 +1,194 @@
+"""Training: the recipe, strategies, multi-worker, kill-and-resume, the CLI."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import keras
+
+import pipelines
+import zoo
+from conftest import REPO
+from zoo import cli
+from zoo.train import TrainConfig, TrainingDivergedError, fit
+
+SCRIPT = os.path.join(REPO, "tests", "_train_script.py")
+
+
+def _env(**extra):
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, **extra)
+
+
+def _final_weights(run_dir):
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    return model.get_weights()
+
+
+def test_fit_learns_digits_and_writes_the_run_folder(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    result = fit(lambda: zoo.mlp_tiny(), pipelines.digits(),
+                 config=TrainConfig(epochs=4, batch_size=32, learning_rate=3e-3, out_dir=out,
+                                    early_stopping_patience=3, label_smoothing=0.1, clipnorm=1.0,
+                                    warmup_epochs=1))
+    assert result.evaluation["split"] == "test" and result.evaluation["accuracy"] > 0.8
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    printed = capsys.readouterr().out
+    assert "Final evaluation on test (355 examples)" in printed
+    for name in ("model.keras", "config.json", "history.json", "data.json", "backup/state.npz"):
+        assert os.path.exists(os.path.join(out, name)), name
+    assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == [
+        "epoch_002.weights.h5", "epoch_003.weights.h5", "epoch_004.weights.h5"]
+    assert os.listdir(os.path.join(out, "logs", "train"))  # TensorBoard event files
+    reloaded = keras.saving.load_model(os.path.join(out, "model.keras"))
+    for a, b in zip(reloaded.get_weights(), result.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # A finished run restarted with the same folder resumes past its end: no new epochs.
+    again = fit(lambda: zoo.mlp_tiny(), pipelines.digits(),
+                config=TrainConfig(epochs=4, batch_size=32, learning_rate=3e-3, out_dir=out, verbose=0))
+    assert len(again.history["loss"]) == 4
+
+
+def test_warmup_cosine_schedule_and_optimizers():
+    config = TrainConfig(epochs=10, learning_rate=0.1, warmup_epochs=2, optimizer="sgd")
+    schedule = zoo.train.learning_rate_schedule(config, steps_per_epoch=10)
+    lrs = [float(schedule(s)) for s in (0, 10, 20, 60, 99)]
+    assert lrs[0] < lrs[1] < lrs[2] and abs(lrs[2] - 0.1) < 1e-6 and lrs[3] < lrs[2] and lrs[4] < 0.01
+    step = zoo.train.learning_rate_schedule(
+        TrainConfig(epochs=10, learning_rate=0.1, schedule="step", step_epochs=(5,)), 10)
+    assert abs(float(step(49)) - 0.1) < 1e-6 and abs(float(step(51)) - 0.01) < 1e-6
+    assert isinstance(zoo.train.make_optimizer(config, 10), keras.optimizers.SGD)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("epochs", 0, "epochs"), ("optimizer", "lamb", "optimizer"), ("schedule", "linear", "schedule"),
+    ("learning_rate", -1.0, "learning_rate"), ("label_smoothing", 1.0, "label_smoothing")])
+def test_bad_config_values_are_rejected(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value}).validate()
+
+
+def test_label_count_must_match_the_model_head():
+    with pytest.raises(ValueError, match="has 10 classes but the model outputs 3.*classes=10"):
+        fit(lambda: zoo.mlp_tiny(classes=3), pipelines.digits(), config=TrainConfig(epochs=1, verbose=0))
+
+
+def test_nan_loss_stops_with_a_clear_error():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 12, 1)).astype("float32")
+    y = rng.normal(size=(64, 2, 1)).astype("float32")
+    y[5] = np.nan  # a corrupt target
+    data = pipelines.from_arrays(x, y, task="forecasting")
+    with pytest.raises(TrainingDivergedError, match="loss became nan.*learning_rate"):
+        fit(lambda: zoo.lstm_forecaster_tiny(), data, config=TrainConfig(epochs=1, batch_size=16, verbose=0))
+
+
+def test_mirrored_over_two_cpus_matches_one_device():
+    proc = subprocess.run([sys.executable, SCRIPT, "mirrored", "unused"], env=_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2
+    np.testing.assert_allclose(out["loss_two"], out["loss_one"], rtol=1e-4)
+    assert out["max_weight_diff"] < 1e-4
+    assert "strategy.scope()" in out["outside_error"]
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for i in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+        procs.append(subprocess.Popen([sys.executable, SCRIPT, "worker", str(tmp_path)], cwd=REPO,
+                                      env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (stdout, stderr) in zip(procs, outs):
+        assert p.returncode == 0, stderr[-3000:]
+    finals = [np.load(tmp_path / f"final_worker_{i}.npz") for i in range(2)]
+    for key in finals[0].files:
+        np.testing.assert_array_equal(finals[0][key], finals[1][key])
+    assert os.path.exists(tmp_path / "model.keras")  # the chief saved the run
+    losses = [json.loads(o[0].strip().splitlines()[-1])["loss"] for o in outs]
+    assert losses[0] == losses[1] and losses[0][-1] < losses[0][0]
+
+
+def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    reference = str(tmp_path / "reference")
+    proc = subprocess.run([sys.executable, SCRIPT, "resumable", reference], env=_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    killed = str(tmp_path / "killed")
+    state = os.path.join(killed, "backup", "state.npz")
+    proc = subprocess.Popen([sys.executable, SCRIPT, "resumable", killed, "0.004"], env=_env(),
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    meta = None
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(state):
+                with np.load(state) as f:
+                    meta = json.loads(bytes(f["meta"]).decode())
+                if meta["epoch"] >= 1 and meta["step"] > 0:  # inside the second epoch
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert meta and meta["step"] > 0 and not os.path.exists(os.path.join(killed, "model.keras"))
+
+    proc = subprocess.run([sys.executable, SCRIPT, "resumable", killed], env=_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for a, b in zip(_final_weights(killed), _final_weights(reference)):
+        np.testing.assert_array_equal(a, b)
+    history = json.load(open(os.path.join(killed, "history.json")))["history"]
+    assert len(history["loss"]) == 3 and history["resumed_at_step"] == [meta["step"]]
+
+
+def test_backup_from_another_model_is_refused(tmp_path):
+    out = str(tmp_path / "run")
+    fit(lambda: zoo.mlp_tiny(), pipelines.digits(), config=TrainConfig(epochs=1, out_dir=out, verbose=0))
+    with pytest.raises(ValueError, match="different model"):
+        fit(lambda: zoo.mlp_tiny(hidden_units=(16, 16)), pipelines.digits(),
+            config=TrainConfig(epochs=2, out_dir=out, verbose=0))
+
+
+def test_cli_train_on_digits(tmp_path, capsys):
+    out = str(tmp_path / "cli")
+    assert cli.main(["train", "mlp_tiny", "--dataset", "digits", "--epochs", "2", "--batch-size", "32",
+                     "--out", out, "--model-arg", "hidden_units=[48]"]) == 0
+    printed = capsys.readouterr().out
+    assert "Final evaluation on test" in printed and os.path.exists(os.path.join(out, "model.keras"))
+    assert keras.saving.load_model(os.path.join(out, "model.keras")).count_params() == 64 * 48 + 48 + 48 * 10 + 10
+
+
+def test_cli_train_errors(capsys):
+    assert cli.main(["train", "mlp_tiny", "--dataset", "cifar"]) == 2
+    assert "Did you mean ['cifar10']" in capsys.readouterr().err
+    assert cli.main(["train", "lstm_classifier_tiny", "--dataset", "digits"]) == 2
+    assert "text_classification model" in capsys.readouterr().err
