@@ -1,0 +1,87 @@
+"""ONNX through tf2onnx, with a dynamic batch (and sequence length for token
+inputs), named inputs/outputs and metadata (`zoo.*` properties)."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from export import common
+
+DEFAULT_OPSET = 17
+
+
+def _patch_tf2onnx():
+    try:  # tf2onnx 1.17 still uses np.object & co under NumPy 2; Keras ships the fix.
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
+        patch_tf2onnx()
+    except ImportError:
+        pass
+
+
+def convert(model, *, opset=DEFAULT_OPSET, metadata=None):
+    """ONNX model bytes."""
+    import onnx
+    import tf2onnx
+
+    if not isinstance(opset, int) or not 13 <= opset <= 21:
+        raise common.ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
+    _patch_tf2onnx()
+    specs = common.input_specs(model)
+    out_name = common.output_name(model)
+
+    @tf.function(input_signature=specs)
+    def fn(*args):
+        return {out_name: common.call_model(model, args)}
+
+    with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as folder:
+        path = os.path.join(folder, "model.onnx")
+        try:
+            tf2onnx.convert.from_function(fn, input_signature=specs, opset=opset, output_path=path)
+        except Exception as err:
+            raise common.ExportError(f"ONNX conversion of {model.name!r} (opset {opset}) failed: "
+                                     + " ".join(str(err).split())[:1500]) from err
+        proto = onnx.load(path)
+    _rename_io(proto, [s.name for s in specs], [out_name])
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key = f"zoo.{key}"
+        entry.value = value if isinstance(value, str) else json.dumps(value)
+    proto.producer_name = "zoo (tf2onnx)"
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _rename_io(proto, input_names, output_names):
+    """tf2onnx names tensors `images:0`/`Identity:0`; serve them by clean names."""
+    renames = {}
+    for tensor, name in zip(proto.graph.input, input_names):
+        renames[tensor.name] = name
+    for tensor, name in zip(proto.graph.output, output_names):
+        renames[tensor.name] = name
+    for tensor in list(proto.graph.input) + list(proto.graph.output):
+        tensor.name = renames.get(tensor.name, tensor.name)
+    for node in proto.graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+
+
+def session(path_or_bytes):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.log_severity_level = 3
+    return ort.InferenceSession(path_or_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def run(sess, inputs):
+    feeds = {}
+    for i in sess.get_inputs():
+        value = np.asarray(inputs[i.name])
+        feeds[i.name] = value.astype(np.int32 if "int32" in i.type else np.int64 if "int64" in i.type
+                                     else np.float32)
+    return sess.run(None, feeds)[0]

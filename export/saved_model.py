@@ -1,0 +1,154 @@
+"""SavedModel for TF Serving: `<out>/<name>/<version>/`, atomically.
+
+Signatures:
+* `serving_default`: named model inputs (`images`, `tokens`, ...) ->
+  `probabilities` (+ `class_ids`) for classifiers, `forecast`/`outputs` else.
+* `serving_bytes` (image models): encoded JPEG/PNG strings -> the same outputs,
+  with the training preprocessing (decode, resize, rescale) inside the graph.
+* `serving_text` (text models given their vectorizer): raw strings.
+
+`assets.extra/tf_serving_warmup_requests` holds PredictionLog records (built
+with the tensorflow-serving-api protos) that TF Serving replays at load time.
+The version folder is written under a dot-prefixed temporary name (TF
+Serving ignores those) and renamed into place only when complete.
+"""
+
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from export import common
+
+
+def next_version(model_dir):
+    if not os.path.isdir(model_dir):
+        return 1
+    versions = [int(d) for d in os.listdir(model_dir) if re.fullmatch(r"\d+", d)]
+    return max(versions, default=0) + 1
+
+
+def _outputs(model, y):
+    name = common.output_name(model)
+    out = {name: y}
+    if common.task_of(model) == "classifier":
+        out["class_ids"] = tf.argmax(y, axis=-1, output_type=tf.int32)
+    return out
+
+
+def build_archive(model, *, preprocessing=None, vectorizer=None):
+    """A `keras.export.ExportArchive` with our signatures."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    specs = common.input_specs(model)
+
+    @tf.function(input_signature=specs)
+    def serving_default(*args):
+        return _outputs(model, common.call_model(model, args))
+
+    archive.add_endpoint("serving_default", serving_default)
+    preprocessing = preprocessing or {}
+    image_input = len(specs) == 1 and len(specs[0].shape) == 4 and preprocessing.get("type") == "rescale"
+    if image_input:
+        height, width, channels = specs[0].shape[1:]
+        height, width = preprocessing.get("image_size", [height, width])
+        scale = float(preprocessing.get("scale", 1 / 255))
+
+        def decode(image_bytes):
+            image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+            image = tf.image.resize(image, (height, width), antialias=True)
+            return tf.round(tf.clip_by_value(image, 0, 255)) * scale  # as training: uint8, rescaled
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        def serving_bytes(image_bytes):
+            images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(
+                (height, width, channels), tf.float32))
+            return _outputs(model, model(images, training=False))
+
+        archive.add_endpoint("serving_bytes", serving_bytes)
+    if vectorizer is not None:
+        archive.track(vectorizer)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serving_text(text):
+            tokens = tf.cast(vectorizer(text), tf.int32)
+            return _outputs(model, model(tokens, training=False))
+
+        archive.add_endpoint("serving_text", serving_text)
+    return archive
+
+
+def warmup_records(model, inputs, signature="serving_default", model_name="model"):
+    """Serialized `PredictionLog` records for `assets.extra/tf_serving_warmup_requests`."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest(
+        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+    for name, value in zip(common.input_names(model), inputs):
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    return [log.SerializeToString()]
+
+
+def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None, vectorizer=None,
+                       warmup_inputs=None, _before_rename=None):
+    """Write `<out_dir>/<name>/<version>/` and return its path."""
+    model_dir = os.path.join(out_dir, name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = next_version(model_dir) if version is None else int(version)
+    final = os.path.join(model_dir, str(version))
+    if os.path.exists(final):
+        raise common.ExportError(f"{final!r} already exists; TF Serving versions are immutable. "
+                                 "Leave version unset to take the next free number.")
+    tmp = common.temp_dir_beside(final)
+    try:
+        target = os.path.join(tmp, "model")
+        build_archive(model, preprocessing=preprocessing, vectorizer=vectorizer).write_out(
+            target, verbose=False)
+        if warmup_inputs is not None:
+            extra = os.path.join(target, "assets.extra")
+            os.makedirs(extra, exist_ok=True)
+            with tf.io.TFRecordWriter(os.path.join(extra, "tf_serving_warmup_requests")) as writer:
+                for record in warmup_records(model, [x[:1] for x in warmup_inputs], model_name=name):
+                    writer.write(record)
+        if _before_rename is not None:  # failure injection for tests
+            _before_rename(target)
+        os.rename(target, final)
+    finally:
+        common.remove_tree(tmp)
+    return final
+
+
+def rest_request(model, inputs, signature="serving_default"):
+    """The JSON body of `POST /v1/models/<name>:predict` (row format)."""
+    names = common.input_names(model)
+    instances = []
+    for i in range(len(inputs[0])):
+        if len(names) == 1:
+            instances.append(np.asarray(inputs[0][i]).tolist())
+        else:
+            instances.append({n: np.asarray(x[i]).tolist() for n, x in zip(names, inputs)})
+    body = {"instances": instances}
+    if signature != "serving_default":
+        body["signature_name"] = signature
+    return body
+
+
+def grpc_request(model, inputs, *, model_name, signature="serving_default"):
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature
+    for name, value in zip(common.input_names(model), inputs):
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return request
+
+
+def run(path, inputs, signature="serving_default", loaded=None):
+    """Run a SavedModel signature on `{input name: array}`; returns `{output: array}`."""
+    loaded = loaded or tf.saved_model.load(path)
+    fn = loaded.signatures[signature]
+    return {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}

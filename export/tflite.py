@@ -1,0 +1,160 @@
+"""TFLite / LiteRT: fp32, fp16, dynamic-range and full-integer int8.
+
+Conversion goes through a SavedModel (`TFLiteConverter.from_keras_model` is
+unreliable on Keras 3) and allows **builtin ops only** by default: a graph
+that needs Flex (TF) ops fails here with the op names, not on the device.
+Recurrent models are traced with a fixed batch of 1 (their dynamic-batch
+graphs need `FlexTensorListReserve`; batch 1 gives builtin `WHILE`); token
+inputs get a fixed sequence length.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from export import common
+
+QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
+
+
+def _frozen_function(model, specs):
+    """The model's inference function with every variable folded into a
+    constant: no VAR_HANDLE/READ_VARIABLE ops in the flatbuffer (they break
+    int8 calibration), and nothing tied to Keras' variable tracking."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    @tf.function(input_signature=specs)
+    def serving_default(*args):
+        return {common.output_name(model): common.call_model(model, args)}
+
+    return convert_variables_to_constants_v2(serving_default.get_concrete_function())
+
+
+def tflite_specs(model, sequence_length=None):
+    batch = 1 if common.has_recurrent_layers(model) else None
+    has_tokens = any(spec.dtype.is_integer for spec in common.input_specs(model))
+    return common.input_specs(model, batch=batch,
+                              sequence_length=(sequence_length or 64) if has_tokens else None)
+
+
+def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=False,
+            allow_flex=False, sequence_length=None):
+    """TFLite flatbuffer bytes of `model`."""
+    if quantization not in QUANTIZATIONS:
+        raise common.ExportError(f"Unknown TFLite quantization. Allowed: {list(QUANTIZATIONS)}. "
+                                 f"Received: quantization={quantization!r}")
+    specs = tflite_specs(model, sequence_length)
+    if True:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, specs)])
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantization == "int8":
+            if representative_inputs is None:
+                raise common.ExportError(
+                    "int8 quantization needs representative inputs (calibration data): pass "
+                    "calibration_data= (e.g. 100-500 training examples) or --calibration-data.")
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            float_inputs = all(not s.dtype.is_integer for s in specs)
+            ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
+                [] if float_inputs else [tf.lite.OpsSet.TFLITE_BUILTINS])
+            calibration = [np.asarray(x) for x in representative_inputs]
+
+            def representative():  # one example at a time fits fixed and dynamic batch
+                for i in range(len(calibration[0])):
+                    yield [x[i:i + 1] for x in calibration]
+
+            converter.representative_dataset = representative
+            if int8_io and float_inputs:
+                converter.inference_input_type = tf.int8
+                converter.inference_output_type = tf.int8
+        if allow_flex:
+            ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+        converter.target_spec.supported_ops = ops
+        try:
+            flatbuffer = converter.convert()
+        except Exception as err:  # the converter raises ConverterError and others
+            message = str(err)
+            flex = "Flex" in message or "Select TF" in message or "not supported" in message
+            raise common.ExportError(
+                f"TFLite conversion ({quantization}) of {model.name!r} failed"
+                + (": the graph needs TF (Flex) ops that builtin-only LiteRT interpreters lack. "
+                   "Pass allow_flex=True only if your runtime links the Flex delegate. "
+                   if flex else ". ")
+                + "Converter said: " + " ".join(message.split())[:1500]) from err
+    if not allow_flex:
+        bad = non_builtin_ops(flatbuffer)
+        if bad:
+            raise common.ExportError(f"The TFLite model of {model.name!r} contains non-builtin ops {bad}.")
+    return flatbuffer
+
+
+def interpreter(model_content=None, model_path=None):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2)
+    interp.allocate_tensors()
+    return interp
+
+
+def op_names(flatbuffer):
+    """Operator names from the flatbuffer itself (no interpreter, so no
+    delegate rewrites): builtins by name, custom/Flex ops by their custom code."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    names = set()
+    for code in model.operatorCodes:
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            names.add(f"CUSTOM:{custom}")
+        else:
+            names.add(builtin_names.get(builtin, str(builtin)))
+    return sorted(names)
+
+
+def non_builtin_ops(flatbuffer):
+    """Flex and custom ops in a flatbuffer (empty for a builtins-only model)."""
+    return [name for name in op_names(flatbuffer) if name.startswith("CUSTOM:")]
+
+
+def run(interp, inputs):
+    """Run a LiteRT interpreter on `{input name: array}` (batch resized if the
+    file allows, else one example at a time). Quantized int8 I/O is handled."""
+    details = interp.get_input_details()
+
+    def lookup(detail):
+        for name, value in inputs.items():
+            if detail["name"] == name or detail["name"].endswith(f"_{name}:0") or name in detail["name"]:
+                return np.asarray(value)
+        raise common.ExportError(f"No input for TFLite tensor {detail['name']!r}; got {list(inputs)}.")
+
+    arrays = [lookup(d) for d in details]
+    batch = len(arrays[0])
+    fixed = any(d["shape_signature"][0] == 1 for d in details)
+    if fixed and batch > 1:
+        parts = [run(interp, {k: np.asarray(v)[i:i + 1] for k, v in inputs.items()}) for i in range(batch)]
+        return np.concatenate(parts, axis=0)
+    for d, x in zip(details, arrays):
+        if tuple(d["shape"]) != x.shape:
+            interp.resize_tensor_input(d["index"], x.shape, strict=False)
+    interp.allocate_tensors()
+    for d, x in zip(interp.get_input_details(), arrays):
+        if d["dtype"] == np.int8 and x.dtype != np.int8:
+            scale, zero = d["quantization"]
+            x = np.clip(np.round(x / scale + zero), -128, 127)
+        interp.set_tensor(d["index"], x.astype(d["dtype"]))
+    interp.invoke()
+    out = interp.get_output_details()[0]
+    y = interp.get_tensor(out["index"])
+    if out["dtype"] == np.int8:
+        scale, zero = out["quantization"]
+        y = (y.astype(np.float32) - zero) * scale
+    return y
