@@ -127,8 +127,18 @@ def export_model(model, out_dir, *, formats=FORMATS, name=None, quantizations=("
     bad = [q for q in quantizations if q not in QUANTIZATIONS]
     if bad:
         raise ExportError(f"Unknown TFLite quantization(s) {bad}. Allowed: {list(QUANTIZATIONS)}.")
+    skipped = {}
+    recurrent = common.has_recurrent_layers(model)
+    if "int8" in quantizations and recurrent and "tflite" in formats:
+        raise ExportError(
+            "Full-integer int8 TFLite of LSTM/GRU models is not supported: the TFLite calibrator "
+            "crashes on their WHILE loops (TF 2.21). Use quantizations=('dynamic',) (int8 weights, "
+            "float activations) or fp16.")
     if calibration_data is not None and "int8" not in quantizations:
-        quantizations += ("int8",)
+        if recurrent:
+            skipped["tflite_int8"] = "recurrent model: full-integer int8 unsupported; use dynamic"
+        else:
+            quantizations += ("int8",)
     if "int8" in quantizations and calibration_data is None and "tflite" in formats:
         raise ExportError("int8 quantization needs calibration_data (representative inputs, "
                           "e.g. a few hundred training examples).")
@@ -209,7 +219,7 @@ def export_model(model, out_dir, *, formats=FORMATS, name=None, quantizations=("
         "tflite_inputs": [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
                           for s in tflite_format.tflite_specs(model, token_length)] if "tflite" in formats else None,
         "labels": labels, "preprocessing": preprocessing or {},
-        "files": files, "versions": _versions(),
+        "files": files, "skipped": skipped, "versions": _versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     common.write_json(os.path.join(out_dir, "zoo_export.json"), manifest)

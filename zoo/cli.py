@@ -4,6 +4,9 @@ import argparse
 import json
 import os
 import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
 
 def _cmd_list(args):
@@ -112,6 +115,116 @@ def _add_train_args(p, *, epochs, batch_size, lr):
     p.add_argument("--quiet", action="store_true")
 
 
+def _load_source(source, weights=None):
+    """(model, run_info) from a `.keras` file, a run folder or a registered name."""
+    import keras
+
+    import zoo
+
+    run_dir = None
+    if os.path.isdir(source):
+        run_dir, source = source, os.path.join(source, "model.keras")
+    if source.endswith(".keras"):
+        if not os.path.exists(source):
+            raise ValueError(f"Model file {source!r} does not exist.")
+        model = keras.saving.load_model(source)
+        run_dir = run_dir or os.path.dirname(os.path.abspath(source))
+    else:
+        model = zoo.create_model(source, **({"weights": weights} if weights else {}))
+    info = {}
+    if run_dir and os.path.exists(os.path.join(run_dir, "data.json")):
+        with open(os.path.join(run_dir, "data.json")) as f:
+            info = json.load(f)
+        vec = os.path.join(run_dir, "vectorizer.keras")
+        if os.path.exists(vec):
+            from zoo.train import load_vectorizer
+
+            info["vectorizer"] = load_vectorizer(vec)
+    return model, info
+
+
+def _arrays(ds, limit):
+    """(x, y) NumPy arrays of the first `limit` examples of a batched dataset."""
+    import numpy as np
+
+    xs, ys, n = [], [], 0
+    for x, y in ds:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+        n += len(xs[-1])
+        if n >= limit:
+            break
+    return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+
+
+def _cmd_export(args):
+    import numpy as np
+
+    import pipelines
+    from export import export_model
+
+    model, info = _load_source(args.source, args.weights)
+    calibration = eval_data = None
+    labels, preprocessing = info.get("labels"), info.get("preprocessing")
+    dataset = args.dataset or info.get("name")
+    if dataset and (args.dataset or dataset == "digits"):
+        data = pipelines.load_dataset(dataset, args.data_dir)
+        labels, preprocessing = data.labels, data.preprocessing
+        calibration = _arrays(data.batches("train", 64, training=False), args.calibration_size)[0]
+        split = "test" if data.test is not None else "val"
+        eval_data = _arrays(data.batches(split, 64, training=False), args.eval_size)
+    if args.calibration_data:
+        calibration = np.load(args.calibration_data)
+    quantizations = tuple(q for q in args.quantize.split(",") if q)
+    report = export_model(
+        model, args.out, formats=tuple(args.formats.split(",")), name=args.name,
+        quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
+        labels=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
+        opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex)
+    print(f"Wrote {args.out} (report.json, zoo_export.json)")
+    return 0 if report["passed"] else 1
+
+
+def _cmd_verify(args):
+    from export import verify
+
+    return 0 if verify(args.folder)["passed"] else 1
+
+
+def _cmd_quickstart(args):
+    import time
+
+    import pipelines
+    import zoo
+    from export import export_model
+    from zoo.train import TrainConfig, fit
+
+    out = args.out or os.path.join("runs", time.strftime("quickstart-%Y%m%d-%H%M%S"))
+    print(f"zoo quickstart: train mlp_tiny on scikit-learn digits, export, verify -> {out}")
+    data = pipelines.load_dataset("digits")
+    config = TrainConfig(epochs=args.epochs, batch_size=32, learning_rate=3e-3, warmup_epochs=1,
+                         out_dir=os.path.join(out, "run"), verbose=0 if args.quiet else 1)
+    result = fit(lambda: zoo.mlp_tiny(), data, config=config)
+    calibration = _arrays(data.batches("train", 64, training=False), 300)[0]
+    test = _arrays(data.batches("test", 64, training=False), data.sizes["test"])
+    report = export_model(result.model, os.path.join(out, "export"), name="digits_mlp",
+                          calibration_data=calibration, eval_data=test, labels=data.labels,
+                          preprocessing=data.preprocessing, verbose=False)
+    from export.verify import format_table
+
+    print()
+    print(format_table(report))
+    print()
+    print(f"{'result':<34} {'test accuracy':>14}")
+    print(f"{'keras (training run)':<34} {result.evaluation['accuracy']:>14.4f}")
+    for row in report["results"]:
+        print(f"{row['file']:<34} {row['accuracy']:>14.4f}")
+    print(f"\nRun folder: {os.path.join(out, 'run')}   Exports: {os.path.join(out, 'export')}")
+    print(f"Serve it:   docker run -p 8501:8501 -v {os.path.abspath(out)}/export/saved_model/digits_mlp:"
+          "/models/digits_mlp -e MODEL_NAME=digits_mlp tensorflow/serving")
+    return 0 if report["passed"] else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,11 +253,41 @@ def build_parser():
     p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs")
     _add_train_args(p, epochs=10, batch_size=64, lr=1e-3)
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("export", help="export to SavedModel / TFLite / ONNX and verify each file")
+    p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
+    p.add_argument("--out", required=True)
+    p.add_argument("--formats", default="saved_model,tflite,onnx")
+    p.add_argument("--quantize", default="fp32,fp16,dynamic",
+                   help="TFLite variants: fp32,fp16,dynamic,int8 (int8 needs calibration data)")
+    p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
+    p.add_argument("--data-dir")
+    p.add_argument("--calibration-data", help=".npy of representative inputs")
+    p.add_argument("--calibration-size", type=int, default=300)
+    p.add_argument("--eval-size", type=int, default=1000)
+    p.add_argument("--weights", help="for a registered name: weights file or 'imagenet'")
+    p.add_argument("--name")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--allow-flex", action="store_true", help="let TFLite use Flex (TF) ops")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("verify", help="re-check an export folder against its Keras model")
+    p.add_argument("folder")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("quickstart", help="train on digits, export all formats, verify (offline)")
+    p.add_argument("--out", help="default: runs/quickstart-<time>")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_quickstart)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", module="tensorflow.lite")
+    warnings.filterwarnings("ignore", message=".*np.object.*")
     try:
         return args.func(args)
     except ValueError as err:

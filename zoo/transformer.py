@@ -34,6 +34,14 @@ FFN_ACTIVATIONS = ("relu", "gelu", "glu", "geglu", "swiglu")
 _GLU_GATES = {"glu": "sigmoid", "geglu": "gelu", "swiglu": "silu"}
 
 
+def _activation(name):
+    if name == "gelu":
+        # Exact GELU written with erf: TF lowers keras' gelu to Erfc, which has
+        # no ONNX op; erf maps to ONNX `Erf` and TFLite `GELU`-free builtins.
+        return lambda x: 0.5 * x * (1.0 + ops.erf(x * 0.7071067811865476))
+    return keras.activations.get(name)
+
+
 # --------------------------------------------------------------------------
 # Layers
 
@@ -152,7 +160,7 @@ class FeedForward(layers.Layer):
         gated = activation in _GLU_GATES
         self.inner = layers.Dense(
             intermediate_dim * (2 if gated else 1),
-            activation=None if gated else activation,
+            activation=None,  # applied in call(), see _activation
             dtype=self.dtype_policy, name="inner",
         )
         self.dropout_layer = layers.Dropout(dropout, dtype=self.dtype_policy)
@@ -166,7 +174,9 @@ class FeedForward(layers.Layer):
         h = self.inner(x)  # (batch, seq, ff) or (batch, seq, 2 * ff) gated
         if self.activation in _GLU_GATES:
             value, gate = ops.split(h, 2, axis=-1)
-            h = value * keras.activations.get(_GLU_GATES[self.activation])(gate)
+            h = value * _activation(_GLU_GATES[self.activation])(gate)
+        else:
+            h = _activation(self.activation)(h)
         h = self.dropout_layer(h, training=training)
         return self.outer(h)
 
