@@ -139,7 +139,7 @@ def DenseNet(
         include_top=include_top,
         weights=weights,
     )
-    inputs = layers.Input(shape=input_shape, name="image") if input_tensor is None else input_tensor
+    inputs = layers.Input(shape=input_shape, name="images") if input_tensor is None else input_tensor
 
     if imagenet_stem:
         x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)

@@ -62,7 +62,7 @@ def MLP(
     _common.check_classes(classes, include_top)
     _common.check_weights_arg(weights)
 
-    inputs = layers.Input(shape=tuple(input_shape), name="inputs")
+    inputs = layers.Input(shape=tuple(input_shape), name="images")
     x = layers.Flatten(name="flatten")(inputs)  # (batch, prod(input_shape))
     for i, units in enumerate(hidden_units):
         # With a normalization after it, the Dense bias would be cancelled.

@@ -254,7 +254,7 @@ def ResNet(
         weights=weights,
     )
     if input_tensor is None:
-        inputs = layers.Input(shape=input_shape, name="image")
+        inputs = layers.Input(shape=input_shape, name="images")
     else:
         inputs = input_tensor
 
@@ -329,7 +329,7 @@ def CifarResNet(
     input_shape = _common.image_input_shape(
         input_shape, default_size=32, min_size=8, include_top=include_top, weights=weights
     )
-    inputs = layers.Input(shape=input_shape, name="image") if input_tensor is None else input_tensor
+    inputs = layers.Input(shape=input_shape, name="images") if input_tensor is None else input_tensor
     n = (depth - 2) // 6
 
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="conv1_conv")(inputs)

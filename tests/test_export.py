@@ -1,0 +1,289 @@
+"""Export: every tiny model x every format, TF Serving layout and requests,
+atomic versions, int8 on real data, bad input, the CLI."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+
+import pipelines
+import zoo
+from conftest import example_inputs
+from export import ExportError, common, export_model, verify
+from export import onnx as onnx_format
+from export import saved_model as sm
+from export import tflite
+
+TINY = zoo.list_models(tiny=True)
+
+
+def _inputs(model, batch=6):
+    x = example_inputs(model, batch=batch, length=16)
+    return x if isinstance(x, dict) else [x]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """Export each tiny model once (all formats) and share the folders."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            keras.utils.set_random_seed(0)
+            model = zoo.create_model(name)
+            x = _inputs(model)
+            recurrent = common.has_recurrent_layers(model)
+            out = str(tmp_path_factory.mktemp(name))
+            report = export_model(model, out, calibration_data=None if recurrent else x,
+                                  eval_data=x, verbose=False)
+            cache[name] = (model, out, report, x)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_every_format_matches_keras_at_two_batch_sizes(name, exports):
+    model, out, report, _ = exports(name)
+    rows = {r["file"]: r for r in report["results"]}
+    expected = {"saved_model", "onnx", "tflite_fp32", "tflite_fp16", "tflite_dynamic"}
+    if not common.has_recurrent_layers(model):
+        expected.add("tflite_int8")
+    assert set(rows) == expected
+    for key in ("saved_model", "onnx", "tflite_fp32"):
+        assert rows[key]["passed"], rows[key]
+        assert rows[key]["max_abs_err_batch1"] <= 1e-4 and rows[key]["max_abs_err_batchN"] <= 1e-4
+    # Dynamic batch where the format allows; recurrent TFLite is fixed to batch 1.
+    assert rows["saved_model"]["batch_sizes"] == [1, 6] and rows["onnx"]["batch_sizes"] == [1, 6]
+    assert rows["tflite_fp32"]["batch_sizes"] == ([1] if common.has_recurrent_layers(model) else [1, 6])
+    for key in ("tflite_fp16", "tflite_dynamic", "tflite_int8"):
+        if key in rows:  # reduced precision: close, not exact (untrained weights)
+            assert np.isfinite(rows[key]["max_abs_err_batchN"]) and rows[key]["max_abs_err_batchN"] < 0.5
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tflite_files_are_builtins_only(name, exports):
+    _, out, _, _ = exports(name)
+    files = [f for f in os.listdir(out) if f.endswith(".tflite")]
+    assert files
+    for f in files:
+        ops = tflite.op_names(open(os.path.join(out, f), "rb").read())
+        assert not [o for o in ops if o.startswith("CUSTOM") or "Flex" in o], (f, ops)
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    if common.has_recurrent_layers(keras.saving.load_model(os.path.join(out, "model.keras"))):
+        assert "WHILE" in manifest["files"]["tflite_fp32"]["ops"]
+
+
+def test_manifest_and_onnx_metadata(exports):
+    _, out, _, _ = exports("transformer_seq2seq_tiny")
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    assert sorted(i["name"] for i in manifest["inputs"]) == ["decoder_tokens", "encoder_tokens"]
+    assert manifest["inputs"][0]["shape"] == [None, None] and manifest["inputs"][0]["dtype"] == "int32"
+    assert manifest["output"] == "next_token_probabilities"
+    for pkg in ("tensorflow", "keras", "tf2onnx", "onnxruntime"):
+        assert manifest["versions"][pkg]
+    sess = onnx_format.session(os.path.join(out, "transformer_seq2seq_tiny.onnx"))
+    assert sorted(i.name for i in sess.get_inputs()) == ["decoder_tokens", "encoder_tokens"]
+    assert sess.get_inputs()[0].shape[0] != 1  # dynamic batch
+    assert [o.name for o in sess.get_outputs()] == ["next_token_probabilities"]
+    meta = sess.get_modelmeta().custom_metadata_map
+    assert meta["zoo.name"] == "transformer_seq2seq_tiny" and meta["zoo.task"] == "seq2seq"
+
+
+# ----------------------------------------------------------------- TF Serving
+
+
+def test_tf_serving_layout_signatures_warmup_and_requests(exports):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model, out, _, x = exports("resnet8")
+    version_dir = os.path.join(out, "saved_model", "resnet8", "1")
+    assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
+    loaded = tf.saved_model.load(version_dir)
+    fn = loaded.signatures["serving_default"]
+    assert list(fn.structured_input_signature[1]) == ["images"]
+    assert set(fn.structured_outputs) == {"probabilities", "class_ids"}
+    # Warmup records parse as PredictionLogs for our signature.
+    warmup = os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests")
+    records = list(tf.data.TFRecordDataset(warmup))
+    log = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
+    assert log.predict_log.request.model_spec.signature_name == "serving_default"
+    assert list(log.predict_log.request.inputs) == ["images"]
+    expected = keras.ops.convert_to_numpy(model(x[0][:2], training=False))
+    # REST: POST /v1/models/resnet8:predict with {"instances": [...]} -> signature inputs.
+    body = json.loads(json.dumps(sm.rest_request(model, [x[0][:2]])))
+    assert set(body) == {"instances"} and np.shape(body["instances"]) == (2, 32, 32, 3)
+    rest_out = fn(images=tf.constant(np.array(body["instances"], "float32")))
+    np.testing.assert_allclose(rest_out["probabilities"].numpy(), expected, atol=1e-5)
+    # gRPC: a PredictRequest proto, its tensors decoded as TF Serving does.
+    request = sm.grpc_request(model, [x[0][:2]], model_name="resnet8")
+    inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+    grpc_out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+    np.testing.assert_allclose(grpc_out["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_array_equal(grpc_out["class_ids"].numpy(), expected.argmax(-1))
+
+
+def test_image_bytes_signature_applies_the_training_preprocessing(tmp_path):
+    model = zoo.resnet8(classes=4)
+    pre = {"type": "rescale", "scale": 1 / 255, "image_size": [32, 32]}
+    export_model(model, str(tmp_path), formats=("saved_model",), preprocessing=pre, verbose=False)
+    image = np.random.default_rng(0).integers(0, 255, size=(32, 32, 3), dtype=np.uint8)
+    png = tf.io.encode_png(image).numpy()
+    fn = tf.saved_model.load(str(tmp_path / "saved_model" / "resnet8" / "1")).signatures["serving_bytes"]
+    got = fn(image_bytes=tf.constant([png, png]))["probabilities"].numpy()
+    want = keras.ops.convert_to_numpy(model(image[None].astype("float32") / 255.0, training=False))
+    np.testing.assert_allclose(got[:1], want, atol=1e-5)
+
+
+def test_versions_increment_and_a_failed_export_leaves_no_version(tmp_path):
+    model = zoo.mlp_tiny()
+    base = str(tmp_path / "serving")
+    first = sm.export_saved_model(model, base, name="m")
+    second = sm.export_saved_model(model, base, name="m")
+    assert (os.path.basename(first), os.path.basename(second)) == ("1", "2")
+
+    def crash(path):
+        assert os.path.exists(os.path.join(path, "saved_model.pb"))  # half-way: files written
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        sm.export_saved_model(model, base, name="m", _before_rename=crash)
+    assert sorted(os.listdir(os.path.join(base, "m"))) == ["1", "2"]  # no 3, no temp folder
+    with pytest.raises(ExportError, match="immutable"):
+        sm.export_saved_model(model, base, name="m", version=2)
+
+
+def test_text_model_takes_raw_strings_and_ships_its_vocabulary(tmp_path):
+    texts = np.array(["good fun film", "bad boring film", "fun good", "boring bad"] * 4, dtype=object)
+    data = pipelines.text_splits((texts, np.array([1, 0, 1, 0] * 4, "int32")), name="toy",
+                                 labels=["neg", "pos"], sequence_length=8)
+    model = zoo.lstm_classifier_tiny(vocab_size=data.preprocessing["vocab_size"])
+    tokens = next(iter(data.batches("train", 4, training=False)))[0].numpy()
+    export_model(model, str(tmp_path), vectorizer=data.vectorizer, eval_data=tokens,
+                 preprocessing=data.preprocessing, labels=data.labels, verbose=False)
+    fn = tf.saved_model.load(str(tmp_path / "saved_model" / model.name / "1")).signatures["serving_text"]
+    got = fn(text=tf.constant(["good fun film", "bad boring film"]))["probabilities"].numpy()
+    want = keras.ops.convert_to_numpy(model(data.vectorizer(["good fun film", "bad boring film"])))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    vocab = open(tmp_path / "vocabulary.txt").read().splitlines()
+    assert vocab[:2] == ["", "[UNK]"] and "film" in vocab
+
+
+# ----------------------------------------------------------------- quantization
+
+
+def test_int8_agrees_with_float_on_real_digits(tmp_path):
+    data = pipelines.digits()
+    result = zoo.train.fit(lambda: zoo.mlp_tiny(), data, config=zoo.train.TrainConfig(
+        epochs=15, batch_size=32, learning_rate=3e-3, verbose=0))
+    calibration = np.concatenate([x.numpy() for x, _ in data.batches("train", 64, training=False)])[:300]
+    test_x, test_y = (np.concatenate(a) for a in zip(*[(x.numpy(), y.numpy())
+                                                       for x, y in data.batches("test", 64)]))
+    report = export_model(result.model, str(tmp_path), formats=("tflite",), quantizations=("int8",),
+                          calibration_data=calibration, eval_data=(test_x, test_y), verbose=False)
+    row = report["results"][0]
+    assert row["quantization"] == "int8" and row["agreement"] >= 0.98, row
+    assert abs(row["accuracy_delta"]) <= 0.02 and row["passed"]
+    ops = tflite.op_names(open(tmp_path / "mlp_tiny.int8.tflite", "rb").read())
+    assert "FULLY_CONNECTED" in ops
+    # int8 input/output tensors.
+    report = export_model(result.model, str(tmp_path / "io"), formats=("tflite",), quantizations=("int8",),
+                          calibration_data=calibration, eval_data=(test_x, test_y), int8_io=True, verbose=False)
+    interp = tflite.interpreter(model_path=str(tmp_path / "io" / "mlp_tiny.int8.tflite"))
+    assert interp.get_input_details()[0]["dtype"] == np.int8
+    assert report["results"][0]["agreement"] >= 0.97
+
+
+def test_mixed_precision_model_exports_from_a_float32_copy(tmp_path):
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = zoo.transformer_tiny()
+    keras.config.set_dtype_policy("float32")
+    tokens = _inputs(model)[0]
+    report = export_model(model, str(tmp_path), formats=("tflite", "onnx"), quantizations=("fp32",),
+                          eval_data=tokens, verbose=False)
+    copy = keras.saving.load_model(str(tmp_path / "model.keras"))
+    assert {l.dtype_policy.name for l in copy.layers} == {"float32"}
+    bf16 = keras.ops.convert_to_numpy(model(tokens, training=False)).astype("float32")
+    fp32 = keras.ops.convert_to_numpy(copy(tokens, training=False))
+    np.testing.assert_allclose(fp32, bf16, atol=0.05)  # same weights, bf16 rounding apart
+    assert report["passed"]
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def test_bad_export_requests_raise_clear_errors(tmp_path):
+    model = zoo.mlp_tiny()
+    with pytest.raises(ExportError, match="Unknown export format.*'savedmodel'"):
+        export_model(model, str(tmp_path / "a"), formats=("savedmodel",))
+    with pytest.raises(ExportError, match="Unknown TFLite quantization"):
+        export_model(model, str(tmp_path / "a"), quantizations=("int4",))
+    with pytest.raises(ExportError, match="calibration_data"):
+        export_model(model, str(tmp_path / "a"), quantizations=("int8",))
+    with pytest.raises(ExportError, match="LSTM/GRU"):
+        export_model(zoo.lstm_classifier_tiny(), str(tmp_path / "a"), quantizations=("int8",),
+                     calibration_data=np.ones((4, 16), "int32"))
+
+    class Unbuilt(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ExportError, match="never built"):
+        export_model(Unbuilt(), str(tmp_path / "b"))
+    export_model(model, str(tmp_path / "c"), formats=("onnx",), verbose=False)
+    with pytest.raises(ExportError, match="already holds.*overwrite=True"):
+        export_model(model, str(tmp_path / "c"), formats=("onnx",), verbose=False)
+    export_model(model, str(tmp_path / "c"), formats=("onnx",), overwrite=True, verbose=False)
+    with pytest.raises(ExportError, match="shape"):
+        export_model(model, str(tmp_path / "d"), eval_data=np.ones((2, 9, 9, 1), "float32"))
+
+
+# ----------------------------------------------------------------- verify + CLI
+
+
+def test_verify_reruns_and_notices_changed_files(tmp_path):
+    model = zoo.mlp_tiny()
+    export_model(model, str(tmp_path), formats=("tflite", "onnx"), quantizations=("fp32",), verbose=False)
+    report = verify(str(tmp_path), verbose=False)
+    assert report["passed"] and report["changed_since_export"] == []
+    # Swap the ONNX file for another model's: verify must fail it.
+    other = zoo.mlp_tiny()  # different random init
+    open(tmp_path / "mlp_tiny.onnx", "wb").write(onnx_format.convert(other))
+    report = verify(str(tmp_path), verbose=False)
+    assert not report["passed"] and report["changed_since_export"] == ["onnx"]
+    with pytest.raises(ExportError, match="not a zoo export folder"):
+        verify(str(tmp_path / "nowhere"))
+
+
+def test_cli_export_of_a_run_folder_and_verify(tmp_path, capsys):
+    from zoo import cli
+
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "mlp_tiny", "--epochs", "8", "--lr", "0.003", "--batch-size", "32",
+                     "--out", run, "--quiet"]) == 0
+    out = str(tmp_path / "exp")
+    assert cli.main(["export", run, "--out", out, "--quantize", "fp32,int8"]) == 0
+    printed = capsys.readouterr().out
+    assert "tflite_int8" in printed and "all files passed" in printed
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    assert manifest["labels"] == [str(i) for i in range(10)]
+    assert manifest["preprocessing"]["scale"] == pytest.approx(1 / 16)
+    assert cli.main(["verify", out]) == 0
+    assert cli.main(["export", run, "--out", out, "--formats", "onnx"]) == 2
+    assert "already holds" in capsys.readouterr().err
+
+
+def test_cli_quickstart_runs_offline_and_prints_its_table(tmp_path, capsys):
+    from zoo import cli
+
+    assert cli.main(["quickstart", "--out", str(tmp_path / "qs"), "--epochs", "10", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "all files passed" in printed
+    for key in ("saved_model", "tflite_fp32", "tflite_int8", "onnx"):
+        assert key in printed
+    report = json.load(open(tmp_path / "qs" / "export" / "report.json"))
+    assert report["passed"] and report["results"][0]["keras_accuracy"] > 0.85
