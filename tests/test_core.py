@@ -192,3 +192,10 @@ def test_tiny_models_build_and_train_on_the_jax_backend():
     assert proc.returncode == 0, proc.stderr[-3000:]
     done = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok")]
     assert done == zoo.list_models(tiny=True)
+
+
+@pytest.mark.parametrize("name", zoo.list_models(task="text_classification", tiny=True))
+def test_all_padding_input_gives_finite_predictions(name):
+    # An empty or all-punctuation text vectorizes to zeros only.
+    out = keras.ops.convert_to_numpy(zoo.create_model(name)(np.zeros((2, 8), "int32"), training=False))
+    assert np.isfinite(out).all()

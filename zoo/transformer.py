@@ -125,6 +125,32 @@ class TokenAndPositionEmbedding(layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class MaskedMeanPooling(layers.Layer):
+    """Mean over the non-padding steps: `sum_t m_t x_t / max(sum_t m_t, 1)`.
+
+    Unlike `GlobalAveragePooling1D(mask=...)`, a sequence that is all padding
+    (an empty or all-punctuation text) pools to zeros instead of 0/0 = NaN.
+
+    Example:
+
+    ```python
+    import numpy as np
+    x = np.ones((1, 3, 2), "float32")
+    MaskedMeanPooling()(x, np.array([[True, True, False]]))  # [[1., 1.]]
+    ```
+    """
+
+    def call(self, x, mask):
+        weights = ops.cast(mask, x.dtype)[..., None]  # (batch, seq, 1)
+        total = ops.sum(x * weights, axis=1)  # (batch, dim)
+        count = ops.maximum(ops.sum(weights, axis=1), 1.0)
+        return total / count
+
+    def compute_output_shape(self, x_shape, mask_shape=None):
+        return (x_shape[0], x_shape[-1])
+
+
 def causal_mask(length):
     """(length, length) bool, `True` where query i may attend key j <= i."""
     rows = ops.arange(length)[:, None]
@@ -414,7 +440,7 @@ def TransformerClassifier(
     x = _encoder(tokens, mask, vocab_size, sequence_length, embed_dim, num_heads,
                  intermediate_dim, num_layers, dropout, activation, norm_first, "")
     if pooling == "mean":
-        x = layers.GlobalAveragePooling1D(name="pool")(x, mask=mask)  # (batch, dim)
+        x = MaskedMeanPooling(name="pool")(x, mask)  # (batch, dim)
     else:
         x = layers.GlobalMaxPooling1D(name="pool")(x)
     if include_top:

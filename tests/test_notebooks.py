@@ -1,0 +1,32 @@
+"""The notebooks run top to bottom (nbclient), on small data."""
+
+import glob
+import os
+
+import pytest
+
+from conftest import REPO
+
+NOTEBOOKS = sorted(glob.glob(os.path.join(REPO, "notebooks", "*.ipynb")))
+
+
+def test_there_are_four_notebooks():
+    assert [os.path.basename(p) for p in NOTEBOOKS] == [
+        "01_quickstart.ipynb", "02_transfer_learning.ipynb", "03_text.ipynb", "04_deploy.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_notebook_executes(path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    book = nbformat.read(path, as_version=4)
+    client = NotebookClient(book, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(path)}})
+    client.execute()  # raises CellExecutionError with the failing cell and traceback
+    errors = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    images = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, "every notebook shows at least one plot"
