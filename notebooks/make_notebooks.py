@@ -64,46 +64,55 @@ print("int8 accuracy:", (pred == y_test).mean())''',
 ], os.path.join(HERE, "01_quickstart.ipynb"))
 
 nb([
-"md:# 2. Transfer learning\n\nA zoo backbone with weights, frozen, a new head, then fine-tuning. The source weights here come from a short run on CIFAR-10 classes 0-4 (from `../shared/data/cifar10` when present, else scikit-learn's digits resized to 32x32 RGB); the target task is the other five classes. With internet access the same code starts from ImageNet: `zoo.resnet50(weights=\"imagenet\", include_top=False, pooling=\"avg\")`.",
+"md:# 2. Transfer learning\n\nA zoo backbone with weights, frozen, a new head, then fine-tuning. The source weights come from a short run on CIFAR-10 classes 0-4 (two TFRecord shards from `../shared/data/cifar10` when present, else scikit-learn digits as 32x32 RGB); the target task is the other five classes with only 1,000 labels, compared with the same network trained from scratch. With internet access the same code starts from ImageNet: `zoo.resnet50(weights=\"imagenet\", include_top=False, pooling=\"avg\")`.",
 SETUP,
 '''import tensorflow as tf
-def load_images(n_train=3000, n_test=1000):
+def load_images():
+    """uint8 images and labels: two CIFAR-10 training shards and 2,000 test images,
+    or scikit-learn's digits as 32x32 RGB when the shared data is absent."""
     if (SHARED / "cifar10").exists():
-        ds, _ = pipelines.tfrecord_images(str(SHARED / "cifar10" / "train-00000-of-00008.tfrecord"), image_size=(32, 32), validate=False)
-        x, y = zip(*[(a.numpy(), b.numpy()) for a, b in ds.take(n_train + n_test)])
-        source = "CIFAR-10 (JPEG TFRecords)"
-    else:
-        from sklearn.datasets import load_digits
-        d = load_digits()
-        x = tf.image.resize(np.repeat(d.images[..., None] * 16, 3, -1), (32, 32)).numpy().clip(0, 255)
-        y = d.target
-        source = "scikit-learn digits (fallback)"
-    x = np.asarray(x, "float32") / 255.0; y = np.asarray(y, "int32")
-    return source, (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+        train, _ = pipelines.tfrecord_images(str(SHARED / "cifar10" / "train-0000[01]-of-00008.tfrecord"), image_size=(32, 32), validate=False)
+        test, _ = pipelines.tfrecord_images(str(SHARED / "cifar10" / "test-00000-of-00002.tfrecord"), image_size=(32, 32), validate=False)
+        x, y = (np.asarray(a) for a in zip(*[(i.numpy(), l.numpy()) for i, l in train]))
+        xt, yt = (np.asarray(a) for a in zip(*[(i.numpy(), l.numpy()) for i, l in test.take(2000)]))
+        return "CIFAR-10 (JPEG TFRecords)", (x, y.astype("int32")), (xt, yt.astype("int32"))
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = tf.image.resize(np.repeat(d.images[..., None] * 16, 3, -1), (32, 32)).numpy().clip(0, 255).astype("uint8")
+    y = d.target.astype("int32")
+    return "scikit-learn digits (fallback)", (x[:1400], y[:1400]), (x[1400:], y[1400:])
 source, (x_tr, y_tr), (x_te, y_te) = load_images()
-print(source, x_tr.shape, x_te.shape)''',
-'''# Source task: classes 0-4. Save the backbone weights as a file, as a pretrained checkpoint would be.
-src = y_tr < 5
-backbone = zoo.resnet8(input_shape=(32, 32, 3), classes=5)
-backbone.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-backbone.fit(x_tr[src], y_tr[src], epochs=4, batch_size=64, verbose=0)
-weights_file = str(WORK / "resnet8_source.weights.h5")
-backbone.save_weights(weights_file)
-pretrained = zoo.resnet8(input_shape=(32, 32, 3), classes=5, weights=weights_file)   # weights=<path>
-print("source accuracy:", (pretrained.predict(x_te[y_te < 5], verbose=0).argmax(-1) == y_te[y_te < 5]).mean())''',
-'''from zoo.transfer import replace_head, freeze_backbone, count_trainable
+print(source, x_tr.shape, x_te.shape)
+
+def splits(train_mask, test_mask, offset, limit=None):
+    """DataSplits with the CIFAR recipe: uint8 cached, crop+flip on train, /255 per batch."""
+    idx = np.flatnonzero(train_mask)[:limit]
+    d = pipelines.from_arrays(x_tr[idx], y_tr[idx] - offset, task="image_classification")
+    d.test = tf.data.Dataset.from_tensor_slices((x_te[test_mask], y_te[test_mask] - offset))
+    d.sizes["test"] = int(test_mask.sum())
+    d.normalize = lambda im: tf.cast(im, tf.float32) / 255.0
+    d.augment = pipelines.crop_and_flip(4)
+    return d''',
+'''# Source task: classes 0-4, all their images. Save the weights as a pretrained checkpoint would be.
 from zoo.train import TrainConfig, fit
-tgt_tr, tgt_te = y_tr >= 5, y_te >= 5
-target = pipelines.from_arrays(x_tr[tgt_tr], y_tr[tgt_tr] - 5, task="image_classification", val_fraction=0.1)
-target.test = tf.data.Dataset.from_tensor_slices((x_te[tgt_te], y_te[tgt_te] - 5)); target.sizes["test"] = int(tgt_te.sum())
+source_task = splits(y_tr < 5, y_te < 5, 0)
+src = fit(lambda: zoo.resnet8(input_shape=(32, 32, 3), classes=5), source_task,
+          config=TrainConfig(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5, verbose=0))
+print("source task accuracy:", round(src.evaluation["accuracy"], 4))
+weights_file = str(WORK / "resnet8_source.weights.h5")
+src.model.save_weights(weights_file)
+pretrained = zoo.resnet8(input_shape=(32, 32, 3), classes=5, weights=weights_file)   # weights=<path>''',
+'''# Target task: classes 5-9 with only 1,000 labeled images.
+from zoo.transfer import replace_head, freeze_backbone, count_trainable
+target = splits(y_tr >= 5, y_te >= 5, 5, limit=1000)
 model = replace_head(pretrained, classes=5, dropout=0.2)
 freeze_backbone(model)
 print("trainable parameters with a frozen backbone:", count_trainable(model), "of", model.count_params())
-phase1 = fit(model, target, config=TrainConfig(epochs=4, batch_size=64, learning_rate=3e-3, verbose=0))
+phase1 = fit(model, target, config=TrainConfig(epochs=5, batch_size=32, learning_rate=3e-3, verbose=0))
 freeze_backbone(model, unfreeze_from="conv4_block1_1_conv")      # phase 2: last stage + head, lower rate
-phase2 = fit(model, target, config=TrainConfig(epochs=3, batch_size=64, learning_rate=3e-4, verbose=0))
+phase2 = fit(model, target, config=TrainConfig(epochs=4, batch_size=32, learning_rate=5e-4, verbose=0))
 scratch = fit(lambda: zoo.resnet8(input_shape=(32, 32, 3), classes=5), target,
-              config=TrainConfig(epochs=7, batch_size=64, learning_rate=3e-3, verbose=0))
+              config=TrainConfig(epochs=9, batch_size=32, learning_rate=3e-3, verbose=0))
 results = {"head only": phase1.evaluation["accuracy"], "head + last stage": phase2.evaluation["accuracy"],
            "from scratch (same epochs)": scratch.evaluation["accuracy"]}
 results''',
