@@ -28,6 +28,7 @@ FP32_TOL = 1e-4
 AGREEMENT = {"fp16": 0.98, "dynamic": 0.95, "int8": 0.95}
 RELATIVE_TOL = {"fp16": 1e-2, "dynamic": 5e-2, "int8": 1e-1}
 MAX_ACCURACY_DROP = 0.02
+CHUNK = 256
 
 
 def _latency_ms(fn, repeats=20):
@@ -68,7 +69,10 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     task = manifest["task"]
     names = [i["name"] for i in manifest["inputs"]]
     ordered = [inputs[n] for n in names]
-    reference = np.asarray(keras.ops.convert_to_numpy(common.call_model(model, ordered)), "float32")
+    # In chunks: a full test split (25,000 reviews) in one call would not fit in memory.
+    reference = np.concatenate([
+        np.asarray(keras.ops.convert_to_numpy(common.call_model(model, [x[i:i + CHUNK] for x in ordered])), "float32")
+        for i in range(0, len(ordered[0]), CHUNK)])
     n_total = len(ordered[0])
     batch = min(batch, n_total)
     rows = []
@@ -77,7 +81,8 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
         got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
                               for i in range(min(batch, n_total))], axis=0)
         err_b1 = float(np.abs(got - reference[:len(got)]).max())
-        full = run(inputs) if dynamic_batch else np.concatenate(
+        full = np.concatenate([run({k: v[i:i + CHUNK] for k, v in inputs.items()})
+                               for i in range(0, n_total, CHUNK)]) if dynamic_batch else np.concatenate(
             [got] + [run({k: v[i:i + 1] for k, v in inputs.items()}) for i in range(len(got), n_total)])
         full = np.asarray(full, "float32")
         err_bn = float(np.abs(full - reference).max())

@@ -225,6 +225,19 @@ def _cmd_quickstart(args):
     return 0 if report["passed"] else 1
 
 
+def _cmd_bench(args):
+    from zoo.bench import benchmark_model
+
+    result = benchmark_model(args.model, batch_size=args.batch_size, input_size=args.input_size,
+                             runtimes=tuple(args.runtimes.split(",")), train_steps=args.steps,
+                             repeats=args.repeats)
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+        print(f"{key:<{width}}  {shown}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -275,6 +288,16 @@ def build_parser():
     p = sub.add_parser("verify", help="re-check an export folder against its Keras model")
     p.add_argument("folder")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("bench", help="params, FLOPs, train throughput, latency per runtime")
+    p.add_argument("model")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--input-size", type=int, help="image side for image models")
+    p.add_argument("--runtimes", default="keras,onnx,tflite_fp32",
+                   help="keras,keras_jit,saved_model,onnx,tflite_fp32,tflite_int8")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("quickstart", help="train on digits, export all formats, verify (offline)")
     p.add_argument("--out", help="default: runs/quickstart-<time>")

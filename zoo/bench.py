@@ -1,0 +1,183 @@
+"""`zoo bench`: parameters, FLOPs, training throughput and inference latency
+per runtime for any registered model (in the spirit of timm's benchmark.py).
+
+Example:
+
+```python
+from zoo.bench import benchmark_model
+benchmark_model("resnet8", batch_size=8, runtimes=("keras", "onnx", "tflite_fp32"))
+```
+"""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+
+RUNTIMES = ("keras", "keras_jit", "saved_model", "onnx", "tflite_fp32", "tflite_int8")
+
+
+def timed(fn, repeats, warmup=1):
+    """Median seconds of `fn()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _batch(model, batch_size, seed=0, sequence_length=128):
+    from export import common
+
+    x = common.sample_inputs(model, batch=batch_size, sequence_length=sequence_length, seed=seed)
+    return x
+
+
+def train_step_runner(model, batch_size, *, jit_compile=False, seed=0):
+    """`run(steps) -> seconds per step` of compiled SGD train steps on one
+    fixed synthetic batch (input pipeline excluded)."""
+    import keras
+    import tensorflow as tf
+
+    from export import common
+
+    x = _batch(model, batch_size, seed)
+    x = x[0] if len(x) == 1 else {t.name: v for t, v in zip(model.inputs, x)}
+    rng = np.random.default_rng(seed)
+    out_shape = (batch_size,) + tuple(model.output_shape[1:])
+    classifier = common.task_of(model) != "regression"
+    y = (rng.integers(0, out_shape[-1], size=out_shape[:-1]).astype("int32") if classifier
+         else rng.normal(size=out_shape).astype("float32"))
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  loss="sparse_categorical_crossentropy" if classifier else "mse", jit_compile=jit_compile)
+    ds = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)  # trace + warm up
+
+    def run(steps):
+        start = time.perf_counter()
+        model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+        return (time.perf_counter() - start) / steps
+
+    return run
+
+
+def zoo_step_runner(model, batch_size, *, seed=0):
+    """Like `train_step_runner`, but the step `zoo.train.fit` runs: a
+    `tf.function` around `strategy.run` of tape + optimizer (default strategy)."""
+    import keras
+    import tensorflow as tf
+
+    x = _batch(model, batch_size, seed)[0]
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, model.output_shape[-1], size=(batch_size,)).astype("int32")
+    strategy = tf.distribute.get_strategy()
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            loss = tf.nn.compute_average_loss(
+                keras.losses.sparse_categorical_crossentropy(y, pred), global_batch_size=batch_size)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def step(x, y):
+        return strategy.reduce("SUM", strategy.run(replica_step, args=(x, y)), axis=None)
+
+    x, y = tf.constant(x), tf.constant(y)
+    step(x, y)
+    step(x, y)
+
+    def run(steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = step(x, y)
+        float(loss)
+        return (time.perf_counter() - start) / steps
+
+    return run
+
+
+def count_flops(model, batch=1, sequence_length=128):
+    """FLOPs of one forward pass (TF profiler on the frozen graph). MACs ~ FLOPs / 2."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from export import common
+
+    specs = common.input_specs(model, batch=batch, sequence_length=sequence_length)
+    fn = tf.function(lambda *a: common.call_model(model, a), input_signature=specs)
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    info = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(),
+                                         cmd="op", options=opts)
+    return int(info.total_float_ops)
+
+
+def benchmark_model(name, *, batch_size=8, input_size=None, runtimes=("keras", "onnx", "tflite_fp32"),
+                    train_steps=5, repeats=20, **model_kwargs):
+    """Measure one registered model; returns a dict of figures."""
+    import keras
+    import tensorflow as tf
+
+    import zoo
+    from export import common, export_model
+    from export import onnx as onnx_format
+    from export import tflite
+
+    bad = [r for r in runtimes if r not in RUNTIMES]
+    if bad:
+        raise ValueError(f"Unknown runtime(s) {bad}. Allowed: {list(RUNTIMES)}.")
+    spec = zoo.get_spec(name)
+    if input_size is not None:
+        if spec.task != "image_classification":
+            raise ValueError(f"--input-size applies to image models; {name!r} is {spec.task}.")
+        model_kwargs["input_shape"] = (input_size, input_size, spec.input_shape[-1])
+    keras.utils.set_random_seed(0)
+    model = zoo.create_model(name, **model_kwargs)
+    result = {"model": name, "params": model.count_params(), "batch": batch_size}
+    flops = count_flops(model)
+    result["GFLOPs/example"] = flops / 1e9
+    result["GMACs/example"] = flops / 2e9
+    if spec.task != "seq2seq":
+        run = train_step_runner(zoo.create_model(name, **model_kwargs), batch_size)
+        result["train examples/s"] = batch_size / run(train_steps)
+    x1 = _batch(model, 1)
+    names = common.input_names(model)
+    feeds = dict(zip(names, x1))
+    fns = {}
+    if "keras" in runtimes:
+        fns["keras"] = lambda: model.predict_on_batch(x1[0] if len(x1) == 1 else
+                                                      {t.name: v for t, v in zip(model.inputs, x1)})
+    if "keras_jit" in runtimes:
+        jit = tf.function(lambda *a: common.call_model(model, a), jit_compile=True)
+        fns["keras_jit"] = lambda: jit(*x1)
+    files = [r for r in runtimes if r in ("saved_model", "onnx", "tflite_fp32", "tflite_int8")]
+    if files:
+        out = tempfile.mkdtemp(prefix=f"zoo-bench-{name}-")
+        formats = {"saved_model"} & set(files) | ({"onnx"} & set(files)) | (
+            {"tflite"} if any(f.startswith("tflite") for f in files) else set())
+        quant = tuple(f.split("_")[1] for f in files if f.startswith("tflite"))
+        calib = _batch(model, 16, seed=1) if "int8" in quant else None
+        export_model(model, out, formats=tuple(sorted(formats)), quantizations=quant or ("fp32",),
+                     calibration_data=calib, verbose=False)
+        if "saved_model" in files:
+            fn = tf.saved_model.load(os.path.join(out, "saved_model", model.name, "1")).signatures["serving_default"]
+            fns["saved_model"] = lambda: fn(**{k: tf.constant(v) for k, v in feeds.items()})
+        if "onnx" in files:
+            sess = onnx_format.session(os.path.join(out, f"{model.name}.onnx"))
+            fns["onnx"] = lambda: onnx_format.run(sess, feeds)
+        for q in quant:
+            interp = tflite.interpreter(model_path=os.path.join(out, f"{model.name}.{q}.tflite"))
+            fns[f"tflite_{q}"] = (lambda i: lambda: tflite.run(i, feeds))(interp)
+    for key, fn in fns.items():
+        result[f"{key} batch-1 ms"] = timed(fn, repeats) * 1000
+    return result
