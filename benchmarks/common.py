@@ -42,14 +42,15 @@ def machine():
 
 
 def versions():
-    import importlib.metadata as md
+    from export import _versions
 
-    out = {}
-    for pkg in ("tensorflow", "keras", "jax", "tf2onnx", "onnxruntime", "ai-edge-litert", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
+    out = _versions()
+    try:
+        import importlib.metadata as md
+
+        out["jax"] = md.version("jax")
+    except Exception:  # jax is optional here
+        pass
     return out
 
 

@@ -52,11 +52,12 @@ def main():
                      "per-round s/step": " ".join(f"{v:.2f}" for v in values)})
         print(rows[-1])
     save("resnet50_vs_kapp", "ResNet-50 training throughput vs keras.applications (CPU, TF backend)", rows,
-         notes=(f"Compiled `model.fit` train steps (SGD momentum, fp32) on one synthetic batch, data loading "
-                f"excluded; median of {args.rounds} interleaved rounds of {args.steps} steps each; the "
-                "ratio compares models under the same step. "
-                "zoo's default is ResNet v1.5 (stride in the 3x3 conv: +~0.4 GFLOPs/img, the accuracy "
-                "fix torchvision uses); `stride_in_1x1=True` is the keras.applications graph. "
+         notes=(f"Synthetic fixed batch, fp32, SGD momentum, data loading excluded; median of {args.rounds} "
+                f"interleaved rounds of {args.steps} steps; ratios compare models under the same step. "
+                "`Keras model.fit step` calls fit(steps_per_epoch=N) per round, so per-call epoch setup "
+                "adds noise (see per-round times); `zoo.train step` is the tf.function step zoo.train.fit "
+                "runs. zoo's default is ResNet v1.5 (stride in the 3x3 conv; 8.22 vs 7.76 GFLOPs/img by "
+                "zoo.bench.count_flops); `stride_in_1x1=True` builds the keras.applications graph. "
                 "No GPU was lent to this session, so the H100/JAX comparison was not run."))
 
 

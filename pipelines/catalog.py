@@ -16,6 +16,16 @@ DATASETS = {
 }
 
 
+def _is_tfds_name(name):
+    """True for names in the TFDS catalog (no download: the builder list is local)."""
+    try:
+        import tensorflow_datasets as tfds
+
+        return name.split(":")[0].split("/")[0] in set(tfds.list_builders())
+    except Exception:  # TFDS missing or broken: fall back to the built-in names
+        return False
+
+
 def list_datasets():
     return sorted(DATASETS) + ["tfds:<name>", "folder:<path>"]
 
@@ -23,14 +33,17 @@ def list_datasets():
 def load_dataset(name, data_dir=None, **kwargs):
     """`DataSplits` for a named dataset.
 
-    `name` is one of `list_datasets()`: a built-in name, `tfds:<tfds name>`
-    (loaded with `tfds.load`, downloading unless `data_dir` holds it), or
-    `folder:<path>` (image class folders).
+    `name` is one of `list_datasets()`: a built-in name, any TFDS image
+    dataset name (`tfds:<name>` to be explicit; loaded with `tfds.load`,
+    downloading unless `data_dir` holds it), or `folder:<path>` (image class
+    folders).
     """
     if name.startswith("tfds:"):
         return image.tfds_images(name[5:], data_dir=data_dir, **kwargs)
     if name.startswith("folder:"):
         return image.image_folder(name[7:], **kwargs)
+    if name not in DATASETS and _is_tfds_name(name):
+        return image.tfds_images(name, data_dir=data_dir, **kwargs)
     if name not in DATASETS:
         import difflib
 

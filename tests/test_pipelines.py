@@ -236,3 +236,11 @@ def test_shared_cifar10_tfrecords_decode():
     ds, n = pipelines.tfrecord_images(files[0], image_size=(32, 32), validate=False)
     images, labels = next(iter(ds.batch(64)))
     assert images.shape == (64, 32, 32, 3) and int(tf.reduce_max(labels)) <= 9
+
+
+def test_plain_tfds_names_go_to_tfds():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6):
+        data = pipelines.load_dataset("fashion_mnist", splits=("train", None, "test"), download=False)
+    assert data.name == "fashion_mnist" and data.sizes == {"train": 6, "test": 6}

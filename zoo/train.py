@@ -318,6 +318,11 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
     """
     config = (config or TrainConfig()).validate()
     strategy = strategy or tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        raise ValueError(
+            "zoo.train.fit drives training with strategy.run, which ParameterServerStrategy does not "
+            "support (it needs a ClusterCoordinator that schedules steps on remote workers). Use "
+            "'multi_worker' (synchronous all-reduce) for multi-machine training with zoo.train.")
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
