@@ -14,13 +14,13 @@ from pipelines.catalog import DATASETS, list_datasets, load_dataset
 from pipelines.core import DataSplits, from_arrays, make_batches
 from pipelines.image import (cifar10, count_records, crop_and_flip, digits, image_folder,
                              mnist, read_idx, tfds_images, tfrecord_images)
-from pipelines.series import airline, read_series, windows
+from pipelines.series import airline, invert_windows, read_series, windows
 from pipelines.strategy import STRATEGIES, get_strategy, use_logical_cpus
 from pipelines.text import imdb, make_vectorizer, read_table, read_text_folder, sst2, text_splits
 
 __all__ = [
     "DATASETS", "DataSplits", "STRATEGIES", "airline", "cifar10", "count_records", "crop_and_flip",
-    "digits", "from_arrays", "get_strategy", "image_folder", "imdb", "list_datasets",
+    "digits", "from_arrays", "get_strategy", "image_folder", "imdb", "invert_windows", "list_datasets",
     "load_dataset", "make_batches", "make_vectorizer", "mnist", "read_idx", "read_series",
     "read_table", "read_text_folder", "sst2", "text_splits", "tfds_images", "tfrecord_images",
     "use_logical_cpus", "windows",

@@ -40,6 +40,7 @@ class DataSplits:
         preprocessing: JSON-able description of `normalize` for exports.
         vectorizer: the fitted `TextVectorization` of text datasets.
         name: dataset name.
+        extras: source-specific data (e.g. the window bases of time series).
     """
 
     train: tf.data.Dataset = None
@@ -56,6 +57,7 @@ class DataSplits:
     preprocessing: dict = dataclasses.field(default_factory=dict)
     vectorizer: object = None
     name: str = ""
+    extras: dict = dataclasses.field(default_factory=dict)
 
     def split(self, name):
         ds = getattr(self, name, None) if name in ("train", "val", "test") else None

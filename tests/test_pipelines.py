@@ -244,3 +244,12 @@ def test_plain_tfds_names_go_to_tfds():
     with tfds.testing.mock_data(num_examples=6):
         data = pipelines.load_dataset("fashion_mnist", splits=("train", None, "test"), download=False)
     assert data.name == "fashion_mnist" and data.sizes == {"train": 6, "test": 6}
+
+
+def test_relative_log_windows_invert_exactly():
+    series = np.exp(np.linspace(0, 2, 60)).astype("float32") * (1 + 0.1 * np.sin(np.arange(60)))
+    data = pipelines.windows(series, input_width=6, horizon=2, log=True, relative=True)
+    x, y = next(iter(data.batches("test", 100, training=False)))
+    assert np.allclose(x.numpy()[:, -1, 0], 0.0, atol=1e-6)  # relative to the last observed value
+    restored = pipelines.invert_windows(data, "test", y.numpy())[:, 0, 0]
+    np.testing.assert_allclose(restored, series[-len(restored) - 1:-1], rtol=1e-4)
