@@ -115,6 +115,58 @@ def render():
                   f"Versions: {vers}", ""]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
         f.write("\n".join(lines))
+    if HERE == os.path.dirname(os.path.abspath(__file__)):
+        _readme_headline(records)
+
+
+_REFERENCES = {
+    "accuracy_mlp_mnist": "98.40%", "accuracy_bilstm_imdb": "84.28%", "accuracy_transformer_imdb": "87.45%",
+    "accuracy_gru_sst2": "-", "accuracy_forecaster_airline": "seasonal naive", "accuracy_resnet20_cifar10": "91.25%",
+}
+
+
+def _readme_headline(records):
+    """The README's headline table, between `<!-- headline -->` markers."""
+    rows = ["| what | measured | reference / target |", "|---|---|---|"]
+    by_name = {r["name"]: r for r in records}
+    for name, r in by_name.items():
+        if name in _REFERENCES:
+            first = r["rows"][0]
+            if "test accuracy" in first:
+                files = [x["test accuracy"] for x in r["rows"][1:]]
+                measured = f"{first['test accuracy']:.2%} (exported files {min(files):.2%}-{max(files):.2%})"
+            else:
+                base = [x for x in r["rows"] if x["artifact"].startswith("seasonal")][0]
+                measured = (f"RMSE {first['test RMSE (passengers)']:.1f} vs seasonal naive "
+                            f"{base['test RMSE (passengers)']:.1f}")
+            epochs = r["notes"].split(" epochs")[0].rsplit(", ", 1)[-1]
+            rows.append(f"| {r['title']} ({epochs} epochs) | {measured} | {_REFERENCES[name]} |")
+    if "resnet50_vs_kapp" in by_name:
+        for x in by_name["resnet50_vs_kapp"]["rows"]:
+            if x["train step"] == "zoo.train step" and not x["model"].startswith("keras"):
+                rows.append(f"| {x['model']} training vs keras.applications (CPU) | "
+                            f"{x['ratio vs keras.applications']:.2f}x | >= 1.0 |")
+    if "export_latency" in by_name:
+        lite = {x["runtime"]: x for x in by_name["export_latency"]["rows"]}
+        int8 = lite.get("LiteRT int8 (2 threads)")
+        if int8:
+            rows.append(f"| resnet50 LiteRT int8 / fp32 batch-1 latency | {int8['vs LiteRT fp32']:.2f}x | <= 0.5x |")
+    if "pipeline" in by_name:
+        p = by_name["pipeline"]["rows"]
+        best = max(x["x ResNet-20 train step"] for x in p[:-1] if "zoo" in x["pipeline"])
+        worst = min(x["x ResNet-20 train step"] for x in p[:-1] if "zoo" in x["pipeline"])
+        rows.append(f"| CIFAR-10 tf.data vs ResNet-20 train step | {worst:.1f}x-{best:.1f}x | >= 3x |")
+    table = "\n".join(rows)
+    path = os.path.join(REPO, "README.md")
+    with open(path) as f:
+        text = f.read()
+    start, end = "<!-- headline -->", "<!-- /headline -->"
+    if start not in text:
+        return
+    before = text.split(start)[0]
+    after = text.split(end)[1] if end in text else text.split(start)[1]
+    with open(path, "w") as f:
+        f.write(before + start + "\n" + table + "\n" + end + after)
 
 
 from zoo.bench import count_flops, timed, train_step_runner  # noqa: E402,F401  (shared with `zoo bench`)
