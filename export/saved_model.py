@@ -71,9 +71,14 @@ def build_archive(model, *, preprocessing=None, vectorizer=None):
     if vectorizer is not None:
         archive.track(vectorizer)
 
+        from pipelines.text import vectorize
+
+        length = preprocessing.get("sequence_length") or specs[0].shape[1]
+        truncate = preprocessing.get("truncate", "post")
+
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serving_text(text):
-            tokens = tf.cast(vectorizer(text), tf.int32)
+            tokens = vectorize(vectorizer, text, length, truncate)
             return _outputs(model, model(tokens, training=False))
 
         archive.add_endpoint("serving_text", serving_text)

@@ -86,31 +86,53 @@ def read_table(path, *, text_column="sentence", label_column="label", delimiter=
     return np.array(texts, dtype=object), np.array(labels, "int32")
 
 
-def make_vectorizer(train_texts, *, max_tokens=20000, sequence_length=200):
+TRUNCATE = ("post", "pre")
+
+
+def make_vectorizer(train_texts, *, max_tokens=20000, sequence_length=200, truncate="post"):
     """A `TextVectorization` (lower-case, strip punctuation, int ids, 0 =
-    padding, 1 = out-of-vocabulary) adapted on the training texts only."""
+    padding, 1 = out-of-vocabulary) adapted on the training texts only.
+
+    With `truncate="pre"` the layer returns ragged ids and `vectorize` keeps
+    the *last* `sequence_length` tokens (keras' `pad_sequences` default,
+    what `keras.datasets.imdb` examples train on: reviews end with the verdict).
+    """
+    if truncate not in TRUNCATE:
+        raise ValueError(f"`truncate` must be one of {list(TRUNCATE)}. Received: truncate={truncate!r}")
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens, output_sequence_length=sequence_length, name="vectorizer")
+        max_tokens=max_tokens, output_sequence_length=sequence_length if truncate == "post" else None,
+        ragged=truncate == "pre", name="vectorizer")
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts.astype(str)).batch(1024))
     return vectorizer
 
 
+def vectorize(vectorizer, texts, sequence_length, truncate="post"):
+    """`(batch, sequence_length)` int32 ids of a batch of strings, right-padded
+    with 0; `truncate="pre"` keeps the last tokens of long texts. Exports use
+    this same function, so served models see exactly the training ids."""
+    ids = vectorizer(texts)
+    if truncate == "pre":
+        ids = ids[:, -sequence_length:].to_tensor(default_value=0, shape=[None, sequence_length])
+    return tf.cast(ids, tf.int32)
+
+
 def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, sequence_length=200,
-                vectorizer=None):
+                vectorizer=None, truncate="post"):
     """`DataSplits` of token ids from `(texts, labels)` array pairs."""
     for split, pair in (("train", train), ("val", val), ("test", test)):
         if pair is not None and len(pair[0]) == 0:
             raise ValueError(f"The {split} split of {name!r} is empty.")
     if len(set(train[1].tolist())) > len(labels):
         raise ValueError(f"{name!r} has labels {sorted(set(train[1].tolist()))} but only {len(labels)} class names.")
-    vectorizer = vectorizer or make_vectorizer(train[0], max_tokens=max_tokens, sequence_length=sequence_length)
+    vectorizer = vectorizer or make_vectorizer(train[0], max_tokens=max_tokens, sequence_length=sequence_length,
+                                               truncate=truncate)
 
     def ids(pair):
         if pair is None:
             return None
         texts, y = pair
         ds = tf.data.Dataset.from_tensor_slices((texts.astype(str), y))
-        return ds.batch(1024).map(lambda t, l: (tf.cast(vectorizer(t), tf.int32), l),
+        return ds.batch(1024).map(lambda t, l: (vectorize(vectorizer, t, sequence_length, truncate), l),
                                   num_parallel_calls=AUTOTUNE).unbatch()
 
     vocab_size = vectorizer.vocabulary_size()
@@ -121,7 +143,7 @@ def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, s
         sizes={k: len(p[0]) for k, p in (("train", train), ("val", val), ("test", test)) if p is not None},
         preprocessing={"type": "text_vectorization", "vocab_size": int(vocab_size),
                        "sequence_length": sequence_length, "standardize": "lower_and_strip_punctuation",
-                       "split": "whitespace", "padding_id": 0, "oov_id": 1},
+                       "split": "whitespace", "padding_id": 0, "oov_id": 1, "truncate": truncate},
         vectorizer=vectorizer, name=name,
     )
 
@@ -132,9 +154,11 @@ def _hold_out(texts, labels, fraction, seed):
     return (texts[order[n:]], labels[order[n:]]), (texts[order[:n]], labels[order[:n]])
 
 
-def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None):
+def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None,
+         truncate="pre"):
     """IMDB reviews from the aclImdb layout: a folder or `aclImdb_v1*.tar.gz`
-    in `data_dir`. `limit` keeps a seeded subset per split (for quick runs)."""
+    in `data_dir`. `limit` keeps a seeded subset per split (for quick runs).
+    Long reviews keep their last `sequence_length` tokens by default."""
     source = data_dir
     if os.path.isdir(os.path.join(data_dir, "aclImdb")):
         source = os.path.join(data_dir, "aclImdb")
@@ -160,7 +184,8 @@ def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, s
                  for idx in [np.sort(rng.permutation(len(p[0]))[:limit])]}
     train, val = _hold_out(*texts["train"], val_fraction, seed)
     return text_splits(train, val if len(val[0]) else None, texts["test"], name="imdb",
-                       labels=classes, max_tokens=max_tokens, sequence_length=sequence_length)
+                       labels=classes, max_tokens=max_tokens, sequence_length=sequence_length,
+                       truncate=truncate)
 
 
 def _read_tar_splits(path):

@@ -173,6 +173,26 @@ def test_text_model_takes_raw_strings_and_ships_its_vocabulary(tmp_path):
     assert vocab[:2] == ["", "[UNK]"] and "film" in vocab
 
 
+def test_text_keeping_the_last_tokens_serves_the_same_ids(tmp_path):
+    from zoo.train import load_vectorizer, save_vectorizer
+
+    texts = np.array(["good fun film " * 5 + "but bad", "bad boring film", "fun good", "boring bad"] * 4, dtype=object)
+    data = pipelines.text_splits((texts, np.array([1, 0, 1, 0] * 4, "int32")), name="toy",
+                                 labels=["neg", "pos"], sequence_length=6, truncate="pre")
+    tokens = next(iter(data.batches("train", 4, training=False)))[0].numpy()
+    vocab = data.vectorizer.get_vocabulary()
+    assert [vocab[i] for i in tokens[0]] == ["film", "good", "fun", "film", "but", "bad"]  # the end survives
+    assert tokens[2].tolist()[2:] == [0, 0, 0, 0]  # short texts stay right-padded
+    save_vectorizer(data.vectorizer, str(tmp_path / "vectorizer.keras"))
+    reloaded = load_vectorizer(str(tmp_path / "vectorizer.keras"))
+    model = zoo.lstm_classifier_tiny(vocab_size=data.preprocessing["vocab_size"])
+    export_model(model, str(tmp_path / "exp"), formats=("saved_model",), vectorizer=reloaded,
+                 eval_data=tokens, preprocessing=data.preprocessing, verbose=False)
+    fn = tf.saved_model.load(str(tmp_path / "exp" / "saved_model" / model.name / "1")).signatures["serving_text"]
+    got = fn(text=tf.constant(list(texts[:4])))["probabilities"].numpy()
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(tokens)), atol=1e-5)
+
+
 # ----------------------------------------------------------------- quantization
 
 
