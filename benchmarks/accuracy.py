@@ -69,7 +69,7 @@ def main():
     data = pipelines.load_dataset(task["dataset"], args.data_dir or os.path.join(SHARED, task["subdir"]),
                                   **task.get("data", {}))
     kwargs = model_kwargs_for(task["model"], data)
-    config = TrainConfig(epochs=epochs, verbose=1, seed=0, **task["config"])
+    config = TrainConfig(epochs=epochs, verbose=2, seed=0, **task["config"])  # epoch lines, no bar
     start = time.time()
     result = fit(lambda: zoo.create_model(task["model"], **kwargs), data, config=config)
     train_minutes = (time.time() - start) / 60

@@ -63,7 +63,7 @@ class TrainConfig:
         out_dir: run folder (model, checkpoints, backup, logs); None: no files.
         backup_every_steps: mid-epoch backup frequency (0: at epoch ends only).
         keep_checkpoints: per-epoch weight files kept.
-        verbose: progress bar and epoch lines.
+        verbose: 0 silent, 1 progress bar and epoch lines, 2 epoch lines only (logs).
     """
 
     epochs: int = 10
