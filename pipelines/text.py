@@ -155,7 +155,7 @@ def _hold_out(texts, labels, fraction, seed):
 
 
 def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None,
-         truncate="pre"):
+         truncate="pre", vectorizer=None):
     """IMDB reviews from the aclImdb layout: a folder or `aclImdb_v1*.tar.gz`
     in `data_dir`. `limit` keeps a seeded subset per split (for quick runs).
     Long reviews keep their last `sequence_length` tokens by default."""
@@ -185,7 +185,7 @@ def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, s
     train, val = _hold_out(*texts["train"], val_fraction, seed)
     return text_splits(train, val if len(val[0]) else None, texts["test"], name="imdb",
                        labels=classes, max_tokens=max_tokens, sequence_length=sequence_length,
-                       truncate=truncate)
+                       truncate=truncate, vectorizer=vectorizer)
 
 
 def _read_tar_splits(path):
@@ -214,12 +214,13 @@ def _read_tar_splits(path):
     return texts, labels, classes
 
 
-def sst2(data_dir, *, max_tokens=20000, sequence_length=64):
-    """SST-2 from `train.tsv`, `dev.tsv`, `test.tsv` (`sentence<TAB>label`)."""
+def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vectorizer=None):
+    """SST-2 from `train.tsv`, `dev.tsv`, `test.tsv` (`sentence<TAB>label`).
+    Pass a fitted `vectorizer` (e.g. a run's) to reuse its vocabulary."""
     paths = {s: os.path.join(data_dir, f"{f}.tsv") for s, f in (("train", "train"), ("val", "dev"), ("test", "test"))}
     if not os.path.exists(paths["train"]):
         raise ValueError(f"{paths['train']!r} not found: point --data-dir at the SST-2 folder.")
     pairs = {s: read_table(p) if os.path.exists(p) else None for s, p in paths.items()}
     return text_splits(pairs["train"], pairs["val"], pairs["test"], name="sst2",
                        labels=["negative", "positive"], max_tokens=max_tokens,
-                       sequence_length=sequence_length)
+                       sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)

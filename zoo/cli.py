@@ -168,7 +168,12 @@ def _cmd_export(args):
     labels, preprocessing = info.get("labels"), info.get("preprocessing")
     dataset = args.dataset or info.get("name")
     if dataset and (args.dataset or dataset == "digits"):
-        data = pipelines.load_dataset(dataset, args.data_dir)
+        kwargs = {}
+        if info.get("vectorizer") is not None:  # a text run: its vocabulary, its sequence length
+            pre = info.get("preprocessing", {})
+            kwargs = {"vectorizer": info["vectorizer"], "sequence_length": pre.get("sequence_length", 200),
+                      "truncate": pre.get("truncate", "post")}
+        data = pipelines.load_dataset(dataset, args.data_dir, **kwargs)
         labels, preprocessing = data.labels, data.preprocessing
         calibration = _arrays(data.batches("train", 64, training=False), args.calibration_size)[0]
         split = "test" if data.test is not None else "val"
