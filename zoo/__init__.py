@@ -10,7 +10,7 @@ zoo.list_models("resnet*")
 
 __version__ = "0.1.0"
 
-from zoo import weights
+from zoo import layers, weights
 from zoo.registry import (
     create_model,
     get_spec,

@@ -20,6 +20,7 @@ import keras
 from keras import layers
 
 from zoo import _common
+from zoo.layers import BatchNormalization
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -43,7 +44,7 @@ def _pretrained_files(weights_name, include_top):
 
 
 def _bn(name):
-    return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)
+    return BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)
 
 
 # --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from zoo import _common
+from zoo.layers import BatchNormalization
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -68,7 +69,7 @@ def MLP(
         # With a normalization after it, the Dense bias would be cancelled.
         x = layers.Dense(units, use_bias=normalization is None, name=f"dense_{i}")(x)
         if normalization == "batch":
-            x = layers.BatchNormalization(name=f"norm_{i}")(x)
+            x = BatchNormalization(name=f"norm_{i}")(x)
         elif normalization == "layer":
             x = layers.LayerNormalization(name=f"norm_{i}")(x)
         x = layers.Activation(activation, name=f"act_{i}")(x)

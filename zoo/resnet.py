@@ -13,6 +13,11 @@ its ImageNet weights load by name. Those weights were trained with the stride
 in the 1x1 convolution (v1): `weights="imagenet"` therefore builds that layout
 unless `stride_in_1x1` says otherwise.
 
+Batch norm is `zoo.layers.BatchNormalization`: Keras' layer, with TensorFlow's
+fused kernel in training. That kernel is where zoo's ResNet-50 gains its
+training speed over keras.applications on the same backend
+(`benchmarks/RESULTS.md`).
+
 Example:
 
 ```python
@@ -26,6 +31,7 @@ import keras
 from keras import layers, ops
 
 from zoo import _common
+from zoo.layers import BatchNormalization
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -54,7 +60,7 @@ def _pretrained_files(weights_name, include_top):
 
 
 def _bn(name):
-    return layers.BatchNormalization(
+    return BatchNormalization(
         axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name
     )
 

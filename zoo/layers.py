@@ -1,0 +1,128 @@
+"""Layers shared by the zoo's model families.
+
+`BatchNormalization` is `keras.layers.BatchNormalization` with a fused
+training kernel on the TensorFlow backend. Keras 3 builds training-mode batch
+norm from separate ops (`moments`, then `x * inv + offset`) and differentiates
+through them, which reads and writes each activation several times; the
+fused kernel (`FusedBatchNormV3` and its gradient, what Keras 2 used by
+default) does it in one pass each way. On this project's 2-core CPU one
+forward+backward over a (16, 56, 56, 256) activation took 3.2x less time, and
+ResNet-50 spends much of its training step in its 53 batch norms (see
+`benchmarks/RESULTS.md`).
+
+Everything else is Keras' own: the same variables (so keras.applications
+weights load by name), the same config plus `fused`, the same moving-average
+update (with the batch's population variance, as Keras 3 uses), and the plain
+Keras computation for inference, for masks, for renorm/synchronized batch
+norm and on the JAX and torch backends. Exported files therefore hold exactly
+the graph `keras.layers.BatchNormalization` would give.
+"""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Batch normalization with a fused training kernel on TensorFlow.
+
+    Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training
+    by Reducing Internal Covariate Shift", ICML 2015
+    (https://arxiv.org/abs/1502.03167).
+
+    Args:
+        fused: `None` (default) uses the fused kernel whenever it applies:
+            TensorFlow backend, training mode, channels on the last axis, no
+            mask, no renorm, not synchronized. `False` always runs Keras' own
+            computation (for comparisons). `True` is the same as `None` but
+            raises where the fused kernel cannot apply.
+        **kwargs: the arguments of `keras.layers.BatchNormalization`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from zoo.layers import BatchNormalization
+    bn = BatchNormalization(epsilon=1.001e-5)
+    y = bn(np.random.rand(8, 4, 4, 3).astype("float32"), training=True)
+    y.shape  # (8, 4, 4, 3)
+    ```
+    """
+
+    def __init__(self, fused=None, **kwargs):
+        if fused not in (None, True, False):
+            raise ValueError(
+                f"`fused` must be None, True or False. Received: fused={fused!r}"
+            )
+        super().__init__(**kwargs)
+        self.fused = fused
+
+    def _fused_applies(self, inputs, mask):
+        rank = len(inputs.shape)
+        reasons = []
+        if keras.backend.backend() != "tensorflow":
+            reasons.append(f"the backend is {keras.backend.backend()!r}")
+        if self.axis not in (-1, rank - 1):
+            reasons.append(f"axis={self.axis} is not the last axis")
+        if rank < 2:
+            reasons.append(f"inputs have rank {rank}")
+        if mask is not None:
+            reasons.append("a mask was passed")
+        if self.renorm or self.synchronized:
+            reasons.append("renorm/synchronized batch norm was asked for")
+        if self.fused and reasons:
+            raise ValueError(
+                "`fused=True` needs the TensorFlow backend, channels on the last "
+                "axis, no mask and no renorm/synchronization, but "
+                + ", ".join(reasons)
+                + ". Pass `fused=None` to fall back to Keras' computation."
+            )
+        return not reasons
+
+    def call(self, inputs, training=None, mask=None):
+        if (
+            self.fused is not False
+            and training
+            and self.trainable
+            and self._fused_applies(inputs, mask)
+        ):
+            return self._fused_training_call(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def _fused_training_call(self, inputs):
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        channels = inputs.shape[-1]
+        # The kernel takes 4-D NHWC; any (..., channels) tensor is the same
+        # reduction once flattened to (rows, 1, 1, channels): a free reshape.
+        x = tf.cast(inputs, "float32")  # as Keras: statistics in float32
+        shape = tf.shape(x)
+        x4 = tf.reshape(x, (-1, 1, 1, channels))
+        gamma = self.gamma if self.scale else tf.ones((channels,), "float32")
+        beta = self.beta if self.center else tf.zeros((channels,), "float32")
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x4,
+            ops.cast(gamma, "float32"),
+            ops.cast(beta, "float32"),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=True,
+        )
+        # The kernel returns the Bessel-corrected variance; Keras 3 tracks
+        # the population variance, and so do we (same moving statistics).
+        count = tf.cast(tf.shape(x4)[0], "float32")
+        variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
+        momentum = self.momentum
+        self.moving_mean.assign(
+            self.moving_mean * momentum + ops.cast(mean, self.moving_mean.dtype) * (1.0 - momentum)
+        )
+        self.moving_variance.assign(
+            self.moving_variance * momentum
+            + ops.cast(variance, self.moving_variance.dtype) * (1.0 - momentum)
+        )
+        return tf.cast(tf.reshape(y, shape), self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config["fused"] = self.fused
+        return config
