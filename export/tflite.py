@@ -46,47 +46,46 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
         raise common.ExportError(f"Unknown TFLite quantization. Allowed: {list(QUANTIZATIONS)}. "
                                  f"Received: quantization={quantization!r}")
     specs = tflite_specs(model, sequence_length)
-    if True:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, specs)])
-        ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization == "fp16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "dynamic":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantization == "int8":
-            if representative_inputs is None:
-                raise common.ExportError(
-                    "int8 quantization needs representative inputs (calibration data): pass "
-                    "calibration_data= (e.g. 100-500 training examples) or --calibration-data.")
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            float_inputs = all(not s.dtype.is_integer for s in specs)
-            ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
-                [] if float_inputs else [tf.lite.OpsSet.TFLITE_BUILTINS])
-            calibration = [np.asarray(x) for x in representative_inputs]
-
-            def representative():  # one example at a time fits fixed and dynamic batch
-                for i in range(len(calibration[0])):
-                    yield [x[i:i + 1] for x in calibration]
-
-            converter.representative_dataset = representative
-            if int8_io and float_inputs:
-                converter.inference_input_type = tf.int8
-                converter.inference_output_type = tf.int8
-        if allow_flex:
-            ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
-        converter.target_spec.supported_ops = ops
-        try:
-            flatbuffer = converter.convert()
-        except Exception as err:  # the converter raises ConverterError and others
-            message = str(err)
-            flex = "Flex" in message or "Select TF" in message or "not supported" in message
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, specs)])
+    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+        if representative_inputs is None:
             raise common.ExportError(
-                f"TFLite conversion ({quantization}) of {model.name!r} failed"
-                + (": the graph needs TF (Flex) ops that builtin-only LiteRT interpreters lack. "
-                   "Pass allow_flex=True only if your runtime links the Flex delegate. "
-                   if flex else ". ")
-                + "Converter said: " + " ".join(message.split())[:1500]) from err
+                "int8 quantization needs representative inputs (calibration data): pass "
+                "calibration_data= (e.g. 100-500 training examples) or --calibration-data.")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        float_inputs = all(not s.dtype.is_integer for s in specs)
+        ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
+            [] if float_inputs else [tf.lite.OpsSet.TFLITE_BUILTINS])
+        calibration = [np.asarray(x) for x in representative_inputs]
+
+        def representative():  # one example at a time fits fixed and dynamic batch
+            for i in range(len(calibration[0])):
+                yield [x[i:i + 1] for x in calibration]
+
+        converter.representative_dataset = representative
+        if int8_io and float_inputs:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    if allow_flex:
+        ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
+    converter.target_spec.supported_ops = ops
+    try:
+        flatbuffer = converter.convert()
+    except Exception as err:  # the converter raises ConverterError and others
+        message = str(err)
+        flex = "Flex" in message or "Select TF" in message or "not supported" in message
+        raise common.ExportError(
+            f"TFLite conversion ({quantization}) of {model.name!r} failed"
+            + (": the graph needs TF (Flex) ops that builtin-only LiteRT interpreters lack. "
+               "Pass allow_flex=True only if your runtime links the Flex delegate. "
+               if flex else ". ")
+            + "Converter said: " + " ".join(message.split())[:1500]) from err
     if not allow_flex:
         bad = non_builtin_ops(flatbuffer)
         if bad:
