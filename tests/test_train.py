@@ -55,6 +55,25 @@ def test_fit_learns_digits_and_writes_the_run_folder(tmp_path, capsys):
     assert len(again.history["loss"]) == 4
 
 
+def test_early_stopping_restores_the_best_weights_without_an_out_dir():
+    model = zoo.mlp_tiny()
+    snapshot = {}
+
+    def spoil_after_first_epoch(epoch, logs):
+        if epoch == 0:  # the best epoch: remember it, then wreck the weights
+            snapshot["best"] = model.get_weights()
+            rng = np.random.default_rng(0)
+            model.set_weights([rng.normal(0, 3, w.shape).astype(w.dtype) for w in snapshot["best"]])
+
+    result = fit(model, pipelines.digits(), callbacks=[spoil_after_first_epoch],
+                 config=TrainConfig(epochs=4, batch_size=32, learning_rate=1e-6, verbose=0,
+                                    early_stopping_patience=1))
+    assert len(result.history["loss"]) == 2  # epoch 2 was worse: stopped there
+    assert result.history["val_loss"][1] > result.history["val_loss"][0]
+    for restored, best in zip(result.model.get_weights(), snapshot["best"]):
+        np.testing.assert_array_equal(restored, best)
+
+
 def test_warmup_cosine_schedule_and_optimizers():
     config = TrainConfig(epochs=10, learning_rate=0.1, warmup_epochs=2, optimizer="sgd")
     schedule = zoo.train.learning_rate_schedule(config, steps_per_epoch=10)

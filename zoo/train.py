@@ -465,6 +465,7 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
                         state={"history": history, "best": best})
 
     stopped_early = False
+    best_weights = None
     for epoch in range(start_epoch, config.epochs):
         skip = start_step if epoch == start_epoch else 0
         bar = keras.utils.Progbar(steps_per_epoch, verbose=config.verbose if chief else 0,
@@ -515,6 +516,9 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
         if config.early_stopping_patience is not None and "val_loss" in logs:
             if best["val_loss"] is None or logs["val_loss"] < best["val_loss"]:
                 best.update(val_loss=logs["val_loss"], epoch=epoch + 1, wait=0)
+                # In memory on every worker (all hold the same weights), so the
+                # restore works without an out_dir and keeps workers in step.
+                best_weights = model.get_weights()
                 if out_dir and chief:
                     _atomic_save_weights(model, os.path.join(out_dir, "best.weights.h5"))
             else:
@@ -530,8 +534,13 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
                 and best["val_loss"] is not None:
             stopped_early = True
             break
-    if stopped_early and out_dir and chief and best["epoch"] is not None:
-        model.load_weights(os.path.join(out_dir, "best.weights.h5"))
+    best_file = os.path.join(out_dir, "best.weights.h5") if out_dir else None
+    if stopped_early and best["epoch"] is not None and (
+            best_weights is not None or (best_file and os.path.exists(best_file))):
+        if best_weights is not None:
+            model.set_weights(best_weights)
+        else:  # resumed after a restart: the best epoch is only on disk
+            model.load_weights(best_file)
         if config.verbose:
             print(f"Early stopping: restored the weights of epoch {best['epoch']}.")
 
