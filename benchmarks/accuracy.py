@@ -127,7 +127,9 @@ def main():
              "transformer_imdb": "Transformer encoder on IMDB", "gru_sst2": "LSTM + attention on SST-2 (dev)",
              "forecaster_airline": "LSTM forecaster on airline passengers",
              "resnet20_cifar10": "ResNet-20 on CIFAR-10 (JPEG copy)"}[args.task]
-    note = (f"`{task['model']}` with its registered defaults, {epochs} epochs, "
+    epochs_run = len(result.history["loss"])
+    ran = f"{epochs_run} epochs" + (f" (of up to {epochs}; early stopping)" if epochs_run < epochs else "")
+    note = (f"`{task['model']}` with its registered defaults, {ran}, "
             f"{train_minutes:.1f} min of training on this CPU; reference: {task['reference']}. "
             f"Recipe: {task['config']}. Exported files scored on the same {len(x_test)} "
             f"{test_split} examples; int8 calibrated on 300 training examples.")

@@ -120,8 +120,9 @@ def render():
 
 
 _REFERENCES = {
-    "accuracy_mlp_mnist": "98.40%", "accuracy_bilstm_imdb": "84.28%", "accuracy_transformer_imdb": "87.45%",
-    "accuracy_gru_sst2": "-", "accuracy_forecaster_airline": "seasonal naive", "accuracy_resnet20_cifar10": "91.25%",
+    "accuracy_mlp_mnist": "98.40% (20 epochs)", "accuracy_bilstm_imdb": "84.28% (2 epochs)",
+    "accuracy_transformer_imdb": "87.45% (2 epochs)",
+    "accuracy_gru_sst2": "-", "accuracy_forecaster_airline": "seasonal naive", "accuracy_resnet20_cifar10": "91.25% (182 epochs; CPU budget stops ours short)",
 }
 
 
