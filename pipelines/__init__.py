@@ -15,13 +15,15 @@ from pipelines.core import DataSplits, from_arrays, make_batches
 from pipelines.image import (cifar10, count_records, crop_and_flip, digits, image_folder,
                              mnist, read_idx, tfds_images, tfrecord_images)
 from pipelines.series import airline, invert_windows, read_series, windows
-from pipelines.strategy import STRATEGIES, get_strategy, use_logical_cpus
+from pipelines.strategy import (STRATEGIES, get_strategy, parameter_server_task, serve_cluster_task,
+                                use_logical_cpus)
 from pipelines.text import imdb, make_vectorizer, read_table, read_text_folder, sst2, text_splits
 
 __all__ = [
     "DATASETS", "DataSplits", "STRATEGIES", "airline", "cifar10", "count_records", "crop_and_flip",
     "digits", "from_arrays", "get_strategy", "image_folder", "imdb", "invert_windows", "list_datasets",
-    "load_dataset", "make_batches", "make_vectorizer", "mnist", "read_idx", "read_series",
-    "read_table", "read_text_folder", "sst2", "text_splits", "tfds_images", "tfrecord_images",
+    "load_dataset", "make_batches", "make_vectorizer", "mnist", "parameter_server_task", "read_idx",
+    "read_series", "read_table", "read_text_folder", "serve_cluster_task", "sst2", "text_splits",
+    "tfds_images", "tfrecord_images",
     "use_logical_cpus", "windows",
 ]

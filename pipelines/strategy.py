@@ -6,10 +6,17 @@
 | `mirrored` | `MirroredStrategy` over local GPUs (or `devices=`) | - |
 | `multi_worker` | `MultiWorkerMirroredStrategy` | `TF_CONFIG` with a `cluster` and `task` |
 | `tpu` | `TPUStrategy` | a reachable TPU (`tpu=` name/address) |
-| `parameter_server` | `ParameterServerStrategy` | `TF_CONFIG` with `worker` and `ps` jobs |
+| `parameter_server` | `ParameterServerStrategy` | `TF_CONFIG` with `chief`, `worker` and `ps` jobs |
 
 Create the model and optimizer inside `strategy.scope()`; `zoo.train.fit`
 does this when given a model-building function.
+
+Parameter-server training (asynchronous): the `chief` process runs
+`zoo.train.fit`, which schedules train steps onto the workers; the variables
+live on the `ps` tasks. `worker` and `ps` processes only serve: call
+`serve_cluster_task()` there (`zoo train ... --strategy parameter_server` does
+this by itself when `TF_CONFIG` names a worker or ps task). Servers run until
+they are stopped, as with TensorFlow's own parameter-server setup.
 """
 
 import json
@@ -80,12 +87,63 @@ def get_strategy(name="default", *, devices=None, tpu=None):
                              "or choose another strategy.") from err
         return tf.distribute.TPUStrategy(resolver)
     # parameter_server
-    config = _tf_config()
-    if config is None or "ps" not in config["cluster"]:
-        raise ValueError("strategy='parameter_server' needs TF_CONFIG with 'worker' and 'ps' jobs "
-                         "(and a 'chief'); see tf.distribute.experimental.ParameterServerStrategy.")
+    config = _parameter_server_config()
+    task = config["task"].get("type")
+    if task in ("worker", "ps"):
+        raise ValueError(
+            f"TF_CONFIG names this process a {task!r} task: parameter-server workers and ps tasks only "
+            "serve. Call pipelines.serve_cluster_task() here (`zoo train --strategy parameter_server` "
+            "does), and create the strategy in the 'chief' process.")
+    if task != "chief":
+        raise ValueError("strategy='parameter_server' is created by the 'chief' task, which coordinates "
+                         f"training. Received: task type {task!r}.")
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     return tf.distribute.ParameterServerStrategy(resolver)
+
+
+def _parameter_server_config():
+    config = _tf_config()
+    cluster = (config or {}).get("cluster", {})
+    missing = [job for job in ("chief", "worker", "ps") if not cluster.get(job)]
+    if missing:
+        raise ValueError(
+            "strategy='parameter_server' needs TF_CONFIG with 'chief', 'worker' and 'ps' jobs, e.g. "
+            '{"cluster": {"chief": ["host0:port"], "worker": ["host1:port", "host2:port"], '
+            '"ps": ["host3:port"]}, "task": {"type": "worker", "index": 0}}. '
+            f"Missing: {missing}.")
+    return config
+
+
+def parameter_server_task():
+    """The `TF_CONFIG` task type of this process (`"chief"`, `"worker"`, `"ps"`), or None."""
+    config = _tf_config()
+    return (config or {}).get("task", {}).get("type")
+
+
+def serve_cluster_task(join=True):
+    """Run this process's parameter-server `worker` or `ps` task (from `TF_CONFIG`).
+
+    Blocks serving the chief's requests when `join` (the default); returns the
+    started `tf.distribute.Server` otherwise.
+    """
+    config = _parameter_server_config()
+    task = config["task"]
+    if task.get("type") not in ("worker", "ps"):
+        raise ValueError("serve_cluster_task() runs a 'worker' or 'ps' task; this process is "
+                         f"{task.get('type')!r}. The chief runs zoo.train.fit instead.")
+    # Workers queue several closures per step (dataset, variable reads and
+    # updates); with the default of one inter-op thread per core, a 2-core
+    # worker can deadlock waiting on its own queue.
+    server_config = tf.compat.v1.ConfigProto()
+    server_config.inter_op_parallelism_threads = max(16, 2 * (os.cpu_count() or 1))
+    # Workers/ps must tolerate the chief restarting (resume from its backup).
+    os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
+    server = tf.distribute.Server(
+        tf.train.ClusterSpec(config["cluster"]), job_name=task["type"], task_index=int(task.get("index", 0)),
+        protocol=config.get("rpc_layer", "grpc"), config=server_config, start=True)
+    if join:
+        server.join()
+    return server
 
 
 def worker_info(strategy):

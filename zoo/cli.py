@@ -83,6 +83,12 @@ def _cmd_train(args):
     from zoo.train import fit
 
     zoo.get_spec(args.model)  # unknown names fail before any data is read
+    if args.strategy == "parameter_server" and pipelines.parameter_server_task() in ("worker", "ps"):
+        # Parameter-server workers and ps tasks only serve the chief's requests.
+        print(f"Serving as the parameter-server cluster's {pipelines.parameter_server_task()!r} task "
+              "(from TF_CONFIG) until stopped; the 'chief' task runs the training.", flush=True)
+        pipelines.serve_cluster_task()
+        return 0
     if args.strategy == "mirrored" and args.cpu_replicas:
         pipelines.use_logical_cpus(args.cpu_replicas)
     # Strategies first: multi-worker collectives must be set up before any TF op.
@@ -265,7 +271,8 @@ def build_parser():
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="builder override, e.g. dropout=0.2 or units=[64,64]")
     p.add_argument("--strategy", default="default",
-                   help="default | mirrored | multi_worker (TF_CONFIG) | tpu | parameter_server")
+                   help="default | mirrored | multi_worker (TF_CONFIG) | tpu | parameter_server (TF_CONFIG; "
+                   "the same command on every task: the chief trains, workers and ps serve)")
     p.add_argument("--cpu-replicas", type=int, default=0,
                    help="with --strategy mirrored and no GPU: split the CPU into N devices")
     p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs")

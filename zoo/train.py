@@ -4,13 +4,18 @@
 optimizer) instead of `model.fit`, for two reasons:
 
 * Keras 3's `fit` fails under `MultiWorkerMirroredStrategy` (PerReplica reduce
-  errors); our step is the same code on one device, mirrored, multi-worker.
+  errors) and does not take `ParameterServerStrategy`; our step is the same
+  code on one device, mirrored, multi-worker, and scheduled onto
+  parameter-server workers by a `ClusterCoordinator` (asynchronous training:
+  the chief runs `fit`, see `pipelines.serve_cluster_task` for the others).
 * Exact resumption. Keras' `BackupAndRestore` restarts an interrupted epoch
   from its first batch with mid-epoch weights, so a resumed run differs from
   an uninterrupted one. Here the backup holds the epoch *and step*, every
   model and optimizer variable (including dropout RNG state), and the data
   order is a pure function of `(seed, epoch)`: a run killed with SIGKILL and
-  restarted ends with the same weights as one never interrupted.
+  restarted ends with the same weights as one never interrupted. (Under a
+  parameter server the backup is exact too, but asynchronous updates make
+  the continuation differ from an uninterrupted run's.)
 
 Example:
 
@@ -61,7 +66,9 @@ class TrainConfig:
         seed, deterministic: seeds every RNG and enables TF's deterministic
             ops, for bit-identical reruns.
         out_dir: run folder (model, checkpoints, backup, logs); None: no files.
-        backup_every_steps: mid-epoch backup frequency (0: at epoch ends only).
+        backup_every_steps: mid-epoch backup frequency (0: at epoch ends only);
+            under a parameter server also where the chief waits for the
+            scheduled steps to finish.
         keep_checkpoints: per-epoch weight files kept.
         verbose: 0 silent, 1 progress bar and epoch lines, 2 epoch lines only (logs).
     """
@@ -313,16 +320,19 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
             resumable order) or a batched `tf.data.Dataset` of `(x, y)`.
         val: a batched dataset; default: the `DataSplits`' val split.
         config: a `TrainConfig`.
-        strategy: a `tf.distribute.Strategy` (default: one device).
+        strategy: a `tf.distribute.Strategy` (default: one device). With a
+            `ParameterServerStrategy`, call `fit` on the chief only, with a
+            `DataSplits` (each worker rebuilds its shard of every epoch).
         callbacks: functions `f(epoch, logs)` called after each epoch.
     """
     config = (config or TrainConfig()).validate()
     strategy = strategy or tf.distribute.get_strategy()
-    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+    parameter_server = isinstance(strategy, tf.distribute.ParameterServerStrategy)
+    if parameter_server and not hasattr(train, "batches"):
         raise ValueError(
-            "zoo.train.fit drives training with strategy.run, which ParameterServerStrategy does not "
-            "support (it needs a ClusterCoordinator that schedules steps on remote workers). Use "
-            "'multi_worker' (synchronous all-reduce) for multi-machine training with zoo.train.")
+            "Parameter-server training builds each worker's input pipeline on the worker, so `train` "
+            "must be a pipelines.DataSplits (e.g. pipelines.load_dataset(...)), not a tf.data.Dataset "
+            "created here.")
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -338,6 +348,10 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
                 if not callable(model):
                     raise ValueError(f"`model` must be a keras.Model or a function returning one. Received: {model!r}")
                 model = model()
+            elif parameter_server and not all("/job:ps" in v.value.device for v in model.variables):
+                raise ValueError(
+                    "The model was built outside `strategy.scope()`, so its variables are not on the "
+                    "parameter servers. Pass a function that builds it (fit(lambda: zoo.resnet20(), ...)).")
             elif replicas > 1 and not _distributed(model):
                 raise ValueError(
                     "The model was built outside `strategy.scope()`, so its variables are not "
@@ -395,12 +409,16 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
 
     @tf.function
     def eval_step(x, y):
+        if parameter_server:  # evaluated on the chief, reading the variables from the ps tasks
+            return replica_eval_step(x, y)
         out = strategy.run(replica_eval_step, args=(x, y))
         return [strategy.reduce("SUM", v, axis=None) for v in out]
 
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
     def distribute(ds):
+        if parameter_server:  # the chief evaluates locally; workers get data via epoch_steps
+            return ds
         if multi_worker:
             options = tf.data.Options()
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -414,6 +432,63 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
         else:
             ds = train
         return distribute(ds.skip(skip) if skip else ds)
+
+    def epoch_steps(epoch, skip):
+        """Run the epoch's remaining steps; yield each step's (loss sum, correct, count)."""
+        if parameter_server:
+            yield from _parameter_server_steps(epoch, skip)
+            return
+        for x, y in train_batches(epoch, skip):
+            yield train_step(x, y)
+
+    if parameter_server:
+        coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
+        num_workers = len(strategy._cluster_resolver.cluster_spec().job_tasks("worker"))
+
+        @tf.function
+        def scheduled_train_step(iterator):
+            x, y = next(iterator)
+            out = strategy.run(replica_train_step, args=(x, y))
+            return [strategy.reduce("SUM", v, axis=None) for v in out]
+
+        def _parameter_server_steps(epoch, skip):
+            # Each worker reads its own shard of the epoch's batches (repeated, so
+            # a faster worker never runs dry); the chief schedules the steps and
+            # waits at backup boundaries, so a backup holds exactly `step` steps.
+            # The splits were read here on the chief; a dataset built on one
+            # machine cannot be handed to another, so send its graph (the same
+            # mechanism ClusterCoordinator uses for a plain Dataset) and add the
+            # worker's shard on the worker.
+            ds = data.batches("train", config.batch_size, training=True, seed=config.seed,
+                              epoch=epoch, drop_remainder=True, cache=False)
+            ds = ds.skip(skip) if skip else ds
+            try:
+                recreate = ds._trace_variant_creation()
+            except (tf.errors.FailedPreconditionError, tf.errors.InvalidArgumentError) as err:
+                raise ValueError(
+                    f"The {data.name!r} input pipeline holds state that cannot be sent to parameter-server "
+                    f"workers ({str(err).splitlines()[0]}). Use the 'multi_worker' strategy for it.") from err
+            spec = ds.element_spec
+
+            def dataset_fn(_context=None):
+                worker = tf.distribute.coordinator.experimental_get_current_worker_index()
+                shard = tf.data.experimental.from_variant(recreate(), spec).shard(num_workers, worker)
+                return shard.repeat()
+
+            @tf.function
+            def per_worker_dataset_fn():
+                return strategy.distribute_datasets_from_function(dataset_fn)
+
+            iterator = iter(coordinator.create_per_worker_dataset(per_worker_dataset_fn))
+            chunk = config.backup_every_steps or steps_per_epoch
+            step = skip
+            while step < steps_per_epoch:
+                n = min(chunk - step % chunk, steps_per_epoch - step)
+                pending = [coordinator.schedule(scheduled_train_step, args=(iterator,)) for _ in range(n)]
+                for result in pending:
+                    yield result.fetch()
+                step += n
+            coordinator.join()
 
     if val is None and data is not None and data.val is not None:
         val = data.batches("val", config.batch_size, training=False)
@@ -475,8 +550,8 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=()):
         total = correct = count = 0.0
         started = time.time()
         step = skip
-        for x, y in train_batches(epoch, skip):
-            t, c, n = (float(v) for v in train_step(x, y))
+        for sums in epoch_steps(epoch, skip):
+            t, c, n = (float(v) for v in sums)
             if not np.isfinite(t):
                 raise TrainingDivergedError(
                     f"The loss became {t} at epoch {epoch + 1}, step {step + 1}. Lower learning_rate "
