@@ -38,7 +38,7 @@ TASKS = {
     "forecaster_airline": dict(model="lstm_forecaster", dataset="airline", subdir="timeseries", epochs=300,
                                reference="seasonal-naive baseline (same test months)",
                                config=dict(batch_size=8, learning_rate=3e-3, weight_decay=0.0)),
-    "resnet20_cifar10": dict(model="resnet20", dataset="cifar10", subdir="cifar10", epochs=15,
+    "resnet20_cifar10": dict(model="resnet20", dataset="cifar10", subdir="cifar10", epochs=40,
                              reference="91.25% (He et al. 2016, Table 6; 182 epochs)",
                              config=dict(batch_size=128, optimizer="sgd", learning_rate=0.1,
                                          weight_decay=1e-4, warmup_epochs=0.5)),
