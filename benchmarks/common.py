@@ -85,7 +85,7 @@ def _fmt(v):
 
 ORDER = ["resnet50_vs_kapp", "export_latency", "pipeline", "accuracy_mlp_mnist", "accuracy_bilstm_imdb",
          "accuracy_transformer_imdb", "accuracy_gru_sst2", "accuracy_forecaster_airline",
-         "accuracy_resnet20_cifar10"]
+         "accuracy_resnet20_cifar10", "compression_mnist"]
 
 
 def render():
@@ -158,6 +158,18 @@ def _readme_headline(records):
         best = max(x["x ResNet-20 train step"] for x in p[:-1] if "zoo" in x["pipeline"])
         worst = min(x["x ResNet-20 train step"] for x in p[:-1] if "zoo" in x["pipeline"])
         rows.append(f"| CIFAR-10 tf.data vs ResNet-20 train step | {worst:.1f}x-{best:.1f}x | >= 3x |")
+    if "compression_mnist" in by_name:
+        c = {x["variant"]: x for x in by_name["compression_mnist"]["rows"]}
+        for variant in ("pruned 90%", "pruned 90% + int8", "int8 (post-training)"):
+            if variant in c:
+                x = c[variant]
+                rows.append(f"| MNIST MLP {variant}: gzipped file / latency / accuracy vs uncompressed | "
+                            f"{x['gzipped size vs baseline']:.2f}x / {x['latency vs baseline']:.2f}x / "
+                            f"{x['vs baseline (points)']:+.2f} pts | - |")
+        if "student distilled" in c and "student alone" in c:
+            rows.append(f"| MNIST 784-64-10 student: distilled vs trained alone | "
+                        f"{c['student distilled']['test accuracy (file)']:.2%} vs "
+                        f"{c['student alone']['test accuracy (file)']:.2%} | - |")
     table = "\n".join(rows)
     path = os.path.join(REPO, "README.md")
     with open(path) as f:

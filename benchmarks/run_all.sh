@@ -8,6 +8,7 @@ if [ "${1:-}" != "--accuracy-only" ]; then
   run python benchmarks/resnet50_vs_kapp.py
   run python benchmarks/export_latency.py
   run python benchmarks/pipeline.py
+  run python benchmarks/compression.py
 fi
 for task in mlp_mnist forecaster_airline gru_sst2 transformer_imdb bilstm_imdb resnet20_cifar10; do
   run python benchmarks/accuracy.py "$task"
