@@ -97,6 +97,47 @@ def test_distilled_student_beats_the_same_student_trained_alone(digits):
     assert student.count_params() < teacher.count_params() / 20
 
 
+def test_distiller_loss_is_computed_from_logits():
+    """Soft targets below float32's resolution still count: the loss equals
+    the formula on logits, for a softmax student and its logits twin alike."""
+    keras.utils.set_random_seed(0)
+    teacher = zoo.mlp_tiny(hidden_units=(16,))
+    head = teacher.get_layer("predictions")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * 200.0, bias])  # a very confident teacher: most p < 1e-7
+    student = zoo.mlp_tiny(hidden_units=(8,))
+    twin = zoo.mlp_tiny(hidden_units=(8,), classifier_activation=None)
+    twin.set_weights(student.get_weights())
+    x = np.random.default_rng(0).random((6, *student.input_shape[1:]), dtype="float32")
+    y = np.array([0, 1, 2, 3, -1, -1])
+
+    def logits(model):
+        body = keras.Model(model.inputs, model.get_layer("predictions").input)
+        k, b = model.get_layer("predictions").get_weights()
+        return keras.ops.convert_to_numpy(body(x)) @ k + b
+
+    def log_softmax(z):
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    t, alpha = 4.0, 0.3
+    zt, zs = logits(teacher), logits(student)
+    assert (keras.ops.convert_to_numpy(teacher(x)) < 1e-7).mean() > 0.3
+    pt = np.exp(log_softmax(zt / t))
+    kl = (pt * (log_softmax(zt / t) - log_softmax(zs / t))).sum(-1).mean()
+    hard = -log_softmax(zs)[np.arange(4), y[:4]].mean()
+    expected = alpha * hard + (1 - alpha) * t * t * kl
+    for model in (student, twin):
+        distiller = Distiller(model, teacher, alpha=alpha, temperature=t)
+        y_pred = distiller(x)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(y_pred)),
+                                   keras.ops.convert_to_numpy(student(x)), atol=1e-6)
+        loss = float(keras.ops.convert_to_numpy(distiller.compute_loss(x, y, y_pred)))
+        assert loss == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="classifier_activation='softmax' or None"):
+        Distiller(zoo.mlp_tiny(classifier_activation="sigmoid"), teacher)
+
+
 def test_distiller_validates_its_arguments():
     with pytest.raises(ValueError, match="same classes"):
         Distiller(zoo.mlp_tiny(classes=3), zoo.mlp_tiny(classes=10))

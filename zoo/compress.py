@@ -151,15 +151,52 @@ def gzipped_size(path):
 # Distillation (Hinton et al. 2015, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531)
 
 
+def _logit_parts(model, role):
+    """Split a classifier into (body, head) so its logits can be computed.
+
+    Soft targets need logits: the log of a softmax output loses every
+    probability below float32's resolution (and clipping it stops their
+    gradients), which is exactly the "dark knowledge" distillation transfers.
+    Returns `(body, head)` where `logits = head(body(x))`; `head` is the final
+    Dense layer's affine part, or `None` when `body` already gives logits.
+    """
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if name in (None, "linear") and not isinstance(last, keras.layers.Softmax):
+        return model, None  # built with classifier_activation=None: already logits
+    if name == "softmax" or isinstance(last, keras.layers.Softmax):
+        body = keras.Model(model.inputs, last.input, name=f"{model.name}_body")
+        if isinstance(last, keras.layers.Dense):
+            return body, last
+        if isinstance(last, (keras.layers.Activation, keras.layers.Softmax)):
+            return body, None
+    raise ValueError(
+        f"The {role} must end in a softmax Dense/Activation layer or output logits "
+        f"(build it with classifier_activation='softmax' or None). Received: last layer "
+        f"{last.name!r} ({type(last).__name__}, activation={name})")
+
+
+def _dense_logits(head, h):
+    logits = ops.matmul(ops.cast(h, head.kernel.dtype), head.kernel)
+    if head.use_bias:
+        logits = logits + head.bias
+    return ops.cast(logits, "float32")
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class Distiller(keras.Model):
     """Train `student` on `alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T)`.
 
-    Both models end in softmax (as zoo classifiers do); temperatures are
-    applied to their log-probabilities. The teacher is frozen. Label `-1`
-    marks an unlabeled example of the transfer set: it contributes only the
-    soft-target term, so a teacher can pass on what it knows about data
-    that has no labels. Use `distiller.student` afterwards.
+    Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"
+    (arXiv:1503.02531). Both models may end in softmax (as zoo classifiers
+    do) or output logits: the loss works on their logits, which are read
+    from before the final softmax so that small probabilities keep their
+    information and their gradients. The teacher is frozen. Label `-1` marks
+    an unlabeled example of the transfer set: it contributes only the
+    soft-target term, so a teacher can pass on what it knows about data that
+    has no labels. The distiller's own outputs (and so its metrics) are the
+    student's logits; use `distiller.student` afterwards.
 
     Example:
 
@@ -184,21 +221,28 @@ class Distiller(keras.Model):
         self.teacher.trainable = False
         self.alpha = alpha
         self.temperature = temperature
+        self._student_body, self._student_head = _logit_parts(student, "student")
+        self._teacher_body, self._teacher_head = _logit_parts(teacher, "teacher")
+
+    @staticmethod
+    def _logits(body, head, x, training):
+        h = body(x, training=training)
+        return ops.cast(h, "float32") if head is None else _dense_logits(head, h)
 
     def call(self, x, training=False):
-        return self.student(x, training=training)
+        return self._logits(self._student_body, self._student_head, x, training)  # (batch, classes)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         t = self.temperature
-        teacher_logp = ops.log(ops.clip(self.teacher(x, training=False), 1e-7, 1.0))
-        student_logp = ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0))
-        soft_teacher = ops.softmax(teacher_logp / t, axis=-1)
-        soft_student_logp = ops.log_softmax(student_logp / t, axis=-1)
-        kl = ops.sum(soft_teacher * (ops.log(ops.clip(soft_teacher, 1e-7, 1.0)) - soft_student_logp), axis=-1)
+        teacher_logits = ops.stop_gradient(self._logits(self._teacher_body, self._teacher_head, x, False))
+        soft_teacher = ops.softmax(teacher_logits / t, axis=-1)
+        kl = ops.sum(soft_teacher * (ops.log_softmax(teacher_logits / t, axis=-1)
+                                     - ops.log_softmax(y_pred / t, axis=-1)), axis=-1)
         y = ops.cast(ops.reshape(y, (-1,)), "int32")
         labeled = ops.cast(y >= 0, "float32")  # -1: unlabeled transfer-set example
-        hard = keras.losses.sparse_categorical_crossentropy(ops.maximum(y, 0), y_pred) * labeled
-        hard = ops.sum(hard) / ops.maximum(ops.sum(labeled), 1.0)
+        hard = keras.losses.sparse_categorical_crossentropy(ops.maximum(y, 0), y_pred, from_logits=True)
+        hard = ops.sum(hard * labeled) / ops.maximum(ops.sum(labeled), 1.0)
+        # T^2 keeps the soft term's gradients on the hard term's scale (Hinton et al., sec. 2).
         return self.alpha * hard + (1.0 - self.alpha) * (t ** 2) * ops.mean(kl)
 
     def get_config(self):
