@@ -82,28 +82,16 @@ def main():
         model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    start = time.time()
-    keras.utils.set_random_seed(0)
-    baseline = compiled(zoo.mlp(), 1e-3)
-    baseline.fit(x_train, y_train, epochs=args.epochs, batch_size=batch, verbose=2)
+    def train(build, seed, x, y, epochs=args.epochs, lr=1e-3, callbacks=()):
+        keras.utils.set_random_seed(seed)
+        model = compiled(build(), lr)
+        model.fit(x, y, epochs=epochs, batch_size=batch, callbacks=list(callbacks), verbose=2)
+        return model
 
-    models = {"baseline": baseline}
-    # Control: the same fine-tuning without pruning, so the pruned rows show
-    # what pruning costs rather than what extra epochs bring.
-    keras.utils.set_random_seed(0)
-    control = compiled(keras.models.clone_model(baseline), 3e-4)
-    control.set_weights(baseline.get_weights())
-    control.fit(x_train, y_train, epochs=args.finetune_epochs, batch_size=batch, verbose=2)
-    models["baseline fine-tuned (dense)"] = control
-    for target in (0.8, 0.9):
-        keras.utils.set_random_seed(0)
-        pruned = compiled(keras.models.clone_model(baseline), 3e-4)
-        pruned.set_weights(baseline.get_weights())
-        ramp = max(1, int(0.6 * args.finetune_epochs * steps_per_epoch))  # ramp, then recover at target
-        pruning = MagnitudePruning(PruningSchedule(target=target, end_step=ramp, frequency=50))
-        pruned.fit(x_train, y_train, epochs=args.finetune_epochs, batch_size=batch, callbacks=[pruning],
-                   verbose=2)
-        models[f"pruned {target:.0%}"] = pruned
+    def from_baseline():
+        model = keras.models.clone_model(baseline)
+        model.set_weights(baseline.get_weights())
+        return model
 
     def student():
         return zoo.mlp(hidden_units=(64,), dropout=0.0, name="student")
@@ -116,30 +104,33 @@ def main():
         distiller.fit(x_train, labels, epochs=args.epochs, batch_size=batch, verbose=2)
         return model
 
-    def tiled(n):  # the first n labeled images, repeated to the full set's number of steps
-        reps = int(np.ceil(len(x_train) / n))
-        return np.tile(x_train[:n], (reps, 1, 1, 1)), np.tile(y_train[:n], reps)
+    start = time.time()
+    baseline = train(zoo.mlp, 0, x_train, y_train)
+    models = {"baseline": baseline}
+    # Control: the same fine-tuning without pruning, so the pruned rows show
+    # what pruning costs rather than what extra epochs bring.
+    models["baseline fine-tuned (dense)"] = train(from_baseline, 0, x_train, y_train,
+                                                  epochs=args.finetune_epochs, lr=3e-4)
+    ramp = max(1, int(0.6 * args.finetune_epochs * steps_per_epoch))  # ramp, then recover at target
+    for target in (0.8, 0.9):
+        pruning = MagnitudePruning(PruningSchedule(target=target, end_step=ramp, frequency=50))
+        models[f"pruned {target:.0%}"] = train(from_baseline, 0, x_train, y_train,
+                                               epochs=args.finetune_epochs, lr=3e-4, callbacks=[pruning])
 
     # Full labels: the student alone vs taught by the baseline.
-    keras.utils.set_random_seed(1)
-    alone = compiled(student(), 1e-3)
-    alone.fit(x_train, y_train, epochs=args.epochs, batch_size=batch, verbose=2)
-    models["student alone"] = alone
+    models["student alone"] = train(student, 1, x_train, y_train)
     models["student distilled"] = distill(baseline, y_train)
 
     # Few labels (the case distillation is for): teacher and student see the
-    # same `--few-labels` labels; the distilled student also gets the teacher's
-    # soft targets on the other training images, whose labels it never sees (-1).
+    # same `--few-labels` labels, repeated to the full set's number of steps;
+    # the distilled student also gets the teacher's soft targets on the other
+    # training images, whose labels it never sees (-1).
     n = args.few_labels
-    xs, ys = tiled(n)
-    keras.utils.set_random_seed(0)
-    few_teacher = compiled(zoo.mlp(), 1e-3)
-    few_teacher.fit(xs, ys, epochs=args.epochs, batch_size=batch, verbose=2)
+    reps = int(np.ceil(len(x_train) / n))
+    xs, ys = np.tile(x_train[:n], (reps, 1, 1, 1)), np.tile(y_train[:n], reps)
+    few_teacher = train(zoo.mlp, 0, xs, ys)
     models[f"teacher, {n:,} labels"] = few_teacher
-    keras.utils.set_random_seed(1)
-    few_alone = compiled(student(), 1e-3)
-    few_alone.fit(xs, ys, epochs=args.epochs, batch_size=batch, verbose=2)
-    models[f"student alone, {n:,} labels"] = few_alone
+    models[f"student alone, {n:,} labels"] = train(student, 1, xs, ys)
     unlabeled = y_train.copy()
     unlabeled[n:] = -1
     models[f"student distilled, {n:,} labels + unlabeled"] = distill(few_teacher, unlabeled)

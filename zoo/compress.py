@@ -161,16 +161,13 @@ def _logit_parts(model, role):
     Dense layer's affine part, or `None` when `body` already gives logits.
     """
     last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    name = getattr(activation, "__name__", None)
-    if name in (None, "linear") and not isinstance(last, keras.layers.Softmax):
+    name = getattr(getattr(last, "activation", None), "__name__", None)
+    softmax = name == "softmax" or isinstance(last, keras.layers.Softmax)
+    if not softmax and name in (None, "linear"):
         return model, None  # built with classifier_activation=None: already logits
-    if name == "softmax" or isinstance(last, keras.layers.Softmax):
+    if softmax and isinstance(last, (keras.layers.Dense, keras.layers.Activation, keras.layers.Softmax)):
         body = keras.Model(model.inputs, last.input, name=f"{model.name}_body")
-        if isinstance(last, keras.layers.Dense):
-            return body, last
-        if isinstance(last, (keras.layers.Activation, keras.layers.Softmax)):
-            return body, None
+        return body, (last if isinstance(last, keras.layers.Dense) else None)
     raise ValueError(
         f"The {role} must end in a softmax Dense/Activation layer or output logits "
         f"(build it with classifier_activation='softmax' or None). Received: last layer "
