@@ -75,6 +75,9 @@ def main():
     data = pipelines.mnist(args.data_dir or os.path.join(SHARED, "mnist"))
     x_train, y_train = arrays(data, "train")
     x_test, y_test = arrays(data, "test")
+    if not 0 < args.few_labels < len(x_train):
+        p.error(f"--few-labels must be between 1 and {len(x_train) - 1} (the training split has "
+                f"{len(x_train)} images). Received: --few-labels {args.few_labels}")
     batch = 128
     steps_per_epoch = int(np.ceil(len(x_train) / batch))
 
