@@ -42,7 +42,7 @@ def machine():
 
 
 def versions():
-    from export import _versions
+    from export.manifest import versions as _versions
 
     out = _versions()
     try:

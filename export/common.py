@@ -1,10 +1,7 @@
-"""What the format modules share: signatures, names, float32 copies, atomic writes."""
+"""What the format modules share: the model's signature (computed once), names, float32 copies."""
 
-import json
-import os
+import dataclasses
 import re
-import shutil
-import tempfile
 
 import keras
 import numpy as np
@@ -26,14 +23,6 @@ def check_built(model):
             "or build it with `model.build(input_shape)`, before exporting.")
 
 
-def task_of(model):
-    """`classifier`, `seq2seq` or `regression`, from the head."""
-    last = model.layers[-1]
-    if last.name == "predictions":
-        return "seq2seq" if len(model.outputs[0].shape) == 3 else "classifier"
-    return "regression"
-
-
 def input_names(model):
     """Stable, meaningful names for the serving signature inputs."""
     names = []
@@ -52,11 +41,6 @@ def input_names(model):
     if len(set(names)) != len(names):
         names = [f"{n}_{i}" for i, n in enumerate(names)]
     return names
-
-
-def output_name(model):
-    return {"classifier": "probabilities", "seq2seq": "next_token_probabilities",
-            "regression": "forecast" if len(model.outputs[0].shape) == 3 else "outputs"}[task_of(model)]
 
 
 def input_specs(model, *, batch=None, sequence_length=None):
@@ -144,6 +128,13 @@ def sample_inputs(model, *, batch=2, sequence_length=16, seed=0, vocab_size=None
     return out
 
 
+def max_length(model):
+    """The longest token sequence the model takes (its position table), or None when unbounded."""
+    lengths = [layer.sequence_length for layer in model._flatten_layers()
+               if isinstance(getattr(layer, "sequence_length", None), int)]
+    return min(lengths) if lengths else None
+
+
 def _vocab_size(model):
     for layer in model._flatten_layers():
         for attr in ("input_dim", "vocab_size"):
@@ -153,38 +144,56 @@ def _vocab_size(model):
     return 100
 
 
-def atomic_write(path, data: bytes):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".tmp-{os.path.basename(path)}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """Everything the formats need to know about a model, computed once.
+
+    Attributes:
+        name: the export name (file names, TF Serving model name).
+        task: the model's `zoo.tasks.Task`.
+        input_names: serving names of the inputs (`images`, `tokens`, ...).
+        specs: `tf.TensorSpec`s of the inputs (batch and free lengths `None`).
+        outputs: exported output names; the first is the model's output
+            (`probabilities`/`logits`, `forecast`, ...), the rest derived
+            from it (`class_ids`).
+        recurrent: LSTM/GRU inside (LiteRT needs a fixed batch of 1).
+        sequence_length: the fixed length of token inputs in LiteRT files.
+        vocab_size: the token vocabulary (text models), else None.
+    """
+
+    name: str
+    task: object
+    input_names: tuple
+    specs: tuple
+    outputs: tuple
+    recurrent: bool
+    sequence_length: int = None
+    vocab_size: int = None
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    @property
+    def has_tokens(self):
+        return any(s.dtype.is_integer for s in self.specs)
+
+    def describe_inputs(self):
+        return [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape], "dtype": s.dtype.name}
+                for s in self.specs]
 
 
-def write_json(path, obj):
-    atomic_write(path, json.dumps(obj, indent=2, default=_json_default).encode())
+def signature_of(model, *, name, task=None, sequence_length=None):
+    """The `Signature` of a built model (`task` for a plain Keras model)."""
+    from zoo import tasks
 
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.ndarray, tuple)):
-        return list(o)
-    return str(o)
-
-
-def temp_dir_beside(path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(path)),
-                            prefix=f".tmp-{os.path.basename(path)}-")
-
-
-def remove_tree(path):
-    shutil.rmtree(path, ignore_errors=True)
+    task = tasks.task_of(model, task)
+    specs = tuple(input_specs(model))
+    if any(s.dtype.is_integer for s in specs):
+        static = [s.shape[1] for s in specs if s.dtype.is_integer and s.shape[1] is not None]
+        sequence_length = sequence_length or (static[0] if static else max_length(model) or 64)
+    else:
+        sequence_length = None
+    return Signature(name=name, task=task, input_names=tuple(s.name for s in specs), specs=specs,
+                     outputs=tuple(task.output_names(model)), recurrent=has_recurrent_layers(model),
+                     sequence_length=sequence_length, vocab_size=_vocab_size(model) if sequence_length else None)

@@ -22,7 +22,7 @@ def _patch_tf2onnx():
         pass
 
 
-def convert(model, *, opset=DEFAULT_OPSET, metadata=None):
+def convert(model, *, opset=DEFAULT_OPSET, metadata=None, signature=None):
     """ONNX model bytes."""
     import onnx
     import tf2onnx
@@ -30,8 +30,9 @@ def convert(model, *, opset=DEFAULT_OPSET, metadata=None):
     if not isinstance(opset, int) or not 13 <= opset <= 21:
         raise common.ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
     _patch_tf2onnx()
-    specs = common.input_specs(model)
-    out_name = common.output_name(model)
+    signature = signature or common.signature_of(model, name=model.name)
+    specs = list(signature.specs)
+    out_name = signature.output
 
     @tf.function(input_signature=specs)
     def fn(*args):
@@ -85,3 +86,26 @@ def run(sess, inputs):
         feeds[i.name] = value.astype(np.int32 if "int32" in i.type else np.int64 if "int64" in i.type
                                      else np.float32)
     return sess.run(None, feeds)[0]
+
+
+class OnnxFormat:
+    """ONNX `<name>.onnx` (dynamic batch and length), with `zoo.*` metadata."""
+
+    name = "onnx"
+
+    def write(self, model, signature, out_dir, options):
+        from zoo.files import atomic_write
+
+        opset = options.get("opset", DEFAULT_OPSET)
+        metadata = {"name": signature.name, "task": signature.task.name, "labels": options.get("labels") or [],
+                    "preprocessing": options.get("preprocessing") or {}}
+        rel = f"{signature.name}.onnx"
+        atomic_write(os.path.join(out_dir, rel), convert(model, opset=opset, metadata=metadata, signature=signature))
+        return {"onnx": {"format": self.name, "path": rel, "opset": opset}}
+
+    def runner(self, entry, out_dir):
+        sess = session(os.path.join(out_dir, entry["path"]))
+        return (lambda inputs: run(sess, inputs)), True
+
+
+FORMAT = OnnxFormat()

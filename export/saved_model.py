@@ -10,7 +10,8 @@ Signatures:
 `assets.extra/tf_serving_warmup_requests` holds PredictionLog records (built
 with the tensorflow-serving-api protos) that TF Serving replays at load time.
 The version folder is written under a dot-prefixed temporary name (TF
-Serving ignores those) and renamed into place only when complete.
+Serving ignores those, `zoo.files.atomic_path`) and renamed into place only
+when complete.
 """
 
 import os
@@ -21,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import common
+from zoo import files
 
 
 def next_version(model_dir):
@@ -30,19 +32,14 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def _outputs(model, y):
-    name = common.output_name(model)
-    out = {name: y}
-    if common.task_of(model) == "classifier":
-        out["class_ids"] = tf.argmax(y, axis=-1, output_type=tf.int32)
-    return out
-
-
-def build_archive(model, *, preprocessing=None, vectorizer=None):
+def build_archive(model, signature, *, preprocessing=None, vectorizer=None):
     """A `keras.export.ExportArchive` with our signatures."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    specs = common.input_specs(model)
+    specs = list(signature.specs)
+
+    def _outputs(model, y):
+        return signature.task.derived_outputs(model, y)
 
     @tf.function(input_signature=specs)
     def serving_default(*args):
@@ -98,8 +95,9 @@ def warmup_records(model, inputs, signature="serving_default", model_name="model
 
 
 def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None, vectorizer=None,
-                       warmup_inputs=None, _before_rename=None):
+                       warmup_inputs=None, signature=None, _before_rename=None):
     """Write `<out_dir>/<name>/<version>/` and return its path."""
+    signature = signature or common.signature_of(model, name=name)
     model_dir = os.path.join(out_dir, name)
     os.makedirs(model_dir, exist_ok=True)
     version = next_version(model_dir) if version is None else int(version)
@@ -107,10 +105,9 @@ def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None
     if os.path.exists(final):
         raise common.ExportError(f"{final!r} already exists; TF Serving versions are immutable. "
                                  "Leave version unset to take the next free number.")
-    tmp = common.temp_dir_beside(final)
-    try:
-        target = os.path.join(tmp, "model")
-        build_archive(model, preprocessing=preprocessing, vectorizer=vectorizer).write_out(
+    with files.atomic_path(final, directory=True) as tmp:
+        target = os.path.join(tmp, "model")  # keras writes a new folder; it becomes the version's content
+        build_archive(model, signature, preprocessing=preprocessing, vectorizer=vectorizer).write_out(
             target, verbose=False)
         if warmup_inputs is not None:
             extra = os.path.join(target, "assets.extra")
@@ -120,10 +117,43 @@ def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None
                     writer.write(record)
         if _before_rename is not None:  # failure injection for tests
             _before_rename(target)
-        os.rename(target, final)
-    finally:
-        common.remove_tree(tmp)
+        for entry in os.listdir(target):
+            os.rename(os.path.join(target, entry), os.path.join(tmp, entry))
+        os.rmdir(target)
     return final
+
+
+def signatures(path):
+    """`{signature: {"inputs": [...], "outputs": [...]}}` of a SavedModel folder."""
+    loaded = tf.saved_model.load(path)
+    return {k: {"inputs": sorted(f.structured_input_signature[1]), "outputs": sorted(f.structured_outputs)}
+            for k, f in loaded.signatures.items()}
+
+
+class SavedModelFormat:
+    """TF Serving's SavedModel: `saved_model/<name>/<version>/`."""
+
+    name = "saved_model"
+
+    def write(self, model, signature, out_dir, options):
+        path = export_saved_model(
+            model, os.path.join(out_dir, "saved_model"), name=signature.name, version=options.get("version"),
+            preprocessing=options.get("preprocessing"), vectorizer=options.get("vectorizer"),
+            warmup_inputs=options.get("warmup_inputs"), signature=signature)
+        return {"saved_model": {"format": self.name, "path": os.path.relpath(path, out_dir),
+                                "output": signature.output, "signatures": signatures(path)}}
+
+    def runner(self, entry, out_dir):
+        """`(run(inputs) -> outputs, takes any batch)` for a file entry of the manifest."""
+        fn = tf.saved_model.load(os.path.join(out_dir, entry["path"])).signatures["serving_default"]
+        output = entry["output"]
+
+        def run(inputs):
+            return fn(**{k: tf.constant(v) for k, v in inputs.items()})[output].numpy()
+        return run, True
+
+
+FORMAT = SavedModelFormat()
 
 
 def rest_request(model, inputs, signature="serving_default"):

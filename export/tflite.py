@@ -9,7 +9,6 @@ inputs get a fixed sequence length.
 """
 
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -19,7 +18,7 @@ from export import common
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 
 
-def _frozen_function(model, specs):
+def _frozen_function(model, specs, output):
     """The model's inference function with every variable folded into a
     constant: no VAR_HANDLE/READ_VARIABLE ops in the flatbuffer (they break
     int8 calibration), and nothing tied to Keras' variable tracking."""
@@ -27,26 +26,27 @@ def _frozen_function(model, specs):
 
     @tf.function(input_signature=specs)
     def serving_default(*args):
-        return {common.output_name(model): common.call_model(model, args)}
+        return {output: common.call_model(model, args)}
 
     return convert_variables_to_constants_v2(serving_default.get_concrete_function())
 
 
-def tflite_specs(model, sequence_length=None):
-    batch = 1 if common.has_recurrent_layers(model) else None
-    has_tokens = any(spec.dtype.is_integer for spec in common.input_specs(model))
-    return common.input_specs(model, batch=batch,
-                              sequence_length=(sequence_length or 64) if has_tokens else None)
+def tflite_specs(model, signature):
+    """Input specs of the LiteRT file: batch 1 for recurrent models, a fixed token length."""
+    return common.input_specs(model, batch=1 if signature.recurrent else None,
+                              sequence_length=signature.sequence_length)
 
 
 def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=False,
-            allow_flex=False, sequence_length=None):
+            allow_flex=False, signature=None):
     """TFLite flatbuffer bytes of `model`."""
     if quantization not in QUANTIZATIONS:
         raise common.ExportError(f"Unknown TFLite quantization. Allowed: {list(QUANTIZATIONS)}. "
                                  f"Received: quantization={quantization!r}")
-    specs = tflite_specs(model, sequence_length)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_function(model, specs)])
+    signature = signature or common.signature_of(model, name=model.name)
+    specs = tflite_specs(model, signature)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [_frozen_function(model, specs, signature.output)])
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -157,3 +157,31 @@ def run(interp, inputs):
         scale, zero = out["quantization"]
         y = (y.astype(np.float32) - zero) * scale
     return y
+
+
+class TFLiteFormat:
+    """LiteRT flatbuffers `<name>.<quantization>.tflite`, one per requested quantization."""
+
+    name = "tflite"
+
+    def write(self, model, signature, out_dir, options):
+        from zoo.files import atomic_write
+
+        entries = {}
+        calibration = options.get("calibration")
+        for q in options["quantizations"]:
+            rep = None if calibration is None else [calibration[n] for n in signature.input_names]
+            flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
+                           allow_flex=options.get("allow_flex", False), signature=signature)
+            rel = f"{signature.name}.{q}.tflite"
+            atomic_write(os.path.join(out_dir, rel), flat)
+            entries[f"tflite_{q}"] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat)}
+        return entries
+
+    def runner(self, entry, out_dir):
+        interp = interpreter(model_path=os.path.join(out_dir, entry["path"]))
+        dynamic = all(d["shape_signature"][0] == -1 for d in interp.get_input_details())
+        return (lambda inputs: run(interp, inputs)), dynamic
+
+
+FORMAT = TFLiteFormat()

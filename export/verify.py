@@ -11,18 +11,16 @@ of at most `MAX_ACCURACY_DROP`; regressors by error relative to the output
 scale.
 """
 
-import json
 import os
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from export import common
-from export import onnx as onnx_format
-from export import saved_model as sm_format
-from export import tflite as tflite_format
+from export import manifest as manifest_lib
+from export.formats import runner
+from zoo import files, tasks
 
 FP32_TOL = 1e-4
 AGREEMENT = {"fp16": 0.98, "dynamic": 0.95, "int8": 0.95}
@@ -41,32 +39,14 @@ def _latency_ms(fn, repeats=20):
     return float(np.median(times) * 1000)
 
 
-def _runner(entry, out_dir):
-    path = os.path.join(out_dir, entry["path"])
-    if entry["format"] == "saved_model":
-        loaded = tf.saved_model.load(path)
-        fn = loaded.signatures["serving_default"]
-        output = entry["output"]
-
-        def run(inputs):
-            return fn(**{k: tf.constant(v) for k, v in inputs.items()})[output].numpy()
-        return run, True
-    if entry["format"] == "onnx":
-        sess = onnx_format.session(path)
-        return (lambda inputs: onnx_format.run(sess, inputs)), True
-    interp = tflite_format.interpreter(model_path=path)
-    dynamic = all(d["shape_signature"][0] == -1 for d in interp.get_input_details())
-    return (lambda inputs: tflite_format.run(interp, inputs)), dynamic
-
-
 def _slice(inputs, n):
     return {k: v[:n] for k, v in inputs.items()}
 
 
 def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8):
     """Check each file in `manifest["files"]`; returns the report dict."""
-    manifest = manifest or json.load(open(os.path.join(out_dir, "zoo_export.json")))
-    task = manifest["task"]
+    manifest = manifest or manifest_lib.read(out_dir)
+    task = tasks.get(manifest["task"])
     names = [i["name"] for i in manifest["inputs"]]
     ordered = [inputs[n] for n in names]
     # In chunks: a full test split (25,000 reviews) in one call would not fit in memory.
@@ -77,7 +57,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     batch = min(batch, n_total)
     rows = []
     for key, entry in manifest["files"].items():
-        run, dynamic_batch = _runner(entry, out_dir)
+        run, dynamic_batch = runner(entry, out_dir)
         got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
                               for i in range(min(batch, n_total))], axis=0)
         err_b1 = float(np.abs(got - reference[:len(got)]).max())
@@ -92,9 +72,9 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
                "max_abs_err_batch1": err_b1, "max_abs_err_batchN": err_bn,
                "batch_sizes": [1, n_total] if dynamic_batch else [1],
                "latency_ms_batch1": _latency_ms(lambda: run(_slice(inputs, 1)))}
-        if task in ("classifier", "seq2seq"):
+        if task.kind in ("classification", "seq2seq"):
             row["agreement"] = float(np.mean(full.argmax(-1) == reference.argmax(-1)))
-            if labels is not None and task == "classifier":
+            if labels is not None and task.kind == "classification":
                 row["accuracy"] = float(np.mean(full.argmax(-1) == labels))
                 row["keras_accuracy"] = float(np.mean(reference.argmax(-1) == labels))
                 row["accuracy_delta"] = row["accuracy"] - row["keras_accuracy"]
@@ -102,7 +82,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
         if quant == "fp32":
             row["criterion"] = f"max_abs_err <= {FP32_TOL}"
             row["passed"] = max(err_b1, err_bn) <= FP32_TOL
-        elif task in ("classifier", "seq2seq"):
+        elif task.kind in ("classification", "seq2seq"):
             need = AGREEMENT[quant]
             row["criterion"] = f"agreement >= {need}" + (
                 f", accuracy drop <= {MAX_ACCURACY_DROP}" if "accuracy" in row else "")
@@ -133,3 +113,31 @@ def format_table(report):
         lines.append(f"Keras model accuracy on the same examples: {report['results'][0]['keras_accuracy']:.4f}")
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
+
+
+def verify_export(out_dir, *, verbose=True):
+    """Re-run the verification of an export folder against its `model.keras`.
+
+    A file (or `model.keras`, `verify_inputs.npz`) whose SHA-256 differs from
+    the one recorded at export fails the report, named in `changed_since_export`.
+    """
+    manifest = manifest_lib.read(out_dir)
+    listed = list(manifest["files"].values()) + list(manifest.get("references", {}).values())
+    missing = [e["path"] for e in listed if not os.path.exists(os.path.join(out_dir, e["path"]))]
+    if missing:
+        raise common.ExportError(f"Files listed in {os.path.join(out_dir, manifest_lib.MANIFEST)} are missing: "
+                                 f"{missing}. Export the model again.")
+    changed = manifest_lib.changed_files(out_dir, manifest)
+    model = keras.saving.load_model(os.path.join(out_dir, "model.keras"))
+    with np.load(os.path.join(out_dir, "verify_inputs.npz")) as f:
+        arrays = {k: f[k] for k in f.files}
+    labels = arrays.pop("__labels__", None)
+    report = verify_files(out_dir, model, arrays, labels, manifest=manifest)
+    report["changed_since_export"] = changed
+    report["passed"] = report["passed"] and not changed
+    files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
+    if verbose:
+        print(format_table(report))
+        if changed:
+            print(f"FAILED: {changed} changed since export (sha256 differs)")
+    return report

@@ -1,11 +1,14 @@
-"""Regenerates the notebooks (without outputs): python notebooks/make_notebooks.py"""
+"""Regenerates the notebooks (without outputs): python notebooks/make_notebooks.py [--out DIR]"""
 import os
+import sys
 
 import nbformat as nbf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else HERE
 
 def nb(cells, path):
+    path = os.path.join(OUT, os.path.basename(path))
     book = nbf.v4.new_notebook()
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c.strip("\n")) for c in cells]

@@ -10,20 +10,30 @@ x, y = next(iter(train))                               # (64, 8, 8, 1), (64,)
 ```
 """
 
-from pipelines.catalog import DATASETS, list_datasets, load_dataset
-from pipelines.core import DataSplits, from_arrays, make_batches
-from pipelines.image import (cifar10, count_records, crop_and_flip, digits, image_folder,
-                             mnist, read_idx, tfds_images, tfrecord_images)
-from pipelines.series import airline, invert_windows, read_series, windows
-from pipelines.strategy import (STRATEGIES, get_strategy, parameter_server_task, serve_cluster_task,
-                                use_logical_cpus)
-from pipelines.text import imdb, make_vectorizer, read_table, read_text_folder, sst2, text_splits
+import importlib
 
-__all__ = [
-    "DATASETS", "DataSplits", "STRATEGIES", "airline", "cifar10", "count_records", "crop_and_flip",
-    "digits", "from_arrays", "get_strategy", "image_folder", "imdb", "invert_windows", "list_datasets",
-    "load_dataset", "make_batches", "make_vectorizer", "mnist", "parameter_server_task", "read_idx",
-    "read_series", "read_table", "read_text_folder", "serve_cluster_task", "sst2", "text_splits",
-    "tfds_images", "tfrecord_images",
-    "use_logical_cpus", "windows",
-]
+from pipelines.constants import STRATEGIES  # noqa: F401  (no TensorFlow import)
+
+_MODULES = {
+    "pipelines.catalog": ("DATASETS", "list_datasets", "load_dataset"),
+    "pipelines.core": ("DataSplits", "from_arrays", "make_batches"),
+    "pipelines.image": ("cifar10", "count_records", "crop_and_flip", "digits", "image_folder", "mnist", "read_idx",
+                        "tfds_images", "tfrecord_images"),
+    "pipelines.series": ("airline", "invert_windows", "read_series", "windows"),
+    "pipelines.strategy": ("get_strategy", "parameter_server_task", "serve_cluster_task", "use_logical_cpus"),
+    "pipelines.text": ("imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2", "text_splits"),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(["STRATEGIES", *_LAZY])
+
+
+def __getattr__(name):
+    # TensorFlow loads with the first pipeline used, not with `import pipelines`.
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

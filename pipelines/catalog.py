@@ -16,6 +16,10 @@ DATASETS = {
 }
 
 
+from pipelines.constants import BUILTIN_DATASETS, DATASET_PREFIXES  # noqa: E402
+
+
+
 def _is_tfds_name(name):
     """True for names in the TFDS catalog (no download: the builder list is local)."""
     try:
@@ -27,7 +31,7 @@ def _is_tfds_name(name):
 
 
 def list_datasets():
-    return sorted(DATASETS) + ["tfds:<name>", "folder:<path>"]
+    return sorted(DATASETS) + list(DATASET_PREFIXES)
 
 
 def load_dataset(name, data_dir=None, **kwargs):

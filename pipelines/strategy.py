@@ -24,7 +24,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
+from pipelines.constants import STRATEGIES
 
 
 def use_logical_cpus(count):
@@ -144,12 +144,3 @@ def serve_cluster_task(join=True):
     if join:
         server.join()
     return server
-
-
-def worker_info(strategy):
-    """`(worker_index, num_workers)` of this process."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().jobs:
-        return 0, 1
-    task_id = resolver.task_id or 0
-    return task_id, strategy.extended._num_workers if hasattr(strategy.extended, "_num_workers") else 1

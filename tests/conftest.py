@@ -23,7 +23,19 @@ def small_kwargs(name):
         return {"input_shape": (32, 32, 3), "classes": 3}
     if spec.task == "text_classification":
         return {"classes": 3}
-    return {}
+    if spec.task == "forecasting":
+        return {"horizon": 3}
+    return {"source_vocab_size": 7, "target_vocab_size": 7}  # seq2seq
+
+
+def expected_output_shape(name, batch, length=12):
+    """The output shape `small_kwargs(name)` asks for, independent of the built model."""
+    task = zoo.get_spec(name).task
+    if task in ("image_classification", "text_classification"):
+        return (batch, small_kwargs(name)["classes"])
+    if task == "forecasting":
+        return (batch, small_kwargs(name)["horizon"], 1)
+    return (batch, length, small_kwargs(name)["target_vocab_size"])
 
 
 def example_inputs(model, batch=2, seed=0, length=12):
@@ -56,15 +68,18 @@ def _vocab_for(model, input_name):
 
 
 def is_classifier(model):
-    return model.layers[-1].name == "predictions"
+    """A classifier's head outputs one distribution per example (read from its recorded task)."""
+    return zoo.tasks.task_of(model).kind == "classification"
 
 
 def example_targets(model, outputs, seed=1):
-    rng = np.random.default_rng(seed)
-    shape = tuple(outputs.shape)
-    if is_classifier(model):
-        return rng.integers(0, shape[-1], size=shape[:-1]).astype("int32")
-    return rng.normal(size=shape).astype("float32")
+    return zoo.tasks.task_of(model).random_targets(np.random.default_rng(seed), tuple(outputs.shape))
+
+
+def keras_loss(model):
+    """The Keras loss of the model's task (from logits when its head has no softmax)."""
+    task = zoo.tasks.task_of(model)
+    return task.keras_loss(bool(task.metric) and zoo.tasks.from_logits(model))
 
 
 @pytest.fixture(autouse=True)

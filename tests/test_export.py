@@ -13,7 +13,7 @@ import keras
 import pipelines
 import zoo
 from conftest import example_inputs
-from export import ExportError, common, export_model, verify
+from export import ExportError, common, export_model, verify_export as verify
 from export import onnx as onnx_format
 from export import saved_model as sm
 from export import tflite

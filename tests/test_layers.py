@@ -102,3 +102,19 @@ def test_zoo_models_use_the_layer_and_keep_kapp_names():
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert bns and all(type(l) is BatchNormalization for l in bns)
     assert "conv1_bn" in {l.name for l in bns}
+
+
+def test_transformer_max_pooling_ignores_padding():
+    """pooling='max' pools over real tokens only: padding to the right changes nothing."""
+    from zoo.transformer import MaskedMaxPooling
+
+    x = np.array([[[1.0, 5.0], [2.0, 0.0], [9.0, 9.0]]], "float32")
+    pooled = MaskedMaxPooling()(x, np.array([[True, True, False]]))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(pooled), [[2.0, 5.0]])
+    empty = MaskedMaxPooling()(x, np.array([[False, False, False]]))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(empty), [[0.0, 0.0]])
+    model = zoo.transformer_tiny(pooling="max", classes=3)
+    tokens = np.array([[5, 6, 7, 8]], "int32")
+    padded = np.array([[5, 6, 7, 8, 0, 0, 0]], "int32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(tokens)),
+                               keras.ops.convert_to_numpy(model(padded)), atol=1e-6)

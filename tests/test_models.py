@@ -6,22 +6,14 @@ import pytest
 import keras
 
 import zoo
-from conftest import example_inputs, example_targets, is_classifier, small_kwargs
+from conftest import (example_inputs, example_targets, expected_output_shape, is_classifier, keras_loss,
+                      small_kwargs)
 
 ALL_MODELS = zoo.list_models()
 
 
 def _build(name):
     return zoo.create_model(name, **small_kwargs(name))
-
-
-def _expected_shape(name, model, batch, length=12):
-    spec = zoo.get_spec(name)
-    if spec.task in ("image_classification", "text_classification"):
-        return (batch, model.get_layer("predictions").units)
-    if spec.task == "forecasting":
-        return (batch,) + tuple(model.output_shape[1:])
-    return (batch, length, model.get_layer("predictions").units)  # seq2seq
 
 
 def test_every_family_is_registered_with_a_tiny_variant():
@@ -36,7 +28,7 @@ def test_forward_shape_and_finite(name):
     model = _build(name)
     x = example_inputs(model, batch=2)
     y = keras.ops.convert_to_numpy(model(x, training=False))
-    assert y.shape == _expected_shape(name, model, 2)
+    assert y.shape == expected_output_shape(name, 2)
     assert np.isfinite(y).all()
     if is_classifier(model):  # softmax heads: rows are distributions
         np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
@@ -47,7 +39,7 @@ def test_one_fit_step_is_finite_and_moves_weights(name):
     model = _build(name)
     x = example_inputs(model, batch=4)
     y = example_targets(model, model(x, training=False))
-    loss = "sparse_categorical_crossentropy" if is_classifier(model) else "mse"
+    loss = keras_loss(model)
     # Full-size graphs take ~10x longer to trace than to run one step, so
     # they train eagerly; tiny variants exercise the compiled train step.
     eager = not zoo.get_spec(name).tiny

@@ -30,3 +30,18 @@ def test_notebook_executes(path):
     images = [o for c in book.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert images, "every notebook shows at least one plot"
+
+
+def test_committed_notebooks_are_what_make_notebooks_generates(tmp_path):
+    import subprocess
+    import sys
+
+    import nbformat
+
+    subprocess.run([sys.executable, os.path.join(REPO, "notebooks", "make_notebooks.py"), "--out", str(tmp_path)],
+                   check=True)
+    for path in NOTEBOOKS:
+        committed = nbformat.read(path, as_version=4)
+        generated = nbformat.read(str(tmp_path / os.path.basename(path)), as_version=4)
+        assert [(c.cell_type, c.source) for c in committed.cells] == [
+            (c.cell_type, c.source) for c in generated.cells], f"{path}: run notebooks/make_notebooks.py"

@@ -6,12 +6,16 @@ from zoo import resnet50
 model = resnet50(weights=None)
 zoo.list_models("resnet*")
 ```
+
+Importing `zoo` is cheap: the model families (and with them Keras and
+TensorFlow) load on first use of a builder or of the registry.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from zoo import layers, weights
-from zoo.registry import (
+from zoo.registry import (  # noqa: E402  (no Keras import)
     create_model,
     get_spec,
     list_families,
@@ -19,49 +23,33 @@ from zoo.registry import (
     model_info,
     register_model,
 )
-from zoo.resnet import (
-    CifarResNet,
-    ResNet,
-    resnet8,
-    resnet18,
-    resnet20,
-    resnet32,
-    resnet34,
-    resnet44,
-    resnet50,
-    resnet56,
-    resnet101,
-    resnet110,
-    resnet152,
-    resnet_tiny,
-)
-from zoo.densenet import (
-    DenseNet,
-    densenet121,
-    densenet169,
-    densenet201,
-    densenet_bc_100_k12,
-    densenet_tiny,
-)
-from zoo.mlp import MLP, mlp, mlp_tiny
-from zoo.rnn import (
-    RNNClassifier,
-    RNNForecaster,
-    gru_classifier,
-    gru_classifier_tiny,
-    gru_forecaster,
-    lstm_attention_classifier,
-    lstm_classifier,
-    lstm_classifier_tiny,
-    lstm_forecaster,
-    lstm_forecaster_tiny,
-)
-from zoo.transformer import (
-    TransformerClassifier,
-    TransformerSeq2Seq,
-    greedy_decode,
-    transformer_classifier,
-    transformer_seq2seq,
-    transformer_seq2seq_tiny,
-    transformer_tiny,
-)
+
+_FAMILIES = {
+    "zoo.resnet": ("CifarResNet", "ResNet", "resnet8", "resnet18", "resnet20", "resnet32", "resnet34",
+                   "resnet44", "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "resnet_tiny"),
+    "zoo.densenet": ("DenseNet", "densenet121", "densenet169", "densenet201", "densenet_bc_100_k12",
+                     "densenet_tiny"),
+    "zoo.mlp": ("MLP", "mlp", "mlp_tiny"),
+    "zoo.rnn": ("RNNClassifier", "RNNForecaster", "gru_classifier", "gru_classifier_tiny", "gru_forecaster",
+                "lstm_attention_classifier", "lstm_classifier", "lstm_classifier_tiny", "lstm_forecaster",
+                "lstm_forecaster_tiny"),
+    "zoo.transformer": ("TransformerClassifier", "TransformerSeq2Seq", "greedy_decode", "transformer_classifier",
+                        "transformer_seq2seq", "transformer_seq2seq_tiny", "transformer_tiny"),
+}
+_LAZY = {name: module for module, names in _FAMILIES.items() for name in names}
+_SUBMODULES = ("layers", "weights", "tasks", "train", "compress", "transfer", "bench", "files", "config")
+
+__all__ = ["create_model", "get_spec", "list_families", "list_models", "model_info", "register_model",
+           *_LAZY, *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"zoo.{name}")
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

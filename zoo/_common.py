@@ -38,6 +38,17 @@ def check_positive_int(arg_name, value, minimum=1):
         )
 
 
+def check_positive_ints(arg_name, values, *, allow_empty=False):
+    """A sequence of integers >= 1 (non-empty unless `allow_empty`)."""
+    ok = isinstance(values, (list, tuple)) and (allow_empty or len(values) > 0) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
+    if not ok:
+        raise ValueError(
+            f"`{arg_name}` must be a {'' if allow_empty else 'non-empty '}sequence of positive integers. "
+            f"Received: {arg_name}={values!r}"
+        )
+
+
 def check_rate(arg_name, value):
     if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
         raise ValueError(
@@ -151,3 +162,65 @@ def check_image_args(
             f"must be {pretrained_classes}; use `include_top=False` (and a new "
             f"head) for another number of classes. Received: classes={classes}"
         )
+
+
+def task_model(inputs, outputs, *, name, task, include_top=True):
+    """The functional model every builder returns: a `zoo.tasks.TaskModel`
+    recording `task` (or `"features"` for a backbone without its head)."""
+    from zoo.tasks import FEATURES, TaskModel
+
+    return TaskModel(inputs, outputs, name=name, task=task if include_top else FEATURES)
+
+
+# --------------------------------------------------------------------------
+# Pieces the image families share (keras.applications conventions)
+
+BN_EPSILON = 1.001e-5  # keras.applications' value: its weights assume it.
+BN_MOMENTUM = 0.99
+
+
+def batch_norm(name):
+    """Batch norm as keras.applications' ResNet/DenseNet (with TF's fused training kernel)."""
+    from zoo.layers import BatchNormalization
+
+    return BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+
+
+def kapp_pretrained_files(base_url, hashes, weights_name, include_top):
+    """`{"imagenet": (file name, url, md5)}` of a keras.applications weights file, or `{}`.
+
+    `hashes` maps a weights name to its (with top, without top) hashes.
+    """
+    if weights_name not in hashes:
+        return {}
+    suffix = "" if include_top else "_notop"
+    file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    return {"imagenet": (file_name, base_url + file_name, hashes[weights_name][0 if include_top else 1])}
+
+
+def imagenet_stem(inputs, filters, *, use_bias, pool_name):
+    """7x7/2 conv, BN, ReLU, 3x3/2 max-pool: (b, h, w, c) -> (b, h/4, w/4, filters)."""
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = layers.Conv2D(filters, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
+    x = batch_norm("conv1_bn")(x)
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name=pool_name)(x)
+
+
+def image_inputs(input_shape, input_tensor):
+    """The image input tensor: a new `images` Input, or `input_tensor` (a
+    Keras tensor, or a backend tensor wrapped as keras.applications does)."""
+    if input_tensor is None:
+        return layers.Input(shape=input_shape, name="images")
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return layers.Input(tensor=input_tensor, shape=input_shape, name="images")
+    return input_tensor
+
+
+def model_inputs(input_tensor, inputs):
+    """The model's inputs: the sources of `input_tensor` when one was given
+    (it may come out of other layers), else `inputs` (keras.applications)."""
+    if input_tensor is not None:
+        return keras.utils.get_source_inputs(input_tensor)
+    return inputs

@@ -41,19 +41,16 @@ def train_step_runner(model, batch_size, *, jit_compile=False, seed=0):
     """`run(steps) -> seconds per step` of compiled SGD train steps on one
     fixed synthetic batch (input pipeline excluded)."""
     import keras
-    import tensorflow as tf
 
-    from export import common
+    from zoo import tasks
 
     x = _batch(model, batch_size, seed)
     x = x[0] if len(x) == 1 else {t.name: v for t, v in zip(model.inputs, x)}
     rng = np.random.default_rng(seed)
-    out_shape = (batch_size,) + tuple(model.output_shape[1:])
-    classifier = common.task_of(model) != "regression"
-    y = (rng.integers(0, out_shape[-1], size=out_shape[:-1]).astype("int32") if classifier
-         else rng.normal(size=out_shape).astype("float32"))
+    task = tasks.task_of(model)
+    y = task.random_targets(rng, (batch_size,) + tuple(model.output_shape[1:]))
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy" if classifier else "mse", jit_compile=jit_compile)
+                  loss=task.keras_loss(tasks.from_logits(model) if task.metric else False), jit_compile=jit_compile)
     # train_on_batch runs the same compiled train function as `fit`, without
     # fit's tf.data iterator: on 2 cores its prefetch threads compete with the
     # step and made fit-based timings jump between two levels.
@@ -71,41 +68,30 @@ def train_step_runner(model, batch_size, *, jit_compile=False, seed=0):
 
 
 def zoo_step_runner(model, batch_size, *, seed=0):
-    """Like `train_step_runner`, but the step `zoo.train.fit` runs: a
-    `tf.function` around `strategy.run` of tape + optimizer (default strategy)."""
+    """Like `train_step_runner`, but the step `zoo.train.fit` runs (`zoo.loop.Steps`):
+    a `tf.function` around `strategy.run` of tape + optimizer (default strategy)."""
     import keras
     import tensorflow as tf
 
-    x = _batch(model, batch_size, seed)[0]
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, model.output_shape[-1], size=(batch_size,)).astype("int32")
-    strategy = tf.distribute.get_strategy()
+    from zoo import tasks
+    from zoo.loop import Steps
+
+    task = tasks.task_of(model)
+    x = tf.constant(_batch(model, batch_size, seed)[0])
+    y = tf.constant(task.random_targets(np.random.default_rng(seed), (batch_size,) + tuple(model.output_shape[1:])))
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(model.trainable_variables)
+    steps = Steps(model, optimizer, task, tf.distribute.get_strategy(), global_batch=batch_size,
+                  from_logits=bool(task.metric) and tasks.from_logits(model), label_smoothing=0.0)
+    steps.train_step(x, y)
+    steps.train_step(x, y)
 
-    def replica_step(x, y):
-        with tf.GradientTape() as tape:
-            pred = model(x, training=True)
-            loss = tf.nn.compute_average_loss(
-                keras.losses.sparse_categorical_crossentropy(y, pred), global_batch_size=batch_size)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
-    @tf.function
-    def step(x, y):
-        return strategy.reduce("SUM", strategy.run(replica_step, args=(x, y)), axis=None)
-
-    x, y = tf.constant(x), tf.constant(y)
-    step(x, y)
-    step(x, y)
-
-    def run(steps):
+    def run(n):
         start = time.perf_counter()
-        for _ in range(steps):
-            loss = step(x, y)
+        for _ in range(n):
+            loss = steps.train_step(x, y)[0]
         float(loss)
-        return (time.perf_counter() - start) / steps
+        return (time.perf_counter() - start) / n
 
     return run
 

@@ -1,26 +1,59 @@
-"""The `zoo` command line."""
+"""The `zoo` command line.
+
+`zoo --help`, `zoo list` and `zoo info` read the model catalog
+(`zoo/catalog.json`) and import neither Keras nor TensorFlow; the other
+commands load them on demand, with TensorFlow's C++ and absl logging
+silenced before it loads.
+"""
 
 import argparse
+import difflib
 import json
 import os
 import sys
 import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
+# Before TensorFlow is imported anywhere: its C++ INFO/WARNING lines and
+# absl's pre-init notice are noise on a command line (errors still print).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from pipelines.constants import BUILTIN_DATASETS, DATASET_PREFIXES, STRATEGIES  # noqa: E402
+from zoo import registry  # noqa: E402  (no Keras import)
+from zoo.config import OPTIMIZERS, SCHEDULES, TrainConfig  # noqa: E402
+
+
+def _format_input(info):
+    shape = info["input"]["shape"]
+    if isinstance(shape, dict):
+        return ", ".join(f"{k} {tuple(v)}" for k, v in shape.items()) + f" {info['input']['dtype']}"
+    return f"{tuple(shape)} {info['input']['dtype']}"
 
 
 def _cmd_list(args):
-    import zoo
-
-    for name in zoo.list_models(args.pattern, family=args.family, task=args.task):
-        print(name)
+    catalog = registry.read_catalog()
+    names = registry.catalog_select(catalog, args.pattern, family=args.family, task=args.task)
+    if args.json:
+        print(json.dumps([{**catalog[n], "name": n} for n in names], indent=1))
+        return 0
+    rows = [(n, catalog[n]["family"], catalog[n]["task"], f"{catalog[n]['params']:,}", _format_input(catalog[n]))
+            for n in names]
+    header = ("name", "family", "task", "params", "input")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+              .rstrip())
     return 0
 
 
 def _cmd_info(args):
-    import zoo
-
-    print(json.dumps(zoo.model_info(args.name), indent=2, default=str))
+    catalog = registry.read_catalog()
+    if args.name not in catalog:
+        close = difflib.get_close_matches(args.name, list(catalog), n=5)
+        hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model name. Received: name={args.name!r}.{hint} Run `zoo list` for every name.")
+    print(json.dumps({"name": args.name, **catalog[args.name]}, indent=2))
     return 0
 
 
@@ -61,8 +94,6 @@ def _parse_model_args(pairs):
 
 
 def _train_config(args, **overrides):
-    from zoo.train import TrainConfig
-
     fields = dict(
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
         learning_rate=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
@@ -72,7 +103,7 @@ def _train_config(args, **overrides):
         backup_every_steps=args.backup_every, verbose=0 if args.quiet else 1,
     )
     if args.step_epochs:
-        fields["step_epochs"] = tuple(int(e) for e in args.step_epochs.split(","))
+        fields["step_epochs"] = args.step_epochs
     fields.update(overrides)
     return TrainConfig(**fields)
 
@@ -103,22 +134,34 @@ def _cmd_train(args):
     return 0 if result.history else 1
 
 
-def _add_train_args(p, *, epochs, batch_size, lr):
+_DEFAULTS = TrainConfig()
+
+
+def _add_train_args(p, *, epochs=_DEFAULTS.epochs, batch_size=_DEFAULTS.batch_size, lr=_DEFAULTS.learning_rate):
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--optimizer", default="adamw", help="adamw | adam | sgd")
+    p.add_argument("--optimizer", default=_DEFAULTS.optimizer, choices=OPTIMIZERS)
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--schedule", default="cosine", help="cosine | step | constant")
-    p.add_argument("--step-epochs", help="for --schedule step: comma-separated epochs, e.g. 100,150")
-    p.add_argument("--warmup-epochs", type=float, default=0.0)
-    p.add_argument("--clipnorm", type=float)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--mixed-precision", action="store_true", help="bfloat16 compute")
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backup-every", type=int, default=50, help="mid-epoch backup every N steps")
+    p.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
+    p.add_argument("--schedule", default=_DEFAULTS.schedule, choices=SCHEDULES)
+    p.add_argument("--step-epochs", type=_int_list, help="for --schedule step: comma-separated epochs, e.g. 100,150")
+    p.add_argument("--warmup-epochs", type=float, default=_DEFAULTS.warmup_epochs)
+    p.add_argument("--clipnorm", type=float, default=_DEFAULTS.clipnorm)
+    p.add_argument("--label-smoothing", type=float, default=_DEFAULTS.label_smoothing)
+    p.add_argument("--mixed-precision", action="store_true", default=_DEFAULTS.mixed_precision,
+                   help="bfloat16 compute")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE", default=_DEFAULTS.early_stopping_patience)
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    p.add_argument("--backup-every", type=int, default=_DEFAULTS.backup_every_steps,
+                   help="mid-epoch backup every N steps")
     p.add_argument("--quiet", action="store_true")
+
+
+def _int_list(text):
+    try:
+        return tuple(int(e) for e in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 100,150; got {text!r}")
 
 
 def _load_source(source, weights=None):
@@ -191,15 +234,16 @@ def _cmd_export(args):
         model, args.out, formats=tuple(args.formats.split(",")), name=args.name,
         quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
         labels=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
-        opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex)
+        opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
+        task=None if getattr(model, "task", None) else info.get("task"))
     print(f"Wrote {args.out} (report.json, zoo_export.json)")
     return 0 if report["passed"] else 1
 
 
 def _cmd_verify(args):
-    from export import verify
+    from export import verify_export
 
-    return 0 if verify(args.folder)["passed"] else 1
+    return 0 if verify_export(args.folder)["passed"] else 1
 
 
 def _cmd_quickstart(args):
@@ -252,10 +296,13 @@ def _cmd_bench(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="list registered models")
+    from zoo.tasks_names import TASK_NAMES
+
+    p = sub.add_parser("list", help="list registered models (name, family, task, params, input)")
     p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
     p.add_argument("--family")
-    p.add_argument("--task")
+    p.add_argument("--task", choices=TASK_NAMES)
+    p.add_argument("--json", action="store_true", help="one JSON list, for scripts")
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("info", help="family, task, input spec and size of a model")
     p.add_argument("name")
@@ -263,20 +310,19 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a registered model on a dataset")
     p.add_argument("model")
-    p.add_argument("--dataset", default="digits", help="digits | mnist | cifar10 | imdb | sst2 | "
-                   "airline | tfds:<name> | folder:<path>")
+    p.add_argument("--dataset", default="digits", help=" | ".join(BUILTIN_DATASETS + DATASET_PREFIXES))
     p.add_argument("--data-dir")
     p.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. limit=2000 or sequence_length=128")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="builder override, e.g. dropout=0.2 or units=[64,64]")
-    p.add_argument("--strategy", default="default",
-                   help="default | mirrored | multi_worker (TF_CONFIG) | tpu | parameter_server (TF_CONFIG; "
-                   "the same command on every task: the chief trains, workers and ps serve)")
+    p.add_argument("--strategy", default="default", choices=STRATEGIES,
+                   help="multi_worker and parameter_server read TF_CONFIG (parameter_server: the same command "
+                   "on every task; the chief trains, workers and ps serve)")
     p.add_argument("--cpu-replicas", type=int, default=0,
                    help="with --strategy mirrored and no GPU: split the CPU into N devices")
     p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs")
-    _add_train_args(p, epochs=10, batch_size=64, lr=1e-3)
+    _add_train_args(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("export", help="export to SavedModel / TFLite / ONNX and verify each file")
@@ -321,6 +367,10 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.func not in (_cmd_list, _cmd_info):
+        from zoo._quiet import import_tensorflow
+
+        import_tensorflow()
     warnings.filterwarnings("ignore", module="tensorflow.lite")
     warnings.filterwarnings("ignore", message=".*np.object.*")
     try:

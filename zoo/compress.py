@@ -1,7 +1,8 @@
 """Model compression in plain Keras 3: magnitude pruning and knowledge distillation.
 
-`tensorflow-model-optimization` rejects Keras 3 models, so both are written
-here with `keras.ops` and work on every backend. Quantization is
+`tensorflow-model-optimization` rejects Keras 3 models, so pruning is written
+here with `keras.ops`; distillation builds on Keras' own `keras.distillation`.
+Both work on every backend. Quantization is
 post-training, through the exporter (`export_model(..., quantizations=("int8",))`):
 full-integer int8 with calibration data; quantization-aware training is not
 offered because Keras 3 has no fake-quant layers that the TFLite converter
@@ -160,40 +161,105 @@ def _logit_parts(model, role):
     Returns `(body, head)` where `logits = head(body(x))`; `head` is the final
     Dense layer's affine part, or `None` when `body` already gives logits.
     """
-    last = model.layers[-1]
-    name = getattr(getattr(last, "activation", None), "__name__", None)
-    softmax = name == "softmax" or isinstance(last, keras.layers.Softmax)
-    if not softmax and name in (None, "linear"):
-        return model, None  # built with classifier_activation=None: already logits
-    if softmax and isinstance(last, (keras.layers.Dense, keras.layers.Activation, keras.layers.Softmax)):
-        body = keras.Model(model.inputs, last.input, name=f"{model.name}_body")
-        return body, (last if isinstance(last, keras.layers.Dense) else None)
+    from zoo import tasks
+
+    last = tasks.output_layer(model)
+    try:
+        activation = tasks.head_activation(model)
+    except ValueError:
+        activation = getattr(getattr(last, "activation", None), "__name__", None)
+    else:
+        if activation == "linear":
+            return model, None  # built with classifier_activation=None: already logits
+        if isinstance(last, (keras.layers.Dense, keras.layers.Activation, keras.layers.Softmax)):
+            body = keras.Model(_inputs(model), last.input, name=f"{model.name}_body")
+            return body, (last if isinstance(last, keras.layers.Dense) else None)
     raise ValueError(
         f"The {role} must end in a softmax Dense/Activation layer or output logits "
         f"(build it with classifier_activation='softmax' or None). Received: last layer "
-        f"{last.name!r} ({type(last).__name__}, activation={name})")
-
-
-def _dense_logits(head, h):
-    logits = ops.matmul(ops.cast(h, head.kernel.dtype), head.kernel)
-    if head.use_bias:
-        logits = logits + head.bias
-    return ops.cast(logits, "float32")
+        f"{last.name!r} ({type(last).__name__}, activation={activation})")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Distiller(keras.Model):
+class _Logits(keras.layers.Layer):
+    """The affine part of a softmax Dense head: its logits, in float32."""
+
+    def __init__(self, head, **kwargs):
+        super().__init__(**kwargs)
+        self.head = head
+
+    def call(self, h):
+        logits = ops.matmul(ops.cast(h, self.head.kernel.dtype), self.head.kernel)
+        if self.head.use_bias:
+            logits = logits + self.head.bias
+        return ops.cast(logits, "float32")
+
+
+def logits_model(model, role="model"):
+    """A model sharing `model`'s layers and weights that outputs its logits (batch, classes)."""
+    body, head = _logit_parts(model, role)
+    if head is None and body is model:
+        return model
+    h = body.outputs[0]
+    logits = _Logits(head, name=f"{role}_logits")(h) if head is not None else keras.layers.Activation(
+        "linear", dtype="float32", name=f"{role}_logits")(h)
+    return keras.Model(_inputs(model), logits, name=f"{model.name}_logits")
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SoftTargetKL(keras.distillation.DistillationLoss):
+    """`T^2 * KL(softmax(teacher/T) || softmax(student/T))`, computed with log-softmax on logits.
+
+    Keras' `LogitsDistillation` with its KL loss clips probabilities to
+    1e-7 before the log, which cuts the gradient of every soft target below
+    that; this one keeps them (Hinton et al. 2015, sec. 2: the T^2 factor
+    keeps the soft term's gradients on the hard term's scale).
+    """
+
+    def __init__(self, temperature=4.0):
+        if not isinstance(temperature, (int, float)) or temperature <= 0:
+            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature!r}")
+        self.temperature = float(temperature)
+
+    def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+        t = self.temperature
+        teacher_log = ops.log_softmax(ops.stop_gradient(teacher_outputs) / t, axis=-1)
+        student_log = ops.log_softmax(student_outputs / t, axis=-1)
+        kl = ops.sum(ops.exp(teacher_log) * (teacher_log - student_log), axis=-1)  # (batch,)
+        return (t ** 2) * ops.mean(kl)
+
+    def validate_outputs(self, teacher_outputs, student_outputs):
+        pass
+
+    def get_config(self):
+        return {"temperature": self.temperature}
+
+
+def masked_sparse_crossentropy(y_true, logits):
+    """Cross-entropy on labelled examples only: label -1 marks an unlabeled transfer-set example."""
+    y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    labeled = ops.cast(y >= 0, "float32")
+    hard = keras.losses.sparse_categorical_crossentropy(ops.maximum(y, 0), logits, from_logits=True)
+    return ops.sum(hard * labeled) / ops.maximum(ops.sum(labeled), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Distiller(keras.distillation.Distiller):
     """Train `student` on `alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T)`.
 
     Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"
-    (arXiv:1503.02531). Both models may end in softmax (as zoo classifiers
-    do) or output logits: the loss works on their logits, which are read
-    from before the final softmax so that small probabilities keep their
-    information and their gradients. The teacher is frozen. Label `-1` marks
-    an unlabeled example of the transfer set: it contributes only the
+    (arXiv:1503.02531), on Keras' `keras.distillation.Distiller`, with what
+    it lacks: both models may end in softmax (as zoo classifiers do) or
+    output logits, and the loss always works on their logits, read from
+    before the final softmax so that small probabilities keep their
+    information and their gradients (`SoftTargetKL`); label `-1` marks an
+    unlabeled example of the transfer set, which contributes only the
     soft-target term, so a teacher can pass on what it knows about data that
-    has no labels. The distiller's own outputs (and so its metrics) are the
-    student's logits; use `distiller.student` afterwards.
+    has no labels. The teacher is frozen. The distiller's outputs (and so its
+    metrics) are the student's logits; `distiller.student_model` is the
+    student as built (it shares the trained weights).
+
+    Trains with `model.fit` after `compile`, or with `zoo.train.fit`.
 
     Example:
 
@@ -205,49 +271,29 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, student, teacher, alpha=0.1, temperature=4.0, **kwargs):
-        super().__init__(**kwargs)
-        if not 0.0 <= alpha <= 1.0:
+        if not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha!r}")
-        if temperature <= 0:
-            raise ValueError(f"`temperature` must be > 0. Received: temperature={temperature!r}")
         if student.output_shape[-1] != teacher.output_shape[-1]:
             raise ValueError(f"Student and teacher must predict the same classes. Received: student "
                              f"{student.output_shape[-1]}, teacher {teacher.output_shape[-1]} outputs.")
-        self.student = student
-        self.teacher = teacher
-        self.teacher.trainable = False
-        self.alpha = alpha
-        self.temperature = temperature
-        self._student_body, self._student_head = _logit_parts(student, "student")
-        self._teacher_body, self._teacher_head = _logit_parts(teacher, "teacher")
+        for key in ("distillation_losses", "distillation_loss_weights", "student_loss_weight"):
+            kwargs.pop(key, None)  # rebuilt from alpha/temperature (from_config passes them back)
+        super().__init__(teacher=logits_model(teacher, "teacher"), student=logits_model(student, "student"),
+                         distillation_losses=SoftTargetKL(temperature), student_loss_weight=float(alpha),
+                         **kwargs)
+        self.student_model, self.teacher_model = student, teacher
+        self.alpha, self.temperature = alpha, temperature
+        self.task = getattr(student, "task", None)  # zoo.train.fit reads it, and the
+        self.functional_view = self.student  # outputs from this: the student's logits
+        self._student_loss = masked_sparse_crossentropy  # usable before compile (zoo.train.fit)
 
-    @staticmethod
-    def _logits(body, head, x, training):
-        h = body(x, training=training)
-        return ops.cast(h, "float32") if head is None else _dense_logits(head, h)
-
-    def call(self, x, training=False):
-        return self._logits(self._student_body, self._student_head, x, training)  # (batch, classes)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        t = self.temperature
-        teacher_logits = ops.stop_gradient(self._logits(self._teacher_body, self._teacher_head, x, False))
-        soft_teacher = ops.softmax(teacher_logits / t, axis=-1)
-        kl = ops.sum(soft_teacher * (ops.log_softmax(teacher_logits / t, axis=-1)
-                                     - ops.log_softmax(y_pred / t, axis=-1)), axis=-1)
-        y = ops.cast(ops.reshape(y, (-1,)), "int32")
-        labeled = ops.cast(y >= 0, "float32")  # -1: unlabeled transfer-set example
-        hard = keras.losses.sparse_categorical_crossentropy(ops.maximum(y, 0), y_pred, from_logits=True)
-        hard = ops.sum(hard * labeled) / ops.maximum(ops.sum(labeled), 1.0)
-        # T^2 keeps the soft term's gradients on the hard term's scale (Hinton et al., sec. 2).
-        return self.alpha * hard + (1.0 - self.alpha) * (t ** 2) * ops.mean(kl)
+    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+        super().compile(optimizer=optimizer, loss=loss or masked_sparse_crossentropy, metrics=metrics, **kwargs)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"student": keras.saving.serialize_keras_object(self.student),
-                       "teacher": keras.saving.serialize_keras_object(self.teacher),
-                       "alpha": self.alpha, "temperature": self.temperature})
-        return config
+        return {"name": self.name, "alpha": self.alpha, "temperature": self.temperature,
+                "student": keras.saving.serialize_keras_object(self.student_model),
+                "teacher": keras.saving.serialize_keras_object(self.teacher_model)}
 
     @classmethod
     def from_config(cls, config):
@@ -255,3 +301,8 @@ class Distiller(keras.Model):
         config["student"] = keras.saving.deserialize_keras_object(config["student"])
         config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
         return cls(**config)
+
+
+def _inputs(model):
+    """A single-input model's input tensor itself (not a one-element list), so calls need no list."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs

@@ -20,11 +20,8 @@ import keras
 from keras import layers
 
 from zoo import _common
-from zoo.layers import BatchNormalization
 from zoo.registry import register_model
 from zoo.weights import load_weights
-
-BN_EPSILON = 1.001e-5
 
 _KAPP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
 _KAPP_HASHES = {  # (with top, without top), from keras.applications.densenet
@@ -35,16 +32,10 @@ _KAPP_HASHES = {  # (with top, without top), from keras.applications.densenet
 
 
 def _pretrained_files(weights_name, include_top):
-    if weights_name not in _KAPP_HASHES:
-        return {}
-    suffix = "" if include_top else "_notop"
-    file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    file_hash = _KAPP_HASHES[weights_name][0 if include_top else 1]
-    return {"imagenet": (file_name, _KAPP_URL + file_name, file_hash)}
+    return _common.kapp_pretrained_files(_KAPP_URL, _KAPP_HASHES, weights_name, include_top)
 
 
-def _bn(name):
-    return BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)
+_bn = _common.batch_norm
 
 
 # --------------------------------------------------------------------------
@@ -115,11 +106,7 @@ def DenseNet(
         dropout: dropout after each conv (0.2 in the paper without augmentation).
         Other args as in `zoo.resnet.ResNet`.
     """
-    if not blocks or not all(isinstance(n, int) and n >= 1 for n in blocks):
-        raise ValueError(
-            "`blocks` must be a non-empty sequence of positive integers. "
-            f"Received: blocks={blocks!r}"
-        )
+    _common.check_positive_ints("blocks", blocks)
     _common.check_positive_int("growth_rate", growth_rate)
     _common.check_choice("stem", stem, ("imagenet", "cifar"))
     if not isinstance(compression, (int, float)) or not 0 < compression <= 1:
@@ -140,15 +127,10 @@ def DenseNet(
         include_top=include_top,
         weights=weights,
     )
-    inputs = layers.Input(shape=input_shape, name="images") if input_tensor is None else input_tensor
+    inputs = _common.image_inputs(input_shape, input_tensor)
 
     if imagenet_stem:
-        x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-        x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
-        x = _bn("conv1_bn")(x)
-        x = layers.Activation("relu", name="conv1_relu")(x)
-        x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-        x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)  # (b, h/4, w/4, 64)
+        x = _common.imagenet_stem(inputs, 64, use_bias=False, pool_name="pool1")  # (b, h/4, w/4, 64)
     else:
         x = layers.Conv2D(2 * growth_rate, 3, padding="same", use_bias=False, name="conv1_conv")(inputs)
 
@@ -163,7 +145,8 @@ def DenseNet(
         x, include_top=include_top, pooling=pooling, classes=classes,
         classifier_activation=classifier_activation,
     )
-    model = keras.Model(inputs, x, name=name)
+    model = _common.task_model(_common.model_inputs(input_tensor, inputs), x, name=name, task="image_classification",
+                                 include_top=include_top)
     return load_weights(model, weights, pretrained=pretrained)
 
 

@@ -53,11 +53,7 @@ def MLP(
             "`input_shape` of an MLP must be fully known positive integers, "
             f"e.g. (28, 28, 1). Received: input_shape={input_shape!r}"
         )
-    if not all(isinstance(u, int) and u >= 1 for u in hidden_units):
-        raise ValueError(
-            "`hidden_units` must be positive integers. "
-            f"Received: hidden_units={hidden_units!r}"
-        )
+    _common.check_positive_ints("hidden_units", hidden_units, allow_empty=True)
     _common.check_rate("dropout", dropout)
     _common.check_choice("normalization", normalization, (None, "batch", "layer"))
     _common.check_classes(classes, include_top)
@@ -80,7 +76,8 @@ def MLP(
             classes, activation=classifier_activation,
             dtype=_common.head_dtype(), name="predictions",
         )(x)
-    model = keras.Model(inputs, x, name=name)
+    model = _common.task_model(inputs, x, name=name, task="image_classification",
+                                 include_top=include_top)
     return load_weights(model, weights)
 
 

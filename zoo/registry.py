@@ -17,14 +17,18 @@ import dataclasses
 import difflib
 import fnmatch
 import functools
+import importlib
+import json
+import os
 from typing import Callable
 
-TASKS = (
-    "image_classification",
-    "text_classification",
-    "forecasting",
-    "seq2seq",
-)
+from zoo.tasks_names import TASK_NAMES
+
+# The modules whose builders register themselves; imported on first use so
+# that `import zoo` (and `zoo list`/`zoo info`, which read `catalog.json`)
+# stay fast and do not load TensorFlow.
+FAMILY_MODULES = ("zoo.mlp", "zoo.resnet", "zoo.densenet", "zoo.rnn", "zoo.transformer")
+CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +77,9 @@ def register_model(
     `None` for a free length) and `input_dtype` its dtype; for models with
     several inputs pass a dict `{input_name: shape}`.
     """
-    if task not in TASKS:
+    if task not in TASK_NAMES:
         raise ValueError(
-            f"`task` must be one of {TASKS}. Received: task={task!r}"
+            f"`task` must be one of {list(TASK_NAMES)}. Received: task={task!r}"
         )
 
     def decorator(fn):
@@ -101,7 +105,14 @@ def register_model(
     return decorator
 
 
+def load_families():
+    """Import every family module (registering its builders); cheap after the first call."""
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
+
+
 def _spec(name):
+    load_families()
     if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5)
         hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
@@ -123,22 +134,28 @@ def list_models(pattern="*", *, family=None, task=None, tiny=None):
         tiny: `True` for the tiny test variants only, `False` to leave them
             out, `None` (default) for all.
     """
+    load_families()
+    return _select(((k, s.info()) for k, s in _REGISTRY.items()), pattern, family, task, tiny)
+
+
+def _select(items, pattern, family, task, tiny):
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     names = []
-    for key, spec in _REGISTRY.items():
+    for key, info in items:
         if not any(fnmatch.fnmatchcase(key, p) for p in patterns):
             continue
-        if family is not None and spec.family != family:
+        if family is not None and info["family"] != family:
             continue
-        if task is not None and spec.task != task:
+        if task is not None and info["task"] != task:
             continue
-        if tiny is not None and spec.tiny != tiny:
+        if tiny is not None and info["tiny"] != tiny:
             continue
         names.append(key)
     return sorted(names)
 
 
 def list_families():
+    load_families()
     return sorted({spec.family for spec in _REGISTRY.values()})
 
 
@@ -168,3 +185,37 @@ def model_info(name, *, count_params=True):
     if count_params:
         info["params"] = _count_params(name)
     return info
+
+
+# --------------------------------------------------------------------------
+# The catalog: the registry's metadata and parameter counts as JSON, so the
+# CLI lists and describes models without building one (or importing Keras).
+# `python -m zoo.registry` rewrites it; a test checks it against the registry.
+
+
+def catalog_entries():
+    """`{name: model_info(name)}` for every registered model (builds each once)."""
+    return {name: model_info(name) for name in list_models()}
+
+
+def read_catalog():
+    with open(CATALOG) as f:
+        return json.load(f)
+
+
+def catalog_select(catalog, pattern="*", *, family=None, task=None, tiny=None):
+    """`list_models` over a catalog dict: the same filters, no Keras."""
+    return _select(catalog.items(), pattern, family, task, tiny)
+
+
+def write_catalog(path=CATALOG):
+    from zoo.files import atomic_write
+
+    atomic_write(path, (json.dumps(catalog_entries(), indent=1, sort_keys=True) + "\n").encode())
+
+
+if __name__ == "__main__":  # python -m zoo.registry: through the imported module, whose registry the families fill
+    from zoo import registry as _registry
+
+    _registry.write_catalog()
+    print(f"Wrote {CATALOG}")

@@ -31,12 +31,8 @@ import keras
 from keras import layers, ops
 
 from zoo import _common
-from zoo.layers import BatchNormalization
 from zoo.registry import register_model
 from zoo.weights import load_weights
-
-BN_EPSILON = 1.001e-5  # keras.applications' value: its weights assume it.
-BN_MOMENTUM = 0.99
 
 _KAPP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 _KAPP_HASHES = {  # (with top, without top), from keras.applications.resnet
@@ -47,22 +43,14 @@ _KAPP_HASHES = {  # (with top, without top), from keras.applications.resnet
 
 
 def _pretrained_files(weights_name, include_top):
-    if weights_name not in _KAPP_HASHES:
-        return {}
-    suffix = "" if include_top else "_notop"
-    file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    file_hash = _KAPP_HASHES[weights_name][0 if include_top else 1]
-    return {"imagenet": (file_name, _KAPP_URL + file_name, file_hash)}
+    return _common.kapp_pretrained_files(_KAPP_URL, _KAPP_HASHES, weights_name, include_top)
 
 
 # --------------------------------------------------------------------------
 # Blocks
 
 
-def _bn(name):
-    return BatchNormalization(
-        axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name
-    )
+_bn = _common.batch_norm
 
 
 def _conv3x3(x, filters, stride, use_bias, name):
@@ -184,6 +172,43 @@ def cifar_block(x, filters, stride, name):
 # Model builders
 
 
+def _check_resnet_args(block, stage_blocks, width, include_top, weights, input_shape, pooling, classes,
+                       stride_in_1x1, use_bias, weights_name):
+    """Validate `ResNet`'s arguments; returns (pretrained files, stride_in_1x1, use_bias, input_shape)."""
+    _common.check_choice("block", block, ("basic", "bottleneck"))
+    _common.check_positive_ints("stage_blocks", stage_blocks)
+    _common.check_positive_int("width", width)
+    pretrained = _pretrained_files(weights_name, include_top)
+    _common.check_image_args(
+        include_top=include_top,
+        weights=weights,
+        pooling=pooling,
+        classes=classes,
+        pretrained=tuple(pretrained),
+        pretrained_classes=1000,
+    )
+    if weights == "imagenet" and stride_in_1x1 is False:
+        raise ValueError(
+            "keras.applications' ImageNet weights were trained with the stride "
+            "in the first 1x1 convolution; `stride_in_1x1=False` (v1.5) would "
+            "give a different network. Leave `stride_in_1x1` unset or True. "
+            f"Received: stride_in_1x1={stride_in_1x1}"
+        )
+    if stride_in_1x1 is None:
+        stride_in_1x1 = weights is not None and weights in pretrained
+    if use_bias is None:
+        use_bias = block == "bottleneck"
+    min_size = 32
+    input_shape = _common.image_input_shape(
+        input_shape,
+        default_size=224,
+        min_size=min_size,
+        include_top=include_top,
+        weights=weights,
+    )
+    return pretrained, stride_in_1x1, use_bias, input_shape
+
+
 def ResNet(
     block="bottleneck",
     stage_blocks=(3, 4, 6, 3),
@@ -222,55 +247,26 @@ def ResNet(
         name: model name.
         weights_name: key for the pretrained file table (`"resnet50"`, ...).
     """
-    _common.check_choice("block", block, ("basic", "bottleneck"))
-    if not stage_blocks or not all(
-        isinstance(n, int) and n >= 1 for n in stage_blocks
-    ):
-        raise ValueError(
-            "`stage_blocks` must be a non-empty sequence of positive integers. "
-            f"Received: stage_blocks={stage_blocks!r}"
-        )
-    _common.check_positive_int("width", width)
-    pretrained = _pretrained_files(weights_name, include_top)
-    _common.check_image_args(
+    pretrained, stride_in_1x1, use_bias, input_shape = _check_resnet_args(
+        block, stage_blocks, width, include_top, weights, input_shape, pooling, classes, stride_in_1x1,
+        use_bias, weights_name)
+    inputs = _common.image_inputs(input_shape, input_tensor)
+    x = _common.imagenet_stem(inputs, width, use_bias=use_bias, pool_name="pool1_pool")  # (b, h/4, w/4, c)
+    x = _stages(x, block, stage_blocks, width, use_bias, stride_in_1x1)
+    x = _common.image_head(
+        x,
         include_top=include_top,
-        weights=weights,
         pooling=pooling,
         classes=classes,
-        pretrained=tuple(pretrained),
-        pretrained_classes=1000,
+        classifier_activation=classifier_activation,
     )
-    if weights == "imagenet" and stride_in_1x1 is False:
-        raise ValueError(
-            "keras.applications' ImageNet weights were trained with the stride "
-            "in the first 1x1 convolution; `stride_in_1x1=False` (v1.5) would "
-            "give a different network. Leave `stride_in_1x1` unset or True. "
-            f"Received: stride_in_1x1={stride_in_1x1}"
-        )
-    if stride_in_1x1 is None:
-        stride_in_1x1 = weights is not None and weights in pretrained
-    if use_bias is None:
-        use_bias = block == "bottleneck"
-    min_size = 32
-    input_shape = _common.image_input_shape(
-        input_shape,
-        default_size=224,
-        min_size=min_size,
-        include_top=include_top,
-        weights=weights,
-    )
-    if input_tensor is None:
-        inputs = layers.Input(shape=input_shape, name="images")
-    else:
-        inputs = input_tensor
+    model = _common.task_model(_common.model_inputs(input_tensor, inputs), x, name=name,
+                               task="image_classification", include_top=include_top)
+    return load_weights(model, weights, pretrained=pretrained)
 
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(width, 7, strides=2, use_bias=use_bias, name="conv1_conv")(x)
-    x = _bn("conv1_bn")(x)
-    x = layers.Activation("relu", name="conv1_relu")(x)
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)  # (b, h/4, w/4, c)
 
+def _stages(x, block, stage_blocks, width, use_bias, stride_in_1x1):
+    """The four stages of an ImageNet ResNet; each after the first halves the size."""
     expansion = 4 if block == "bottleneck" else 1
     for stage, num_blocks in enumerate(stage_blocks):
         filters = width * 2**stage
@@ -287,16 +283,7 @@ def ResNet(
                 )
             else:
                 x = basic_block(x, filters, stride, use_bias, block_name, conv_shortcut)
-
-    x = _common.image_head(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    model = keras.Model(inputs, x, name=name)
-    return load_weights(model, weights, pretrained=pretrained)
+    return x
 
 
 def CifarResNet(
@@ -335,7 +322,7 @@ def CifarResNet(
     input_shape = _common.image_input_shape(
         input_shape, default_size=32, min_size=8, include_top=include_top, weights=weights
     )
-    inputs = layers.Input(shape=input_shape, name="images") if input_tensor is None else input_tensor
+    inputs = _common.image_inputs(input_shape, input_tensor)
     n = (depth - 2) // 6
 
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="conv1_conv")(inputs)
@@ -353,7 +340,8 @@ def CifarResNet(
         classes=classes,
         classifier_activation=classifier_activation,
     )
-    model = keras.Model(inputs, x, name=name or f"resnet{depth}")
+    model = _common.task_model(_common.model_inputs(input_tensor, inputs), x, name=name or f"resnet{depth}",
+                               task="image_classification", include_top=include_top)
     return load_weights(model, weights)
 
 

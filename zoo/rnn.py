@@ -108,11 +108,7 @@ def _check_rnn_args(cell, units, dropout):
     _common.check_choice("cell", cell, tuple(CELLS))
     if isinstance(units, int):
         units = (units,)
-    if not units or not all(isinstance(u, int) and u >= 1 for u in units):
-        raise ValueError(
-            "`units` must be a positive integer or a non-empty sequence of them "
-            f"(one per stacked layer). Received: units={units!r}"
-        )
+    _common.check_positive_ints("units", units)
     _common.check_rate("dropout", dropout)
     return tuple(units)
 
@@ -178,7 +174,8 @@ def RNNClassifier(
             dtype=_common.head_dtype(), name="predictions",
         )(x)
     default_name = f"{'bi' if bidirectional else ''}{cell}_classifier"
-    model = keras.Model(inputs, x, name=name or default_name)
+    model = _common.task_model(inputs, x, name=name or default_name, task="text_classification",
+                                 include_top=include_top)
     return load_weights(model, weights)
 
 
@@ -230,7 +227,7 @@ def RNNForecaster(
         )(x)
     x = layers.Dense(horizon * output_features, dtype=_common.head_dtype(), name="forecast")(x)
     x = layers.Reshape((horizon, output_features), name="forecast_steps")(x)
-    model = keras.Model(inputs, x, name=name or f"{cell}_forecaster")
+    model = _common.task_model(inputs, x, name=name or f"{cell}_forecaster", task="forecasting")
     return load_weights(model, weights)
 
 

@@ -13,6 +13,7 @@ freeze_backbone(model)                              # only the head trains
 
 import keras
 
+from zoo import tasks
 from zoo.train import TrainConfig, fit
 
 HEAD_LAYERS = ("predictions", "head_dropout")
@@ -21,18 +22,18 @@ HEAD_LAYERS = ("predictions", "head_dropout")
 def replace_head(model, classes, *, dropout=0.0, classifier_activation="softmax", name=None):
     """The same backbone (shared layers and weights) with a new classifier.
 
-    The features are the input of the old `predictions` layer (the pooled
-    features of zoo classifiers), or the model output for feature extractors.
+    The features are the input of the old classifier head (the pooled
+    features of zoo classifiers, before any head dropout), or the model
+    output for feature extractors (`include_top=False`).
     """
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be a positive integer. Received: classes={classes!r}")
-    names = [layer.name for layer in model.layers]
-    if "predictions" in names:
-        features = model.get_layer("predictions").input
-        if "head_dropout" in names:
-            features = model.get_layer("head_dropout").input
-    else:
-        features = model.output
+    task = tasks.task_of(model, getattr(model, "task", None) or tasks.FEATURES)
+    features = model.outputs[0]
+    if task.kind == "classification":
+        features = tasks.output_layer(model).input
+        if isinstance(features._keras_history.operation, keras.layers.Dropout):
+            features = features._keras_history.operation.input
     if len(features.shape) != 2:
         raise ValueError(f"{model.name!r} gives features of shape {features.shape}; a head needs "
                          "(batch, features). Build the backbone with pooling='avg'.")
@@ -41,7 +42,9 @@ def replace_head(model, classes, *, dropout=0.0, classifier_activation="softmax"
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(classes, activation=classifier_activation, dtype="float32",
                                  name="predictions")(x)
-    return keras.Model(model.inputs, outputs, name=name or f"{model.name}_{classes}cls")
+    new_task = task.name if task.kind == "classification" else tasks.IMAGE_CLASSIFICATION
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return tasks.TaskModel(inputs, outputs, name=name or f"{model.name}_{classes}cls", task=new_task)
 
 
 def freeze_backbone(model, *, trainable_layers=HEAD_LAYERS, unfreeze_from=None):

@@ -151,6 +151,32 @@ class MaskedMeanPooling(layers.Layer):
         return (x_shape[0], x_shape[-1])
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class MaskedMaxPooling(layers.Layer):
+    """Max over the non-padding steps; a sequence that is all padding pools to zeros.
+
+    `GlobalMaxPooling1D` ignores the padding mask, so padded positions
+    (whose encodings are not zero) would win the max.
+
+    Example:
+
+    ```python
+    import numpy as np
+    x = np.array([[[1., 5.], [2., 0.], [9., 9.]]], "float32")
+    MaskedMaxPooling()(x, np.array([[True, True, False]]))  # [[2., 5.]]
+    ```
+    """
+
+    def call(self, x, mask):
+        keep = ops.cast(mask, "bool")[..., None]  # (batch, seq, 1)
+        lowest = ops.full_like(x, -1e9)  # finite: converts to every runtime and dtype
+        pooled = ops.max(ops.where(keep, x, lowest), axis=1)  # (batch, dim)
+        return ops.where(ops.any(keep, axis=1), pooled, ops.zeros_like(pooled))
+
+    def compute_output_shape(self, x_shape, mask_shape=None):
+        return (x_shape[0], x_shape[-1])
+
+
 def causal_mask(length):
     """(length, length) bool, `True` where query i may attend key j <= i."""
     rows = ops.arange(length)[:, None]
@@ -216,8 +242,10 @@ class FeedForward(layers.Layer):
         return config
 
 
-def _attention_mask(query_mask, key_mask, causal):
-    """(batch, q, k) bool from optional (batch, q)/(batch, k) padding masks."""
+def _attention_mask(key_mask, causal):
+    """(batch, 1 or q, k) bool: which keys each query may attend (padding keys never;
+    with `causal`, only keys at or before the query). Padded *queries* need no mask:
+    their outputs are ignored by the pooling and the loss."""
     mask = None
     if key_mask is not None:
         mask = ops.expand_dims(key_mask, 1)  # (batch, 1, k)
@@ -287,7 +315,7 @@ class TransformerEncoderBlock(layers.Layer):
         return norm(x + self.residual_dropout(sublayer(x), training=training))
 
     def call(self, x, padding_mask=None, training=None):
-        mask = _attention_mask(padding_mask, padding_mask, None)
+        mask = _attention_mask(padding_mask, None)
         x = self._residual(
             x, lambda h: self.attention(h, h, attention_mask=mask, training=training),
             self.attention_norm, training)
@@ -347,8 +375,8 @@ class TransformerDecoderBlock(TransformerEncoderBlock):
     def call(self, x, encoder_outputs, padding_mask=None,
              encoder_padding_mask=None, training=None):
         causal = causal_mask(ops.shape(x)[1])
-        self_mask = _attention_mask(padding_mask, padding_mask, causal)
-        cross_mask = _attention_mask(padding_mask, encoder_padding_mask, None)
+        self_mask = _attention_mask(padding_mask, causal)
+        cross_mask = _attention_mask(encoder_padding_mask, None)
         x = self._residual(
             x, lambda h: self.attention(h, h, attention_mask=self_mask, training=training),
             self.attention_norm, training)
@@ -442,12 +470,13 @@ def TransformerClassifier(
     if pooling == "mean":
         x = MaskedMeanPooling(name="pool")(x, mask)  # (batch, dim)
     else:
-        x = layers.GlobalMaxPooling1D(name="pool")(x)
+        x = MaskedMaxPooling(name="pool")(x, mask)  # (batch, dim)
     if include_top:
         x = layers.Dropout(dropout, name="head_dropout")(x)
         x = layers.Dense(classes, activation=classifier_activation,
                          dtype=_common.head_dtype(), name="predictions")(x)
-    model = keras.Model(tokens, x, name=name)
+    model = _common.task_model(tokens, x, name=name, task="text_classification",
+                                 include_top=include_top)
     return load_weights(model, weights)
 
 
@@ -500,7 +529,7 @@ def TransformerSeq2Seq(
         y = layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")(y)
     y = layers.Dense(target_vocab_size, activation=classifier_activation,
                      dtype=_common.head_dtype(), name="predictions")(y)
-    model = keras.Model({"encoder_tokens": src, "decoder_tokens": tgt}, y, name=name)
+    model = _common.task_model({"encoder_tokens": src, "decoder_tokens": tgt}, y, name=name, task="seq2seq")
     return load_weights(model, weights)
 
 

@@ -1,0 +1,178 @@
+"""`export_model`: one entry point over the format table (`export.formats.FORMATS`)."""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from export import common, manifest as manifest_lib
+from export.common import ExportError
+from export.formats import FORMATS, QUANTIZATIONS
+from export.onnx import DEFAULT_OPSET
+from export.tflite import tflite_specs
+from export.verify import format_table, verify_files
+from zoo import files
+
+
+def _as_input_dict(signature, model, data):
+    """`{input name: array}` (and labels) from an array, a list, a dict or a (x, y) tuple."""
+    names = list(signature.input_names)
+    labels = None
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], (int, float)):
+        data, labels = data
+        labels = None if labels is None else np.asarray(labels)
+    if isinstance(data, dict):
+        by_model = dict(zip([t.name for t in model.inputs], names))
+        data = {by_model.get(k, k): np.asarray(v) for k, v in data.items()}
+    elif isinstance(data, (list, tuple)):
+        data = dict(zip(names, [np.asarray(v) for v in data]))
+    else:
+        data = {names[0]: np.asarray(data)}
+    missing = set(names) - set(data)
+    if missing:
+        raise ExportError(f"Inputs {sorted(missing)} are missing; the model takes {names}.")
+    specs = dict(zip(names, signature.specs))
+    for name, value in data.items():
+        want = specs[name].shape[1:]
+        if len(value.shape) - 1 != len(want) or any(w is not None and w != v for w, v in zip(want, value.shape[1:])):
+            raise ExportError(f"Input {name!r} has shape {value.shape}; the model expects (batch, {tuple(want)}).")
+        data[name] = value.astype(specs[name].dtype.as_numpy_dtype)
+    return data, labels
+
+
+def _check_args(model, formats, quantizations, name):
+    common.check_built(model)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ExportError(f"Unknown export format(s) {unknown}. Allowed: {list(FORMATS)}. "
+                          f"Received: formats={list(formats)}")
+    bad = [q for q in quantizations if q not in QUANTIZATIONS]
+    if bad:
+        raise ExportError(f"Unknown TFLite quantization(s) {bad}. Allowed: {list(QUANTIZATIONS)}.")
+    if not name or not all(c.isalnum() or c in "_-." for c in name) or set(name) == {"."}:
+        raise ExportError(f"`name` must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
+
+
+def _plan_quantizations(model, formats, quantizations, calibration_data):
+    """The TFLite variants to write, and what was skipped (why)."""
+    skipped = {}
+    recurrent = common.has_recurrent_layers(model)
+    if "int8" in quantizations and recurrent and "tflite" in formats:
+        raise ExportError(
+            "Full-integer int8 TFLite of LSTM/GRU models is not supported: the TFLite calibrator "
+            "crashes on their WHILE loops (TF 2.21). Use quantizations=('dynamic',) (int8 weights, "
+            "float activations) or fp16.")
+    if calibration_data is not None and "int8" not in quantizations:
+        if recurrent:
+            skipped["tflite_int8"] = "recurrent model: full-integer int8 unsupported; use dynamic"
+        else:
+            quantizations += ("int8",)
+    if "int8" in quantizations and calibration_data is None and "tflite" in formats:
+        raise ExportError("int8 quantization needs calibration_data (representative inputs, "
+                          "e.g. a few hundred training examples).")
+    return quantizations, skipped
+
+
+def _check_free(out_dir, name, formats, quantizations, overwrite):
+    planned = ["model.keras", "verify_inputs.npz"]
+    if "tflite" in formats:
+        planned += [f"{name}.{q}.tflite" for q in quantizations]
+    if "onnx" in formats:
+        planned.append(f"{name}.onnx")
+    existing = [p for p in planned if os.path.exists(os.path.join(out_dir, p))]
+    if existing and not overwrite:
+        raise ExportError(f"{out_dir!r} already holds {existing}. Choose a new output folder, or pass "
+                          "overwrite=True (--overwrite) to replace them.")
+
+
+def _write_references(model, out_dir, eval_inputs, eval_labels, vectorizer):
+    """model.keras, verify_inputs.npz and vocabulary.txt; returns their manifest entries."""
+    from zoo.run_folder import save_model
+
+    save_model(model, os.path.join(out_dir, "model.keras"))
+    arrays = dict(eval_inputs)
+    if eval_labels is not None:
+        arrays["__labels__"] = eval_labels
+    with files.atomic_path(os.path.join(out_dir, "verify_inputs.npz")) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    if vectorizer is not None:
+        files.atomic_write(os.path.join(out_dir, "vocabulary.txt"), "\n".join(vectorizer.get_vocabulary()))
+    return {k: {"path": k} for k in ("model.keras", "verify_inputs.npz")}
+
+
+def _token_length(signature, preprocessing, eval_inputs):
+    """Fix the token length of the LiteRT files: the vectorizer's (preprocessing), else that
+    of the inputs the files are verified on (else the model's own, from `signature_of`)."""
+    if not signature.has_tokens or (preprocessing or {}).get("sequence_length"):
+        return signature
+    lengths = {v.shape[1] for s, v in zip(signature.specs, eval_inputs.values()) if s.dtype.is_integer}
+    if len(lengths) != 1:
+        return signature
+    return dataclasses.replace(signature, sequence_length=int(lengths.pop()))
+
+
+def _hash_all(out_dir, *groups):
+    for group in groups:
+        for entry in group.values():
+            entry["sha256"] = manifest_lib.sha256(os.path.join(out_dir, entry["path"]))
+
+
+def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizations=("fp32", "fp16", "dynamic"),
+                 calibration_data=None, eval_data=None, labels=None, preprocessing=None, vectorizer=None,
+                 opset=DEFAULT_OPSET, version=None, int8_io=False, allow_flex=False, overwrite=False,
+                 task=None, verbose=True):
+    """Export `model` to `formats` under `out_dir`, verify every file, return the report.
+
+    Args:
+        model: a built Keras model (mixed-precision models are exported
+            from a float32 copy).
+        out_dir: export folder (see the package docstring for the layout).
+        formats: any of `export.FORMATS` (`saved_model`, `tflite`, `onnx`).
+        name: model name in paths and TF Serving (default: `model.name`).
+        quantizations: TFLite variants among `fp32, fp16, dynamic, int8`;
+            `int8` is added automatically when `calibration_data` is given.
+        calibration_data: representative inputs for int8 (array / dict / list).
+        eval_data: `(inputs, labels)` or inputs to verify on (default: random
+            inputs of the right spec); labels add accuracy and its delta.
+        labels, preprocessing: stored in `zoo_export.json` and ONNX metadata.
+        vectorizer: the fitted `TextVectorization` of a text model; adds a
+            `serving_text` signature and writes `vocabulary.txt`.
+        opset: ONNX opset.
+        version: TF Serving version (default: next free integer).
+        int8_io: int8 input/output tensors for the int8 TFLite file.
+        allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
+        overwrite: replace existing `.tflite`/`.onnx`/`model.keras` files.
+        task: the task of a plain Keras model (zoo models record theirs).
+    """
+    formats, name = tuple(formats), name or getattr(model, "name", None)
+    _check_args(model, formats, tuple(quantizations), name)
+    quantizations, skipped = _plan_quantizations(model, formats, tuple(quantizations), calibration_data)
+    model = common.float32_copy(model)
+    signature = common.signature_of(model, name=name, task=task,
+                                    sequence_length=(preprocessing or {}).get("sequence_length"))
+    if eval_data is None:
+        eval_data = common.sample_inputs(model, batch=8, sequence_length=signature.sequence_length or 16)
+    eval_inputs, eval_labels = _as_input_dict(signature, model, eval_data)
+    signature = _token_length(signature, preprocessing, eval_inputs)
+    calibration = _as_input_dict(signature, model, calibration_data)[0] if calibration_data is not None else None
+    os.makedirs(out_dir, exist_ok=True)
+    _check_free(out_dir, name, formats, quantizations, overwrite)
+    options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
+               "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
+               "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset}
+    entries = {}
+    for fmt in formats:
+        entries.update(FORMATS[fmt].write(model, signature, out_dir, options))
+    references = _write_references(model, out_dir, eval_inputs, eval_labels, vectorizer)
+    _hash_all(out_dir, entries, references)
+    tflite_inputs = [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
+                     for s in tflite_specs(model, signature)] if "tflite" in formats else None
+    manifest = manifest_lib.build(signature, entries=entries, labels=labels, preprocessing=preprocessing,
+                                  skipped=skipped, tflite_inputs=tflite_inputs, references=references)
+    manifest_lib.write(out_dir, manifest)
+    report = verify_files(out_dir, model, eval_inputs, eval_labels, manifest=manifest)
+    files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
+    if verbose:
+        print(format_table(report))
+    return report

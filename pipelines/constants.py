@@ -1,0 +1,5 @@
+"""Names the CLI needs before TensorFlow loads (so `zoo --help` stays instant)."""
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
+BUILTIN_DATASETS = ("digits", "mnist", "cifar10", "imdb", "sst2", "airline")
+DATASET_PREFIXES = ("tfds:<name>", "folder:<path>")

@@ -1,0 +1,91 @@
+"""The registry's metadata, the committed catalog and the CLI that reads it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import zoo
+from conftest import REPO
+from zoo import registry
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return registry.read_catalog()
+
+
+def test_the_catalog_lists_every_registered_model(catalog):
+    assert sorted(catalog) == zoo.list_models()
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_registry_metadata_and_catalog_match_the_built_model(name, catalog):
+    """Input shape/dtype, task, pretrained names and parameter count as declared;
+    `python -m zoo.registry` rewrites the catalog after a change."""
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name, weights=None)
+    assert model.task == spec.task
+    shapes = spec.input_shape if isinstance(spec.input_shape, dict) else {None: spec.input_shape}
+    inputs = {t.name: t for t in model.inputs} if isinstance(spec.input_shape, dict) else {None: model.inputs[0]}
+    assert set(shapes) == set(inputs)
+    for key, shape in shapes.items():
+        assert tuple(inputs[key].shape[1:]) == tuple(shape), key
+        assert str(inputs[key].dtype) == spec.input_dtype
+    assert set(spec.pretrained) <= {"imagenet"}
+    expected = json.loads(json.dumps({**spec.info(), "params": int(model.count_params())}))
+    assert catalog[name] == expected, "run `python -m zoo.registry` to rewrite zoo/catalog.json"
+
+
+def _run(code, **env):
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **env})
+
+
+def test_zoo_list_info_and_help_load_neither_keras_nor_tensorflow():
+    proc = _run("import sys, contextlib, io\n"
+                "from zoo import cli\n"
+                "for argv in (['list'], ['list', 'resnet*', '--json'], ['info', 'resnet50']):\n"
+                "    assert cli.main(argv) == 0\n"
+                "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+                "print('LOADED', sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED []" in proc.stdout
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["name", "family", "task", "params", "input"]
+    row = next(line for line in lines if line.startswith("resnet50 "))
+    assert "25,636,712" in row and "image_classification" in row
+
+
+def test_zoo_list_json_and_info_agree_with_the_registry():
+    from zoo import cli
+
+    proc = _run("from zoo import cli; cli.main(['list', '--task', 'forecasting', '--json'])")
+    listed = json.loads(proc.stdout)
+    assert [e["name"] for e in listed] == zoo.list_models(task="forecasting")
+    assert cli.main(["info", "resnet5"]) == 2  # unknown name: an error with suggestions, not a traceback
+
+
+def test_zoo_train_prints_no_tensorflow_log_lines(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "mlp_tiny", "--epochs", "1", "--quiet",
+                           "--out", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_the_cli_choices_come_from_the_code():
+    from pipelines.catalog import DATASETS
+    from pipelines.constants import BUILTIN_DATASETS
+    from zoo import cli
+    from zoo.config import OPTIMIZERS, TrainConfig
+
+    assert tuple(DATASETS) == BUILTIN_DATASETS
+    parser = cli.build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    actions = {a.dest: a for a in train._actions}
+    assert tuple(actions["optimizer"].choices) == OPTIMIZERS
+    assert actions["epochs"].default == TrainConfig().epochs and actions["lr"].default == TrainConfig().learning_rate

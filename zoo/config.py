@@ -1,0 +1,95 @@
+"""`TrainConfig`: everything that shapes a training run (no TensorFlow import,
+so the CLI builds its options from it instantly)."""
+
+import dataclasses
+import math
+
+OPTIMIZERS = ("adamw", "sgd", "adam")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that shapes a training run (saved to `config.json`).
+
+    Attributes:
+        epochs, batch_size: global batch size across replicas.
+        optimizer: `"adamw"`, `"adam"` or `"sgd"` (Nesterov momentum).
+        learning_rate: peak rate (after warmup).
+        weight_decay: decoupled for AdamW; also applied by SGD as decay.
+        momentum: SGD momentum.
+        schedule: `"cosine"` (to 0), `"step"` (x `step_gamma` at each epoch
+            in `step_epochs`) or `"constant"`.
+        warmup_epochs: linear warmup from 0 (may be fractional).
+        clipnorm: clip each gradient's norm (None: off).
+        label_smoothing: for classifiers.
+        mixed_precision: compute in bfloat16 (variables in float32; recurrent
+            layers and heads stay float32).
+        early_stopping_patience: stop after this many epochs without a
+            better validation loss and restore the best weights (None: off).
+        seed, deterministic: seeds every RNG and enables TF's deterministic
+            ops, for bit-identical reruns.
+        out_dir: run folder (model, checkpoints, backup, logs); None: no files.
+        backup_every_steps: mid-epoch backup frequency (0: at epoch ends only);
+            under a parameter server also where the chief waits for the
+            scheduled steps to finish.
+        keep_checkpoints: per-epoch weight files kept (0: none written).
+        verbose: 0 silent, 1 progress bar and epoch lines, 2 epoch lines only (logs).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    step_epochs: tuple = ()
+    step_gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    clipnorm: float = None
+    label_smoothing: float = 0.0
+    mixed_precision: bool = False
+    early_stopping_patience: int = None
+    seed: int = 0
+    deterministic: bool = True
+    out_dir: str = None
+    backup_every_steps: int = 50
+    keep_checkpoints: int = 3
+    verbose: int = 1
+
+    def validate(self):
+        for name in ("epochs", "batch_size"):
+            _check_int(name, getattr(self, name), 1)
+        for name in ("backup_every_steps", "keep_checkpoints"):
+            _check_int(name, getattr(self, name), 0)
+        if self.early_stopping_patience is not None:
+            _check_int("early_stopping_patience", self.early_stopping_patience, 1)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` must be one of {list(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"`schedule` must be one of {list(SCHEDULES)}. Received: schedule={self.schedule!r}")
+        if not (_finite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+        if not (_finite(self.label_smoothing) and 0.0 <= self.label_smoothing < 1.0):
+            raise ValueError(f"`label_smoothing` must be in [0, 1). Received: label_smoothing={self.label_smoothing!r}")
+        if self.clipnorm is not None and not (_finite(self.clipnorm) and self.clipnorm > 0):
+            raise ValueError(f"`clipnorm` must be a finite number > 0, or None. Received: clipnorm={self.clipnorm!r}")
+        for name in ("weight_decay", "momentum", "step_gamma"):
+            value = getattr(self, name)
+            if not (_finite(value) and value >= 0):
+                raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+        if not _finite(self.warmup_epochs) or self.warmup_epochs < 0 or (
+                self.warmup_epochs > 0 and self.warmup_epochs >= self.epochs):
+            raise ValueError(f"`warmup_epochs` must be in [0, epochs). Received: warmup_epochs={self.warmup_epochs!r}")
+        return self
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        word = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"`{name}` must be {word}. Received: {name}={value!r}")
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,152 @@
+"""The one way the zoo writes a file: to a temporary sibling, fsynced, then renamed.
+
+A reader (TF Serving, a resumed run, `zoo verify`) sees either the old file
+or the complete new one, never a half-written file, also after a crash or
+SIGKILL mid-write; a failed write leaves no temporary behind. Files get the
+user's umask (0644 under 022), as `open()` would give them, so a serving
+container running as another user can read them.
+
+Example:
+
+```python
+from zoo.files import atomic_write, atomic_path
+atomic_write("runs/x/config.json", b"{}")
+with atomic_path("runs/x/model.keras") as tmp:   # any writer that takes a path
+    model.save(tmp)
+```
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+
+TEMP_PREFIX = ".tmp-"
+
+
+def _temp_sibling(path, suffix=""):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    name = os.path.basename(path)
+    # Keep the real file's extension last: Keras picks the format from it.
+    return os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{name}{suffix}")
+
+
+def _fsync_tree(path):
+    if os.path.isdir(path):
+        for root, _, files in os.walk(path):
+            for f in files:
+                _fsync_file(os.path.join(root, f))
+    else:
+        _fsync_file(path)
+
+
+def _fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some filesystems do not open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove(path):
+    """Remove a file or folder if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, directory=False, replace=True):
+    """Yield a temporary sibling path to write `path` through; on success fsync
+    it and rename it onto `path`, on any failure remove it.
+
+    Args:
+        path: the final file (or folder, with `directory=True`).
+        directory: the temporary is created as an empty folder.
+        replace: replace an existing `path` (files only); `False` fails with
+            `FileExistsError` if `path` appeared meanwhile (folders never replace).
+    """
+    tmp = _temp_sibling(path)
+    if directory:
+        os.mkdir(tmp)
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        if directory or not replace:
+            if os.path.lexists(path):
+                raise FileExistsError(f"{path!r} already exists; it was not replaced.")
+            os.rename(tmp, path)
+        else:
+            os.replace(tmp, path)
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    except BaseException:
+        remove(tmp)
+        raise
+
+
+def atomic_write(path, data):
+    """Write `data` (bytes or str) to `path` atomically."""
+    if isinstance(data, str):
+        data = data.encode()
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def write_json(path, obj):
+    """`obj` as indented JSON, atomically (NumPy scalars and arrays become numbers/lists)."""
+    atomic_write(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, (np.ndarray, tuple)):
+        return list(o)
+    return str(o)
+
+
+def stale_temporaries(folder):
+    """Temporaries in `folder` left by killed writers (their process is gone)."""
+    out = []
+    if not os.path.isdir(folder):
+        return out
+    for entry in os.listdir(folder):
+        if not entry.startswith(TEMP_PREFIX):
+            continue
+        pid = entry[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            out.append(os.path.join(folder, entry))
+    return out
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

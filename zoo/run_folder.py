@@ -1,0 +1,132 @@
+"""The run folder of `zoo.train.fit`: config, data spec, checkpoints, best
+weights, the step-exact backup and the final model, each written atomically.
+
+Layout of `out_dir`:
+
+    config.json            the TrainConfig
+    data.json              the data spec (`DataSplits.summary()`), vectorizer.keras for text
+    backup/state.npz       every model/optimizer variable, epoch, step, history, hook states
+    checkpoints/epoch_NNN.weights.h5
+    best.weights.h5        with early stopping
+    logs/{train,validation}/   TensorBoard
+    model.keras, history.json  when the run ends
+"""
+
+import dataclasses
+import io
+import json
+import os
+
+import numpy as np
+
+from zoo import files
+
+
+class BackupAndRestore:
+    """Step-exact backups of a run in `backup_dir/state.npz` (written atomically).
+
+    Holds every model variable (weights, BatchNorm statistics, RNG states),
+    every optimizer variable, the epoch and step reached, the history and
+    the hooks' states.
+    """
+
+    def __init__(self, backup_dir):
+        self.backup_dir = backup_dir
+        self.path = os.path.join(backup_dir, "state.npz")
+
+    def exists(self):
+        return os.path.exists(self.path)
+
+    def save(self, model, optimizer, *, epoch, step, state):
+        arrays = {f"m{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
+        arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
+        meta = dict(state, epoch=epoch, step=step, n_model=len(model.variables),
+                    n_optimizer=len(optimizer.variables))
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        files.atomic_write(self.path, buffer.getvalue())
+
+    def restore(self, model, optimizer):
+        with np.load(self.path) as f:
+            meta = json.loads(bytes(f["meta"]).decode())
+            if (meta["n_model"], meta["n_optimizer"]) != (len(model.variables), len(optimizer.variables)):
+                raise ValueError(
+                    f"The backup in {self.backup_dir!r} was written by a different model or optimizer "
+                    f"({meta['n_model']} model / {meta['n_optimizer']} optimizer variables, this run has "
+                    f"{len(model.variables)} / {len(optimizer.variables)}). Use another out_dir, or delete "
+                    "the backup folder to start over.")
+            pairs = [(v, f[f"m{i}"]) for i, v in enumerate(model.variables)]
+            pairs += [(v, f[f"o{i}"]) for i, v in enumerate(optimizer.variables)]
+            for var, value in pairs:
+                if tuple(var.shape) != value.shape:
+                    raise ValueError(f"The backup in {self.backup_dir!r} does not match this model "
+                                     f"({var.path}: {value.shape} vs {tuple(var.shape)}).")
+            for var, value in pairs:
+                var.assign(value)
+        return meta
+
+
+class RunFolder:
+    """One run's files. Only the chief writes the shared files; every worker
+    (multi-worker, parameter server) keeps its own backup."""
+
+    def __init__(self, out_dir, *, chief=True, worker_id=None):
+        self.out_dir, self.chief = out_dir, chief
+        backup_dir = os.path.join(out_dir, "backup")
+        if not chief:
+            backup_dir = os.path.join(backup_dir, f"worker_{worker_id}")
+        self.backup = BackupAndRestore(backup_dir)
+        self.best_path = os.path.join(out_dir, "best.weights.h5")
+
+    def path(self, *parts):
+        return os.path.join(self.out_dir, *parts)
+
+    def write_start(self, config, data=None):
+        """config.json, data.json and the text vectorizer (chief only)."""
+        if not self.chief:
+            return
+        files.write_json(self.path("config.json"), dataclasses.asdict(config))
+        if data is not None:
+            files.write_json(self.path("data.json"), data.summary())
+            if data.vectorizer is not None:
+                from zoo.train import save_vectorizer
+
+                save_vectorizer(data.vectorizer, self.path("vectorizer.keras"))
+
+    def save_checkpoint(self, model, epoch, keep):
+        if not self.chief:
+            return
+        folder = self.path("checkpoints")
+        save_weights(model, os.path.join(folder, f"epoch_{epoch:03d}.weights.h5"))
+        names = sorted(f for f in os.listdir(folder) if f.startswith("epoch_"))
+        for name in names[:-keep]:
+            os.remove(os.path.join(folder, name))
+
+    def save_best(self, model):
+        if self.chief:
+            save_weights(model, self.best_path)
+
+    def has_best(self):
+        return os.path.exists(self.best_path)
+
+    def load_best(self, model):
+        model.load_weights(self.best_path)
+
+    def save_final(self, model, summary):
+        if not self.chief:
+            return
+        save_model(model, self.path("model.keras"))
+        files.write_json(self.path("history.json"), summary)
+
+
+def save_weights(model, path):
+    """`model.save_weights(path)`, atomically."""
+    with files.atomic_path(path) as tmp:
+        model.save_weights(tmp)
+
+
+def save_model(model, path):
+    """`model.save(path)` that never leaves a half-written file at `path`."""
+    with files.atomic_path(path) as tmp:
+        model.save(tmp)
