@@ -128,7 +128,9 @@ def verify_export(out_dir, *, verbose=True):
         raise common.ExportError(f"Files listed in {os.path.join(out_dir, manifest_lib.MANIFEST)} are missing: "
                                  f"{missing}. Export the model again.")
     changed = manifest_lib.changed_files(out_dir, manifest)
-    model = keras.saving.load_model(os.path.join(out_dir, "model.keras"))
+    from zoo.registry import load_model
+
+    model = load_model(os.path.join(out_dir, "model.keras"))
     with np.load(os.path.join(out_dir, "verify_inputs.npz")) as f:
         arrays = {k: f[k] for k in f.files}
     labels = arrays.pop("__labels__", None)

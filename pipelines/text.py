@@ -88,10 +88,44 @@ def read_table(path, *, text_column="sentence", label_column="label", delimiter=
 
 TRUNCATE = ("post", "pre")
 
+# Characters that only look like (or are) spaces and line breaks: Unicode
+# separators (Z: spaces, no-break spaces, U+2028 line and U+2029 paragraph
+# separators), controls (Cc: \t \n \r \v \f, U+0085 next line) and format
+# characters (Cf: zero-width spaces and joiners, the byte-order mark). A
+# token holding one cannot be stored one per line in a vocabulary file (it
+# reads back as several lines), so they split tokens instead.
+SPACE_LIKE = r"[\p{Z}\p{Cc}\p{Cf}]+"
+PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # Keras' lower_and_strip_punctuation
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+def standardize(texts):
+    """Lower-case (ASCII), every space-like character -> " ", punctuation removed.
+
+    Keras' `"lower_and_strip_punctuation"` plus the `SPACE_LIKE` rule; used
+    by training, `serving_text` and so `vocabulary.txt` alike.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+    standardize(tf.constant(["Good\u0085movie!", "a\u00a0b"]))  # [b"good movie", b"a b"]
+    ```
+    """
+    texts = tf.strings.lower(texts)
+    texts = tf.strings.regex_replace(texts, SPACE_LIKE, " ")
+    return tf.strings.regex_replace(texts, PUNCTUATION, "")
+
+
+def unstorable(token):
+    """True for a token that a one-token-per-line vocabulary file cannot hold."""
+    return token != "" and (token.splitlines() != [token] or "\r" in token)
+
 
 def make_vectorizer(train_texts, *, max_tokens=20000, sequence_length=200, truncate="post"):
-    """A `TextVectorization` (lower-case, strip punctuation, int ids, 0 =
-    padding, 1 = out-of-vocabulary) adapted on the training texts only.
+    """A `TextVectorization` (`standardize`: lower-case, space-like characters
+    to spaces, strip punctuation; int ids, 0 = padding, 1 = out-of-vocabulary)
+    adapted on the training texts only.
 
     With `truncate="pre"` the layer returns ragged ids and `vectorize` keeps
     the *last* `sequence_length` tokens (keras' `pad_sequences` default,
@@ -100,7 +134,8 @@ def make_vectorizer(train_texts, *, max_tokens=20000, sequence_length=200, trunc
     if truncate not in TRUNCATE:
         raise ValueError(f"`truncate` must be one of {list(TRUNCATE)}. Received: truncate={truncate!r}")
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=max_tokens, output_sequence_length=sequence_length if truncate == "post" else None,
+        max_tokens=max_tokens, standardize=standardize,
+        output_sequence_length=sequence_length if truncate == "post" else None,
         ragged=truncate == "pre", name="vectorizer")
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(train_texts.astype(str)).batch(1024))
     return vectorizer
@@ -142,10 +177,15 @@ def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, s
         labels=list(labels),
         sizes={k: len(p[0]) for k, p in (("train", train), ("val", val), ("test", test)) if p is not None},
         preprocessing={"type": "text_vectorization", "vocab_size": int(vocab_size),
-                       "sequence_length": sequence_length, "standardize": "lower_and_strip_punctuation",
+                       "sequence_length": sequence_length, "standardize": _standardize_name(vectorizer),
                        "split": "whitespace", "padding_id": 0, "oov_id": 1, "truncate": truncate},
         vectorizer=vectorizer, name=name,
     )
+
+
+def _standardize_name(vectorizer):
+    value = vectorizer.get_config().get("standardize")
+    return "zoo.standardize" if callable(value) or isinstance(value, dict) else value
 
 
 def _hold_out(texts, labels, fraction, seed):
@@ -224,3 +264,91 @@ def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vec
     return text_splits(pairs["train"], pairs["val"], pairs["test"], name="sst2",
                        labels=["negative", "positive"], max_tokens=max_tokens,
                        sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)
+
+
+# --------------------------------------------------------------------------
+# Saved vectorizers: save (checked), load, and repair of runs saved before
+# `standardize` existed, whose vocabularies can hold unstorable tokens.
+
+_VOCAB_FILE = "assets/layers/text_vectorization/_lookup_layer/vocabulary.txt"
+
+
+def save_vectorizer(vectorizer, path):
+    """Save a fitted `TextVectorization` as a small `.keras` model (strings in,
+    token ids out), then load it back: a vocabulary that does not survive the
+    round trip fails here, not in a later export."""
+    from zoo.run_folder import save_model
+
+    wrapper = keras.Sequential([keras.Input(shape=(), dtype="string"), vectorizer], name="vectorizer")
+    bad = [t for t in vectorizer.get_vocabulary() if unstorable(str(t))]
+    if bad:
+        raise ValueError(f"The vocabulary holds tokens a vocabulary file cannot store ({bad[:5]!r}): build the "
+                         "vectorizer with pipelines.text.make_vectorizer (standardize=pipelines.text.standardize).")
+    save_model(wrapper, path)
+    again = keras.saving.load_model(path).layers[-1].get_vocabulary()
+    if [str(t) for t in again] != [str(t) for t in vectorizer.get_vocabulary()]:
+        os.remove(path)
+        raise ValueError(f"The vectorizer saved to {path!r} does not load back with the same vocabulary.")
+
+
+def _raw_vocabulary(path):
+    """The vocabulary of a saved vectorizer as written (one token per '\\n'), or None."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            if _VOCAB_FILE not in z.namelist():
+                return None
+            return z.read(_VOCAB_FILE).decode("utf-8").split("\n")
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ValueError(f"{path!r} is not a readable .keras file ({err}).") from err
+
+
+def load_vectorizer(path, model=None):
+    """`(vectorizer, model)` from a saved vectorizer.
+
+    A vectorizer saved before `standardize` existed may hold tokens with
+    line-breaking characters, which Keras reads back as several lines (a
+    shifted or refused vocabulary). Such a vocabulary is repaired: the
+    unstorable tokens are dropped, and the rows of `model`'s token embedding
+    are reordered so every other token keeps its embedding (the dropped
+    tokens read as out-of-vocabulary, which they are for the file anyway).
+    Without `model` the repair is refused (token ids would shift).
+    """
+    raw = _raw_vocabulary(path)
+    bad = [i for i, t in enumerate(raw or []) if unstorable(t)]
+    if not bad:
+        return keras.saving.load_model(path).layers[-1], model
+    if model is None:
+        raise ValueError(f"{path!r} holds {len(bad)} token(s) a vocabulary file cannot store (saved before "
+                         "zoo's text standardization). Load it with the run's model to repair both "
+                         "(pipelines.text.load_vectorizer(path, model); `zoo export RUN` does), or retrain.")
+    keep = [i for i in range(len(raw)) if i not in set(bad)]
+    vectorizer = _vectorizer_from_config(path)
+    vectorizer.set_vocabulary([raw[i] for i in keep][2:])  # without '' (padding) and '[UNK]'
+    vectorizer(tf.constant(["build"]))  # built, as a loaded layer is (exports track it)
+    _reorder_token_embedding(model, keep + bad, len(raw))
+    return vectorizer, model
+
+
+def _vectorizer_from_config(path):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+    layer = next(l for l in config["config"]["layers"] if l["class_name"] == "TextVectorization")
+    return keras.layers.TextVectorization.from_config(layer["config"])
+
+
+def _reorder_token_embedding(model, order, vocab_length):
+    """Row i of the token embedding becomes old row order[i] (rows past the vocabulary stay)."""
+    embeddings = [l for l in model._flatten_layers() if isinstance(l, keras.layers.Embedding)
+                  and "position" not in l.name and l.input_dim >= vocab_length]
+    if len(embeddings) != 1:
+        raise ValueError(f"Cannot repair the vocabulary: model {model.name!r} has {len(embeddings)} token "
+                         "embeddings of the vocabulary's size (expected 1). Retrain the model.")
+    layer = embeddings[0]
+    weights = keras.ops.convert_to_numpy(layer.embeddings)
+    rows = list(order) + list(range(vocab_length, len(weights)))
+    layer.embeddings.assign(weights[rows])

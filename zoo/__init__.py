@@ -8,10 +8,13 @@ zoo.list_models("resnet*")
 ```
 
 Importing `zoo` is cheap: the model families (and with them Keras and
-TensorFlow) load on first use of a builder or of the registry.
+TensorFlow) load on first use of a builder or of the registry, or at once
+when Keras is already loaded. `zoo.load_model(path)` loads a saved zoo model
+in any case.
 """
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -20,6 +23,8 @@ from zoo.registry import (  # noqa: E402  (no Keras import)
     get_spec,
     list_families,
     list_models,
+    load_families,
+    load_model,
     model_info,
     register_model,
 )
@@ -39,8 +44,11 @@ _FAMILIES = {
 _LAZY = {name: module for module, names in _FAMILIES.items() for name in names}
 _SUBMODULES = ("layers", "weights", "tasks", "train", "compress", "transfer", "bench", "files", "config")
 
-__all__ = ["create_model", "get_spec", "list_families", "list_models", "model_info", "register_model",
-           *_LAZY, *_SUBMODULES]
+__all__ = ["create_model", "get_spec", "list_families", "list_models", "load_families", "load_model", "model_info",
+           "register_model", *_LAZY, *_SUBMODULES]
+
+if "keras" in sys.modules:  # Keras is loaded anyway: register the zoo's classes for keras.saving.load_model
+    load_families()
 
 
 def __getattr__(name):

@@ -166,8 +166,6 @@ def _int_list(text):
 
 def _load_source(source, weights=None):
     """(model, run_info) from a `.keras` file, a run folder or a registered name."""
-    import keras
-
     import zoo
 
     run_dir = None
@@ -176,7 +174,7 @@ def _load_source(source, weights=None):
     if source.endswith(".keras"):
         if not os.path.exists(source):
             raise ValueError(f"Model file {source!r} does not exist.")
-        model = keras.saving.load_model(source)
+        model = zoo.load_model(source)
         run_dir = run_dir or os.path.dirname(os.path.abspath(source))
     else:
         model = zoo.create_model(source, **({"weights": weights} if weights else {}))
@@ -185,10 +183,10 @@ def _load_source(source, weights=None):
         with open(os.path.join(run_dir, "data.json")) as f:
             info = json.load(f)
         vec = os.path.join(run_dir, "vectorizer.keras")
-        if os.path.exists(vec):
-            from zoo.train import load_vectorizer
+        if os.path.exists(vec):  # repaired with the model if saved before zoo's text standardization
+            from pipelines.text import load_vectorizer
 
-            info["vectorizer"] = load_vectorizer(vec)
+            info["vectorizer"], model = load_vectorizer(vec, model)
     return model, info
 
 

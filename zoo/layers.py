@@ -126,3 +126,59 @@ class BatchNormalization(keras.layers.BatchNormalization):
         config = super().get_config()
         config["fused"] = self.fused
         return config
+
+
+# --------------------------------------------------------------------------
+# Token ids: one policy on every backend and in every exported file
+
+
+OOV_ID = 1  # the `[UNK]` id of `keras.layers.TextVectorization` (0 is padding)
+
+
+def map_out_of_vocabulary(ids, vocab_size, oov_id=OOV_ID):
+    """Ids outside `[0, vocab_size)` (negative, or too large) become `oov_id`.
+
+    Why a mapping and not an error: only the TensorFlow backend can check
+    values eagerly, and inside a compiled graph (XLA, JAX, LiteRT) a gather
+    out of range silently clamps or returns garbage. Mapping gives the same
+    answer everywhere, the one the vectorizer gives a word it does not know.
+    """
+    ids = ops.convert_to_tensor(ids)
+    outside = ops.logical_or(ops.less(ids, 0), ops.greater_equal(ids, vocab_size))
+    return ops.where(outside, ops.full_like(ids, oov_id), ids)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TokenIds(keras.layers.Layer):
+    """Maps token ids outside `[0, vocab_size)` to the out-of-vocabulary id.
+
+    Args:
+        vocab_size: number of valid ids.
+        oov_id: where the others go (1: `TextVectorization`'s `[UNK]`).
+
+    Example:
+
+    ```python
+    import numpy as np
+    TokenIds(vocab_size=10)(np.array([[3, 12, -1, 0]]))  # [[3, 1, 1, 0]]
+    ```
+    """
+
+    def __init__(self, vocab_size, oov_id=OOV_ID, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(vocab_size, int) or vocab_size < 2:
+            raise ValueError(f"`vocab_size` must be an integer >= 2. Received: vocab_size={vocab_size!r}")
+        if not isinstance(oov_id, int) or not 0 <= oov_id < vocab_size:
+            raise ValueError(f"`oov_id` must be in [0, vocab_size). Received: oov_id={oov_id!r}")
+        self.vocab_size, self.oov_id = vocab_size, oov_id
+
+    def call(self, ids):
+        return map_out_of_vocabulary(ids, self.vocab_size, self.oov_id)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"vocab_size": self.vocab_size, "oov_id": self.oov_id})
+        return config

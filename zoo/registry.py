@@ -111,6 +111,19 @@ def load_families():
         importlib.import_module(module)
 
 
+def load_model(path, **kwargs):
+    """`keras.saving.load_model(path)` with every zoo layer and model class registered.
+
+    `import zoo` does not load Keras (so the CLI stays instant); the zoo's
+    Keras classes register when a family loads: through any builder, the
+    registry, this function, or at `import zoo` when Keras is already loaded.
+    """
+    load_families()
+    import keras
+
+    return keras.saving.load_model(path, **kwargs)
+
+
 def _spec(name):
     load_families()
     if not isinstance(name, str) or name not in _REGISTRY:

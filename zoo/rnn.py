@@ -29,6 +29,7 @@ import keras
 from keras import layers, ops
 
 from zoo import _common
+from zoo.layers import TokenIds
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -157,7 +158,8 @@ def RNNClassifier(
     _common.check_weights_arg(weights)
 
     inputs = layers.Input(shape=(sequence_length,), dtype="int32", name="tokens")
-    x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(inputs)
+    ids = TokenIds(vocab_size, name="token_ids")(inputs)  # out-of-range ids -> [UNK], on every backend
+    x = layers.Embedding(vocab_size, embed_dim, mask_zero=True, name="embedding")(ids)
     for i, n in enumerate(units):
         last = i == len(units) - 1
         x = _recurrent(

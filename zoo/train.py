@@ -390,11 +390,14 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
 
 
 def save_vectorizer(vectorizer, path):
-    """Save a fitted `TextVectorization` as a small `.keras` model (strings in,
-    token ids out) that exports and notebooks reload with `load_vectorizer`."""
-    wrapper = keras.Sequential([keras.Input(shape=(), dtype="string"), vectorizer], name="vectorizer")
-    save_model(wrapper, path)
+    """Save a fitted `TextVectorization` (see `pipelines.text.save_vectorizer`)."""
+    from pipelines.text import save_vectorizer as save
+
+    save(vectorizer, path)
 
 
 def load_vectorizer(path):
-    return keras.saving.load_model(path).layers[-1]
+    """A saved `TextVectorization` (see `pipelines.text.load_vectorizer`, which also repairs old runs)."""
+    from pipelines.text import load_vectorizer as load
+
+    return load(path)[0]

@@ -27,6 +27,7 @@ import numpy as np
 from keras import layers, ops
 
 from zoo import _common
+from zoo.layers import map_out_of_vocabulary
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -78,6 +79,12 @@ class PaddingMask(layers.Layer):
 class TokenAndPositionEmbedding(layers.Layer):
     """Token embedding plus a learned position embedding (Vaswani et al. 2017).
 
+    Token ids outside `[0, vocab_size)` read as the out-of-vocabulary id 1
+    (`zoo.layers.map_out_of_vocabulary`), on every backend and in every
+    exported file. A sequence longer than `sequence_length` (the model's
+    max_length) raises `ValueError` when its length is known at call or trace
+    time (always under JAX), else fails the same way from a TF assertion.
+
     Args:
         vocab_size: number of token ids.
         sequence_length: longest sequence the position table covers.
@@ -108,7 +115,31 @@ class TokenAndPositionEmbedding(layers.Layer):
         self.token_embedding.build(input_shape)
         self.position_embedding.build((None,))
 
+    def _too_long(self, length=None):
+        count = f"{length} tokens" if length is not None else "more tokens"
+        return (f"{self.name}: the input has {count}; this model takes at most max_length={self.sequence_length} "
+                f"(its sequence_length=, the size of its position table). Build the model "
+                f"with a larger sequence_length=, or truncate the inputs as the vectorizer does "
+                f"(pipelines.text.vectorize keeps {self.sequence_length} tokens).")
+
+    def _check_length(self, tokens):
+        length = tokens.shape[-1]
+        if length is not None:
+            if length > self.sequence_length:
+                raise ValueError(self._too_long(length))
+            return tokens
+        if keras.backend.backend() != "tensorflow":
+            return tokens
+        import tensorflow as tf  # a free length in a TF graph: checked when it runs
+
+        check = tf.debugging.assert_less_equal(
+            tf.shape(tokens)[-1], self.sequence_length,
+            message=self._too_long())
+        with tf.control_dependencies([check]):
+            return tf.identity(tokens)
+
     def call(self, tokens):
+        tokens = map_out_of_vocabulary(self._check_length(tokens), self.vocab_size)
         positions = ops.arange(ops.shape(tokens)[-1])  # (seq,)
         return self.token_embedding(tokens) + self.position_embedding(positions)[None]
 
