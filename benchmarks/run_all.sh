@@ -7,6 +7,7 @@ run() { echo "+ $*"; "$@" || echo "FAILED: $*"; }
 if [ "${1:-}" != "--accuracy-only" ]; then
   run python benchmarks/resnet50_vs_kapp.py
   run python benchmarks/export_latency.py
+  run python benchmarks/nasnet.py
   run python benchmarks/pipeline.py
   run python benchmarks/compression.py
 fi

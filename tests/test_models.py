@@ -18,7 +18,7 @@ def _build(name):
 
 def test_every_family_is_registered_with_a_tiny_variant():
     families = zoo.list_families()
-    assert families == ["densenet", "mlp", "resnet", "rnn", "transformer"]
+    assert families == ["densenet", "mlp", "nasnet", "resnet", "rnn", "transformer"]
     for family in families:
         assert zoo.list_models(family=family, tiny=True), family
 

@@ -15,6 +15,8 @@ PARITY = {
     "densenet121": (keras.applications.DenseNet121, 8_062_504),
     "densenet169": (keras.applications.DenseNet169, 14_307_880),
     "densenet201": (keras.applications.DenseNet201, 20_242_984),
+    "nasnet_mobile": (keras.applications.NASNetMobile, 5_326_716),
+    "nasnet_large": (keras.applications.NASNetLarge, 88_949_818),
 }
 
 
@@ -57,7 +59,8 @@ def _kapp_small(name, include_top):
 
 @pytest.mark.parametrize(
     "name,include_top",
-    [("resnet50", True), ("resnet50", False), ("densenet121", True)],
+    [("resnet50", True), ("resnet50", False), ("densenet121", True), ("nasnet_mobile", True),
+     ("nasnet_mobile", False)],
 )
 def test_weights_copied_from_a_keras_applications_model_give_equal_outputs(
     name, include_top
@@ -143,3 +146,39 @@ def test_imagenet_weights_need_1000_classes_and_v1_stride():
         zoo.resnet50(weights="imagenet", classes=10)
     with pytest.raises(ValueError, match="stride_in_1x1"):
         zoo.resnet50(weights="imagenet", stride_in_1x1=False)
+
+
+def test_nasnet_imagenet_weights_are_fetched_with_the_pinned_hash(tmp_path, monkeypatch):
+    """`weights="imagenet"` asks keras.utils.get_file for keras.applications' NASNet file and hash
+    (offline: the file here is a live NASNetMobile saved in the same legacy layout)."""
+    kapp = keras.applications.NASNetMobile(weights=None)
+    _randomize(kapp)
+    path = str(tmp_path / "NASNet-mobile.h5")
+    kapp.save(path)
+    calls = []
+    monkeypatch.setattr(keras.utils, "get_file", lambda fname, origin, **kw: calls.append((fname, origin, kw)) or path)
+    ours = zoo.nasnet_mobile(weights="imagenet")
+    assert calls[0][1] == "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/NASNet-mobile.h5"
+    assert calls[0][2]["file_hash"] == "020fb642bf7360b370c678b08e0adf61"
+    x = np.random.default_rng(4).uniform(-1, 1, size=(1, 224, 224, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=False)),
+                               keras.ops.convert_to_numpy(kapp(x, training=False)), atol=1e-5, rtol=1e-5)
+
+
+def test_nasnet_drop_path_trains_on_a_schedule_and_is_off_at_inference():
+    from zoo.nasnet import DropPath, ScheduledDropPath
+
+    model = zoo.nasnet_tiny(classes=3)
+    paths = [l for l in model._flatten_layers() if isinstance(l, DropPath)]
+    assert paths and max(l.depth for l in paths) == 1.0 and min(l.depth for l in paths) > 0
+    x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+    a, b = model(x, training=False), model(x, training=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, np.arange(8) % 3, epochs=2, batch_size=4, verbose=0, callbacks=[ScheduledDropPath(total_steps=3)])
+    assert all(float(keras.ops.convert_to_numpy(l.progress)) == 1.0 for l in paths)  # 4 steps >= 3
+    layer = DropPath(rate=0.5, depth=1.0)
+    layer.build((None, 4))
+    layer.progress.assign(1.0)
+    y = keras.ops.convert_to_numpy(layer(np.ones((1000, 4), "float32"), training=True))
+    assert set(np.unique(y)) == {0.0, 2.0} and abs((y[:, 0] == 0).mean() - 0.5) < 0.06  # whole paths, rescaled

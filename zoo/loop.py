@@ -106,10 +106,12 @@ class SyncEpochs:
     def __init__(self, steps, batches):
         self.steps, self.batches = steps, batches  # batches(epoch, cache=True) -> dataset
 
-    def run(self, epoch, skip):
-        """Run the epoch's steps from `skip` on; yield each step's (loss sum, correct, count)."""
+    def run(self, epoch, skip, before_step=lambda step: None):
+        """Run the epoch's steps from `skip` on; yield each step's (loss sum, correct, count).
+        `before_step(step)` is called before each step runs (the hooks' `on_train_batch_begin`)."""
         ds = self.batches(epoch)
-        for x, y in self.steps.distribute(ds.skip(skip) if skip else ds):
+        for step, (x, y) in enumerate(self.steps.distribute(ds.skip(skip) if skip else ds), start=skip):
+            before_step(step)
             yield self.steps.train_step(x, y)
 
 
@@ -162,12 +164,15 @@ class ParameterServerEpochs:
 
         return iter(self.coordinator.create_per_worker_dataset(per_worker_dataset_fn))
 
-    def run(self, epoch, skip):
+    def run(self, epoch, skip, before_step=lambda step: None):
         iterator = self._per_worker_iterator(epoch, skip)
         step = skip
         while step < self.steps_per_epoch:
             n = min(self.chunk - step % self.chunk, self.steps_per_epoch - step)
-            pending = [self.coordinator.schedule(self.scheduled_train_step, args=(iterator,)) for _ in range(n)]
+            pending = []
+            for i in range(n):
+                before_step(step + i)
+                pending.append(self.coordinator.schedule(self.scheduled_train_step, args=(iterator,)))
             for result in pending:
                 yield result.fetch()
             step += n

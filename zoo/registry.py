@@ -27,7 +27,7 @@ from zoo.tasks_names import TASK_NAMES
 # The modules whose builders register themselves; imported on first use so
 # that `import zoo` (and `zoo list`/`zoo info`, which read `catalog.json`)
 # stay fast and do not load TensorFlow.
-FAMILY_MODULES = ("zoo.mlp", "zoo.resnet", "zoo.densenet", "zoo.rnn", "zoo.transformer")
+FAMILY_MODULES = ("zoo.mlp", "zoo.resnet", "zoo.densenet", "zoo.nasnet", "zoo.rnn", "zoo.transformer")
 CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.json")
 
 
@@ -109,6 +109,9 @@ def load_families():
     """Import every family module (registering its builders); cheap after the first call."""
     for module in FAMILY_MODULES:
         importlib.import_module(module)
+    import zoo
+
+    zoo._bind_builders()
 
 
 def load_model(path, **kwargs):

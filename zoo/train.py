@@ -285,7 +285,7 @@ def _train_epoch(run, epoch, skip):
     total = correct = count = 0.0
     step, every = skip, run.config.backup_every_steps
     metric = run.task.metric
-    for sums in run.epochs.run(epoch, skip):
+    for sums in run.epochs.run(epoch, skip, before_step=lambda s: run.hooks.on_train_batch_begin(s, {})):
         t, c, n = (float(v) for v in sums)
         if not np.isfinite(t):
             raise _diverged(run, epoch, step, t)

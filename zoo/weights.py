@@ -160,7 +160,7 @@ def load_weights(model, weights, *, pretrained=None):
 
 
 def from_keras_applications(kapp_model, **overrides):
-    """A zoo model equal to a keras.applications ResNet/DenseNet, weights and all.
+    """A zoo model equal to a keras.applications ResNet/DenseNet/NASNet, weights and all.
 
     The architecture (depth, input shape, top, classes) is read from
     `kapp_model`; for ResNets the stride stays in the first 1x1 convolution
@@ -171,8 +171,8 @@ def from_keras_applications(kapp_model, **overrides):
     name = kapp_model.name
     if not registry.list_models(name):
         raise ValueError(
-            "Only keras.applications ResNet50/101/152 and DenseNet121/169/201 "
-            f"have zoo counterparts. Received a model named {name!r}."
+            "Only keras.applications ResNet50/101/152, DenseNet121/169/201 and "
+            f"NASNetMobile/NASNetLarge have zoo counterparts. Received a model named {name!r}."
         )
     include_top = any(layer.name == "predictions" for layer in kapp_model.layers)
     kwargs = dict(
@@ -186,9 +186,9 @@ def from_keras_applications(kapp_model, **overrides):
         kwargs["classifier_activation"] = keras.activations.serialize(
             head.activation
         )
-    elif any(layer.name == "avg_pool" for layer in kapp_model.layers):
+    elif any(isinstance(layer, keras.layers.GlobalAveragePooling2D) for layer in kapp_model.layers):
         kwargs["pooling"] = "avg"
-    elif any(layer.name == "max_pool" for layer in kapp_model.layers):
+    elif any(isinstance(layer, keras.layers.GlobalMaxPooling2D) for layer in kapp_model.layers):
         kwargs["pooling"] = "max"
     if name.startswith("resnet"):
         kwargs["stride_in_1x1"] = True
