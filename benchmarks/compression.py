@@ -92,7 +92,7 @@ def main():
         return model
 
     def from_baseline():
-        model = keras.models.clone_model(baseline)
+        model = zoo.tasks.clone_model(baseline)
         model.set_weights(baseline.get_weights())
         return model
 

@@ -50,7 +50,7 @@ def main():
     for name, build in builders.items():
         for mode, make in (("Keras train step (train_on_batch)", train_step_runner), ("zoo.train step", zoo_step_runner)):
             keras.utils.set_random_seed(0)
-            runners[(name, mode)] = make(build(), args.batch_size)
+            runners[(name, mode)] = make(build(), args.batch_size, task="image_classification")
     times = {key: [] for key in runners}
     for _ in range(args.rounds):  # interleaved: every model and mode once per round
         for key, run in runners.items():

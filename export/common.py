@@ -159,6 +159,10 @@ class Signature:
         recurrent: LSTM/GRU inside (LiteRT needs a fixed batch of 1).
         sequence_length: the fixed length of token inputs in LiteRT files.
         vocab_size: the token vocabulary (text models), else None.
+        max_tokens: longer token inputs are truncated to this (the training
+            length, else the model's max length) in SavedModel and ONNX files;
+            None: any length.
+        truncate: `"post"` keeps the first tokens, `"pre"` the last (as training).
     """
 
     name: str
@@ -169,6 +173,8 @@ class Signature:
     recurrent: bool
     sequence_length: int = None
     vocab_size: int = None
+    max_tokens: int = None
+    truncate: str = "post"
 
     @property
     def output(self):
@@ -183,10 +189,12 @@ class Signature:
                 for s in self.specs]
 
 
-def signature_of(model, *, name, task=None, sequence_length=None):
-    """The `Signature` of a built model (`task` for a plain Keras model)."""
+def signature_of(model, *, name, task=None, sequence_length=None, truncate="post"):
+    """The `Signature` of a built model (`task` for a plain Keras model). `sequence_length` is
+    the training length of token inputs (the vectorizer's), `truncate` how training cut them."""
     from zoo import tasks
 
+    trained_length = sequence_length
     task = tasks.task_of(model, task)
     specs = tuple(input_specs(model))
     if any(s.dtype.is_integer for s in specs):
@@ -196,4 +204,19 @@ def signature_of(model, *, name, task=None, sequence_length=None):
         sequence_length = None
     return Signature(name=name, task=task, input_names=tuple(s.name for s in specs), specs=specs,
                      outputs=tuple(task.output_names(model)), recurrent=has_recurrent_layers(model),
-                     sequence_length=sequence_length, vocab_size=_vocab_size(model) if sequence_length else None)
+                     sequence_length=sequence_length, vocab_size=_vocab_size(model) if sequence_length else None,
+                     max_tokens=(trained_length or max_length(model)) if sequence_length else None,
+                     truncate=truncate)
+
+
+def truncate_tokens(args, signature):
+    """Token inputs longer than `signature.max_tokens` cut as training did (`truncate`); others as is."""
+    if not signature.max_tokens:
+        return args
+    out = []
+    for spec, value in zip(signature.specs, args):
+        if spec.dtype.is_integer and len(spec.shape) == 2 and spec.shape[1] is None:
+            keep = signature.max_tokens
+            value = value[:, -keep:] if signature.truncate == "pre" else value[:, :keep]
+        out.append(value)
+    return out

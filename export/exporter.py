@@ -1,5 +1,6 @@
 """`export_model`: one entry point over the format table (`export.formats.FORMATS`)."""
 
+import contextlib
 import dataclasses
 import os
 
@@ -40,8 +41,10 @@ def _as_input_dict(signature, model, data):
     return data, labels
 
 
-def _check_args(model, formats, quantizations, name):
+def _check_args(model, formats, quantizations, name, opset):
     common.check_built(model)
+    if "onnx" in formats and (isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= 21):
+        raise ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ExportError(f"Unknown export format(s) {unknown}. Allowed: {list(FORMATS)}. "
@@ -146,33 +149,113 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         task: the task of a plain Keras model (zoo models record theirs).
     """
     formats, name = tuple(formats), name or getattr(model, "name", None)
-    _check_args(model, formats, tuple(quantizations), name)
+    _check_args(model, formats, tuple(quantizations), name, opset)
     quantizations, skipped = _plan_quantizations(model, formats, tuple(quantizations), calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
-                                    sequence_length=(preprocessing or {}).get("sequence_length"))
+                                    sequence_length=(preprocessing or {}).get("sequence_length"),
+                                    truncate=(preprocessing or {}).get("truncate", "post"))
     if eval_data is None:
         eval_data = common.sample_inputs(model, batch=8, sequence_length=signature.sequence_length or 16)
     eval_inputs, eval_labels = _as_input_dict(signature, model, eval_data)
+    _check_finite("eval_data", eval_inputs)
     signature = _token_length(signature, preprocessing, eval_inputs)
     calibration = _as_input_dict(signature, model, calibration_data)[0] if calibration_data is not None else None
+    if calibration is not None:
+        _check_finite("calibration_data", calibration)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ExportError(f"{out_dir!r} is a file; the export needs a folder. Choose another --out.")
     os.makedirs(out_dir, exist_ok=True)
-    _check_free(out_dir, name, formats, quantizations, overwrite)
-    options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
-               "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
-               "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset}
+    with _export_lock(out_dir):  # one export at a time per folder: versions and files cannot race
+        _remove_stale_temporaries(out_dir)
+        _check_free(out_dir, name, formats, quantizations, overwrite)
+        if "saved_model" in formats:
+            version = _free_version(os.path.join(out_dir, "saved_model", name), version)
+        options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
+                   "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
+                   "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset}
+        with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
+            report, published = _export_and_verify(model, signature, stage, formats, options, eval_inputs,
+                                                   eval_labels, vectorizer, labels, preprocessing, skipped)
+            _publish(stage, out_dir, published if report["passed"] else [manifest_lib.REPORT])
+    if verbose:
+        print(format_table(report))
+        if not report["passed"]:
+            print(f"Nothing was published to {out_dir} (only {manifest_lib.REPORT}): fix the failures above.")
+    return report
+
+
+def _export_and_verify(model, signature, stage, formats, options, eval_inputs, eval_labels, vectorizer, labels,
+                       preprocessing, skipped):
+    """Write every file into `stage`, verify them there; returns (report, paths to publish)."""
     entries = {}
     for fmt in formats:
-        entries.update(FORMATS[fmt].write(model, signature, out_dir, options))
-    references = _write_references(model, out_dir, eval_inputs, eval_labels, vectorizer)
-    _hash_all(out_dir, entries, references)
+        entries.update(FORMATS[fmt].write(model, signature, stage, options))
+    references = _write_references(model, stage, eval_inputs, eval_labels, vectorizer)
+    _hash_all(stage, entries, references)
     tflite_inputs = [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
                      for s in tflite_specs(model, signature)] if "tflite" in formats else None
     manifest = manifest_lib.build(signature, entries=entries, labels=labels, preprocessing=preprocessing,
                                   skipped=skipped, tflite_inputs=tflite_inputs, references=references)
-    manifest_lib.write(out_dir, manifest)
-    report = verify_files(out_dir, model, eval_inputs, eval_labels, manifest=manifest)
-    files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
-    if verbose:
-        print(format_table(report))
-    return report
+    report = verify_files(stage, model, eval_inputs, eval_labels, manifest=manifest)
+    manifest_lib.write(stage, manifest)
+    files.write_json(os.path.join(stage, manifest_lib.REPORT), report)
+    paths = [e["path"] for e in list(entries.values()) + list(references.values())]
+    paths += ["vocabulary.txt"] * (vectorizer is not None) + [manifest_lib.REPORT, manifest_lib.MANIFEST]
+    return report, paths  # the manifest last: a reader that sees it sees every file
+
+
+def _publish(stage, out_dir, paths):
+    """Move verified files from `stage` into `out_dir` (a SavedModel version folder by one rename)."""
+    for rel in paths:
+        source, target = os.path.join(stage, rel), os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.isdir(source):
+            os.rename(source, target)  # a new version folder: `_free_version` made sure it is free
+        else:
+            os.replace(source, target)
+
+
+def _free_version(model_dir, version):
+    from export.saved_model import next_version
+
+    version = next_version(model_dir) if version is None else int(version)
+    if os.path.exists(os.path.join(model_dir, str(version))):
+        raise ExportError(f"{os.path.join(model_dir, str(version))!r} already exists; TF Serving versions are "
+                          "immutable. Leave version unset to take the next free number.")
+    return version
+
+
+def _check_finite(what, arrays):
+    for name, value in arrays.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            rows = np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(axis=1))
+            raise ExportError(f"`{what}` input {name!r} has NaN or Inf in {rows.size} example(s), the first at "
+                              f"{int(rows[0])}: the files cannot be checked on it. Pass finite data.")
+
+
+@contextlib.contextmanager
+def _export_lock(out_dir):
+    """An exclusive lock on the export folder (released when the process ends, even if killed)."""
+    import fcntl
+
+    with open(os.path.join(out_dir, ".zoo-export.lock"), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Waiting for another zoo export writing to {out_dir} ...", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _remove_stale_temporaries(out_dir):
+    """Temporary folders of exports that were killed (their process is gone)."""
+    folders = [out_dir] + [os.path.join(out_dir, "saved_model", d) for d in
+                           (os.listdir(os.path.join(out_dir, "saved_model"))
+                            if os.path.isdir(os.path.join(out_dir, "saved_model")) else [])]
+    for folder in folders:
+        for path in files.stale_temporaries(folder):
+            files.remove(path)

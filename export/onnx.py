@@ -36,7 +36,7 @@ def convert(model, *, opset=DEFAULT_OPSET, metadata=None, signature=None):
 
     @tf.function(input_signature=specs)
     def fn(*args):
-        return {out_name: common.call_model(model, args)}
+        return {out_name: common.call_model(model, common.truncate_tokens(args, signature))}
 
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-") as folder:
         path = os.path.join(folder, "model.onnx")

@@ -43,7 +43,7 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None):
 
     @tf.function(input_signature=specs)
     def serving_default(*args):
-        return _outputs(model, common.call_model(model, args))
+        return _outputs(model, common.call_model(model, common.truncate_tokens(args, signature)))
 
     archive.add_endpoint("serving_default", serving_default)
     preprocessing = preprocessing or {}
@@ -51,7 +51,9 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None):
     if image_input:
         height, width, channels = specs[0].shape[1:]
         height, width = preprocessing.get("image_size", [height, width])
-        scale = float(preprocessing.get("scale", 1 / 255))
+        # Encoded images are 8-bit: 0..255 maps to the [0, 1] the model was trained on, whatever the
+        # dataset's own pixel range was (`scale` is 1/16 for the 0..16 digits, 1/255 for MNIST/CIFAR).
+        scale = 1 / 255
 
         def decode(image_bytes):
             image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)

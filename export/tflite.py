@@ -90,14 +90,29 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
         bad = non_builtin_ops(flatbuffer)
         if bad:
             raise common.ExportError(f"The TFLite model of {model.name!r} contains non-builtin ops {bad}.")
+    if quantization == "int8" and not quantized(flatbuffer):
+        raise common.ExportError(f"The int8 TFLite file of {model.name!r} came out with no int8 tensors (the "
+                                 "converter fell back to float); it is not written under an int8 name. Check the "
+                                 "calibration data (--calibration-size >= 1, real examples).")
     return flatbuffer
+
+
+def quantized(flatbuffer):
+    """True when the flatbuffer holds int8 tensors (weights or activations)."""
+    details = interpreter(model_content=flatbuffer).get_tensor_details()
+    return any(d["dtype"] == np.int8 for d in details)
 
 
 def interpreter(model_content=None, model_path=None):
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2)
-    interp.allocate_tensors()
+    try:
+        interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        where = repr(model_path) if model_path else "The TFLite flatbuffer"
+        raise common.ExportError(f"{where} is not a loadable LiteRT model ({' '.join(str(err).split())[:300]}). "
+                                 "It is truncated or corrupt: export the model again.") from None
     return interp
 
 

@@ -39,6 +39,19 @@ def _latency_ms(fn, repeats=20):
     return float(np.median(times) * 1000)
 
 
+def _load(entry, out_dir):
+    """The entry's runner, or an `ExportError` naming the file that does not load."""
+    try:
+        return runner(entry, out_dir)
+    except common.ExportError:
+        raise
+    except Exception as err:  # each runtime raises its own types for a corrupt file
+        path = os.path.join(out_dir, entry["path"])
+        raise common.ExportError(f"{path!r} ({entry['format']}) cannot be loaded: "
+                                 f"{' '.join(str(err).split())[:300]}. It is corrupt or truncated: export the "
+                                 "model again.") from None
+
+
 def _slice(inputs, n):
     return {k: v[:n] for k, v in inputs.items()}
 
@@ -57,7 +70,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     batch = min(batch, n_total)
     rows = []
     for key, entry in manifest["files"].items():
-        run, dynamic_batch = runner(entry, out_dir)
+        run, dynamic_batch = _load(entry, out_dir)
         got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
                               for i in range(min(batch, n_total))], axis=0)
         err_b1 = float(np.abs(got - reference[:len(got)]).max())

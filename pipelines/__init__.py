@@ -16,6 +16,7 @@ from pipelines.constants import STRATEGIES  # noqa: F401  (no TensorFlow import)
 
 _MODULES = {
     "pipelines.catalog": ("DATASETS", "list_datasets", "load_dataset"),
+    "pipelines.checks": ("check_splits",),
     "pipelines.core": ("DataSplits", "from_arrays", "make_batches"),
     "pipelines.image": ("cifar10", "count_records", "crop_and_flip", "digits", "image_folder", "mnist", "read_idx",
                         "tfds_images", "tfrecord_images"),
@@ -32,6 +33,8 @@ def __getattr__(name):
     # TensorFlow loads with the first pipeline used, not with `import pipelines`.
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in ("checks", "core", "image", "series", "text", "strategy", "catalog"):
+        return importlib.import_module(f"pipelines.{name}")
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
 
 

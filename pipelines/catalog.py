@@ -60,4 +60,16 @@ def load_dataset(name, data_dir=None, **kwargs):
             raise ValueError(f"Dataset {name!r} reads {what}: pass data_dir= (--data-dir).")
         if not os.path.exists(data_dir):
             raise ValueError(f"data_dir {data_dir!r} does not exist (dataset {name!r} needs {what}).")
+    _check_options(name, loader, kwargs)
     return loader(data_dir, **kwargs)
+
+
+def _check_options(name, loader, kwargs):
+    """Unknown options are refused with the allowed ones (a TypeError deep inside would name none)."""
+    import inspect
+
+    target = image.digits if name == "digits" else loader
+    allowed = [p for p in inspect.signature(target).parameters if p != "data_dir"]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"Dataset {name!r} has no option(s) {unknown}. Allowed (--data-arg KEY=VALUE): {allowed}.")

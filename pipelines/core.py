@@ -41,6 +41,8 @@ class DataSplits:
         vectorizer: the fitted `TextVectorization` of text datasets.
         name: dataset name.
         extras: source-specific data (e.g. the window bases of time series).
+        source: where the data came from (a path), for messages.
+        checked: splits already checked at the source (`pipelines.checks`).
     """
 
     train: tf.data.Dataset = None
@@ -58,6 +60,8 @@ class DataSplits:
     vectorizer: object = None
     name: str = ""
     extras: dict = dataclasses.field(default_factory=dict)
+    source: str = None
+    checked: tuple = ()
 
     def split(self, name):
         ds = getattr(self, name, None) if name in ("train", "val", "test") else None
@@ -83,6 +87,8 @@ class DataSplits:
             "name": self.name, "task": self.task, "input_shape": list(self.input_shape),
             "input_dtype": self.input_dtype, "num_classes": self.num_classes,
             "labels": self.labels, "sizes": self.sizes, "preprocessing": self.preprocessing,
+            **({"source": self.source} if self.source else {}),
+            **({"skipped_corrupt": self.extras["skipped_corrupt"]} if self.extras.get("skipped_corrupt") else {}),
         }
 
 
@@ -156,7 +162,7 @@ def from_arrays(x, y, *, name="arrays", task=None, val_fraction=0.0, test_fracti
     parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
              "train": order[n_test + n_val:]}
     is_int_labels = np.issubdtype(y.dtype, np.integer)
-    num_classes = int(y.max()) + 1 if is_int_labels else None
+    num_classes = (len(labels) if labels else int(y.max()) + 1) if is_int_labels else None
     splits = {k: (tf.data.Dataset.from_tensor_slices((x[idx], y[idx])) if len(idx) else None)
               for k, idx in parts.items()}
     if task is None:

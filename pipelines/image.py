@@ -75,6 +75,12 @@ def digits(*, val_fraction=0.1, test_fraction=0.2, seed=0):
     """
     from sklearn.datasets import load_digits
 
+    for arg, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}")
+    if val_fraction + test_fraction >= 0.9:
+        raise ValueError(f"val_fraction + test_fraction must leave at least 10% to train. Received: "
+                         f"val_fraction={val_fraction}, test_fraction={test_fraction}")
     bunch = load_digits()
     x = bunch.images.astype("uint8")[..., None]  # (n, 8, 8, 1)
     y = bunch.target.astype("int32")
@@ -107,9 +113,14 @@ def read_idx(path):
     except (OSError, EOFError) as err:
         raise ValueError(f"Could not read IDX file {path!r} ({err}); it is missing, "
                          "truncated or not gzip. Re-download or re-copy it.") from err
-    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+    if len(data) < 4:
+        raise ValueError(f"{path!r} is truncated ({len(data)} bytes, shorter than an IDX header). Re-copy the file.")
+    if data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise ValueError(f"{path!r} is not an unsigned-byte IDX file (bad magic number).")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path!r} is truncated inside its header ({len(data)} bytes; the header of a "
+                         f"{ndim}-d IDX file takes {4 + 4 * ndim}). Re-copy the file.")
     dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     expected = int(np.prod(dims))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -179,20 +190,59 @@ def _decode(image_bytes, image_size, channels):
     return image
 
 
+def _validate_records(files, parse, num_classes, skip_corrupt):
+    """Decode every record of every file once: `(good records, {file: corrupt indices})`.
+
+    A record whose image does not decode is named by file and index (or, with
+    `skip_corrupt`, counted and left out); a label outside `[0, num_classes)`
+    is refused by file and index."""
+    good, corrupt = 0, {}
+    for path in files:
+        count_records([path])  # a truncated file is named here
+        ds = tf.data.TFRecordDataset(path).enumerate()
+        # A value of the image is returned so the decode is not pruned from the graph: it is the check.
+        ds = ds.map(lambda i, r: (i, *(lambda x, y: (y, tf.reduce_max(x)))(*parse(r))), num_parallel_calls=AUTOTUNE,
+                    deterministic=True)
+        ds = ds.ignore_errors()
+        total = sum(1 for _ in tf.data.TFRecordDataset(path))
+        indices, labels = [], []
+        for i, y, _ in ds.batch(8192):
+            indices.append(i.numpy())
+            labels.append(y.numpy())
+        indices = np.concatenate(indices) if indices else np.zeros((0,), "int64")
+        labels = np.concatenate(labels) if labels else np.zeros((0,), "int32")
+        missing = sorted(set(range(total)) - set(indices.tolist()))
+        if missing and not skip_corrupt:
+            raise ValueError(f"TFRecord file {path!r}: record {missing[0]} (of {len(missing)} corrupt) does not "
+                             "decode as an image. Re-create the file, or pass skip_corrupt=True "
+                             "(--data-arg skip_corrupt=true) to leave such records out (they are counted in the "
+                             "run's data summary).")
+        if missing:
+            corrupt[path] = missing
+        if num_classes is not None:
+            bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+            if bad.size:
+                raise ValueError(f"TFRecord file {path!r}: record {int(indices[bad[0]])} has label "
+                                 f"{int(labels[bad[0]])}, outside the {num_classes} class names (labels.txt); "
+                                 f"{bad.size} such record(s) in this file. Fix the labels or the class names.")
+        good += len(indices)
+    return good, corrupt
+
+
 def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="image/encoded",
-                    label_key="image/class/label", validate=True):
+                    label_key="image/class/label", validate=True, num_classes=None, skip_corrupt=False,
+                    report=None):
     """Unbatched `(uint8 image, label)` from TFRecords of `tf.train.Example`.
 
-    Returns `(dataset, num_examples)`. With `validate`, every file is read
-    once up front so a truncated shard fails here, by name, instead of in the
-    middle of an epoch.
+    Returns `(dataset, num_examples)`. With `validate`, every record is
+    decoded once up front, so a truncated shard, an image that does not
+    decode or a label outside `[0, num_classes)` fails here, named by file
+    and record, instead of in the middle of an epoch. With `skip_corrupt`,
+    records that do not decode are left out and listed in `report["corrupt"]`.
     """
     files = sorted(glob.glob(file_pattern))
     if not files:
         raise ValueError(f"No TFRecord files match {file_pattern!r}.")
-    num = sum(count_records(files).values()) if validate else None
-    if validate and num == 0:
-        raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no records.")
     features = {image_key: tf.io.FixedLenFeature([], tf.string),
                 label_key: tf.io.FixedLenFeature([], tf.int64)}
 
@@ -200,11 +250,17 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
         ex = tf.io.parse_single_example(record, features)
         return _decode(ex[image_key], image_size, channels), tf.cast(ex[label_key], tf.int32)
 
+    num, corrupt = _validate_records(files, parse, num_classes, skip_corrupt) if validate else (None, {})
+    if validate and num == 0:
+        raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no readable records.")
+    if report is not None:
+        report["corrupt"] = {os.path.basename(f): idx for f, idx in corrupt.items()}
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8) if len(files) > 1 else None)
-    return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True), num
+    ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return (ds.ignore_errors() if corrupt else ds), num
 
 
-def cifar10(data_dir, *, val_fraction=0.1, seed=0):
+def cifar10(data_dir, *, val_fraction=0.1, seed=0, skip_corrupt=False):
     """CIFAR-10 from TFRecord shards `train-*.tfrecord`/`test-*.tfrecord` plus
     `labels.txt` (the layout in `../shared/data/cifar10`). The first
     `val_fraction` of the training records is held out for validation."""
@@ -214,15 +270,21 @@ def cifar10(data_dir, *, val_fraction=0.1, seed=0):
                          "TFRecord folder (train-*.tfrecord, test-*.tfrecord, labels.txt).")
     with open(labels_path) as f:
         labels = [line.strip() for line in f if line.strip()]
-    train, n_train = tfrecord_images(os.path.join(data_dir, "train-*.tfrecord"), image_size=(32, 32))
-    test, n_test = tfrecord_images(os.path.join(data_dir, "test-*.tfrecord"), image_size=(32, 32))
+    reports = {"train": {}, "test": {}}
+    train, n_train = tfrecord_images(os.path.join(data_dir, "train-*.tfrecord"), image_size=(32, 32),
+                                     num_classes=len(labels), skip_corrupt=skip_corrupt, report=reports["train"])
+    test, n_test = tfrecord_images(os.path.join(data_dir, "test-*.tfrecord"), image_size=(32, 32),
+                                   num_classes=len(labels), skip_corrupt=skip_corrupt, report=reports["test"])
     n_val = int(n_train * val_fraction)
-    return _image_splits(
+    data = _image_splits(
         train.skip(n_val), train.take(n_val) if n_val else None, test, name="cifar10",
         image_shape=(32, 32, 3), labels=labels,
         sizes={"train": n_train - n_val, "val": n_val, "test": n_test},
         augment=crop_and_flip(4),
     )
+    data.source, data.checked = data_dir, ("train", "val", "test")  # decoded and label-checked above
+    data.extras["skipped_corrupt"] = {k: v["corrupt"] for k, v in reports.items() if v.get("corrupt")}
+    return data
 
 
 # ----------------------------------------------------------------- folders

@@ -21,10 +21,22 @@ def read_series(path, column=None):
     col = len(header) - 1 if column is None else (header.index(column) if column in header else -1)
     if col < 0:
         raise ValueError(f"Column {column!r} not in {path!r}; the header is {header}.")
-    try:
-        return np.array([float(r[col]) for r in body], "float32")
-    except ValueError as err:
-        raise ValueError(f"{path!r}: non-numeric value in column {header[col]!r} ({err}).") from None
+    values = []
+    for row_number, r in enumerate(rows[1:], start=2):
+        if not r:
+            continue
+        if col >= len(r):
+            raise ValueError(f"{path!r} line {row_number}: {len(r)} column(s), no {header[col]!r} (column "
+                             f"{col + 1} of the header {header}). Fix the row or remove it.")
+        try:
+            values.append(float(r[col]))
+        except ValueError:
+            raise ValueError(f"{path!r} line {row_number}: {r[col]!r} in column {header[col]!r} is not a "
+                             "number.") from None
+        if not np.isfinite(values[-1]):
+            raise ValueError(f"{path!r} line {row_number}: {r[col]!r} in column {header[col]!r} is not a "
+                             "finite number (NaN/Inf). Fill or drop the gap.")
+    return np.array(values, "float32")
 
 
 def windows(series, *, input_width=12, horizon=1, val_fraction=0.15, test_fraction=0.2,

@@ -69,18 +69,27 @@ def read_table(path, *, text_column="sentence", label_column="label", delimiter=
         raise ValueError(f"Text table {path!r} does not exist.")
     delimiter = delimiter or ("\t" if path.endswith((".tsv", ".tsv.gz")) else ",")
     texts, labels = [], []
-    with open(path, encoding="utf8", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-        missing = {text_column, label_column} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path!r} lacks the column(s) {sorted(missing)}; its header is "
-                             f"{reader.fieldnames}. Pass text_column=/label_column=.")
-        for row_number, row in enumerate(reader, start=2):
-            try:
-                labels.append(int(row[label_column]))
-            except (TypeError, ValueError):
-                raise ValueError(f"{path!r} line {row_number}: label {row[label_column]!r} is not an integer.") from None
-            texts.append(row[text_column])
+    try:
+        with open(path, encoding="utf8", newline="") as f:
+            reader = csv.DictReader(f, delimiter=delimiter,
+                                    quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+            missing = {text_column, label_column} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{path!r} lacks the column(s) {sorted(missing)}; its header is "
+                                 f"{reader.fieldnames}. Pass text_column=/label_column=.")
+            for row_number, row in enumerate(reader, start=2):
+                try:
+                    labels.append(int(row[label_column]))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path!r} line {row_number}: label {row[label_column]!r} is not an "
+                                     "integer.") from None
+                if labels[-1] < 0:
+                    raise ValueError(f"{path!r} line {row_number}: label {labels[-1]} is negative; labels are "
+                                     "class indices 0, 1, ...")
+                texts.append(row[text_column])
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path!r} is not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start}). "
+                         "Re-save it as UTF-8.") from None
     if not texts:
         raise ValueError(f"{path!r} holds no rows.")
     return np.array(texts, dtype=object), np.array(labels, "int32")
@@ -157,8 +166,11 @@ def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, s
     for split, pair in (("train", train), ("val", val), ("test", test)):
         if pair is not None and len(pair[0]) == 0:
             raise ValueError(f"The {split} split of {name!r} is empty.")
-    if len(set(train[1].tolist())) > len(labels):
-        raise ValueError(f"{name!r} has labels {sorted(set(train[1].tolist()))} but only {len(labels)} class names.")
+    for split, pair in (("train", train), ("val", val), ("test", test)):
+        if pair is not None and ((pair[1] < 0) | (pair[1] >= len(labels))).any():
+            row = int(np.flatnonzero((pair[1] < 0) | (pair[1] >= len(labels)))[0])
+            raise ValueError(f"{name!r} {split} split, example {row}: label {int(pair[1][row])} is outside the "
+                             f"{len(labels)} class names {list(labels)}. Fix the labels or the class names.")
     vectorizer = vectorizer or make_vectorizer(train[0], max_tokens=max_tokens, sequence_length=sequence_length,
                                                truncate=truncate)
 
@@ -180,6 +192,7 @@ def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, s
                        "sequence_length": sequence_length, "standardize": _standardize_name(vectorizer),
                        "split": "whitespace", "padding_id": 0, "oov_id": 1, "truncate": truncate},
         vectorizer=vectorizer, name=name,
+        checked=("train", "val", "test"),  # labels checked above; token ids cannot be NaN
     )
 
 
@@ -261,9 +274,16 @@ def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vec
     if not os.path.exists(paths["train"]):
         raise ValueError(f"{paths['train']!r} not found: point --data-dir at the SST-2 folder.")
     pairs = {s: read_table(p) if os.path.exists(p) else None for s, p in paths.items()}
-    return text_splits(pairs["train"], pairs["val"], pairs["test"], name="sst2",
+    for split, pair in pairs.items():
+        if pair is not None and (pair[1] > 1).any():
+            row = int(np.flatnonzero(pair[1] > 1)[0])
+            raise ValueError(f"{paths[split]!r} data row {row + 1}: label {int(pair[1][row])}; SST-2 labels are "
+                             "0 (negative) and 1 (positive).")
+    data = text_splits(pairs["train"], pairs["val"], pairs["test"], name="sst2",
                        labels=["negative", "positive"], max_tokens=max_tokens,
                        sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)
+    data.source = data_dir
+    return data
 
 
 # --------------------------------------------------------------------------

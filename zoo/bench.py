@@ -37,7 +37,7 @@ def _batch(model, batch_size, seed=0, sequence_length=128):
     return x
 
 
-def train_step_runner(model, batch_size, *, jit_compile=False, seed=0):
+def train_step_runner(model, batch_size, *, jit_compile=False, seed=0, task=None):
     """`run(steps) -> seconds per step` of compiled SGD train steps on one
     fixed synthetic batch (input pipeline excluded)."""
     import keras
@@ -47,7 +47,7 @@ def train_step_runner(model, batch_size, *, jit_compile=False, seed=0):
     x = _batch(model, batch_size, seed)
     x = x[0] if len(x) == 1 else {t.name: v for t, v in zip(model.inputs, x)}
     rng = np.random.default_rng(seed)
-    task = tasks.task_of(model)
+    task = tasks.task_of(model, task)  # `task=` for a plain Keras model (keras.applications)
     y = task.random_targets(rng, (batch_size,) + tuple(model.output_shape[1:]))
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss=task.keras_loss(tasks.from_logits(model) if task.metric else False), jit_compile=jit_compile)
@@ -67,7 +67,7 @@ def train_step_runner(model, batch_size, *, jit_compile=False, seed=0):
     return run
 
 
-def zoo_step_runner(model, batch_size, *, seed=0):
+def zoo_step_runner(model, batch_size, *, seed=0, task=None):
     """Like `train_step_runner`, but the step `zoo.train.fit` runs (`zoo.loop.Steps`):
     a `tf.function` around `strategy.run` of tape + optimizer (default strategy)."""
     import keras
@@ -76,7 +76,7 @@ def zoo_step_runner(model, batch_size, *, seed=0):
     from zoo import tasks
     from zoo.loop import Steps
 
-    task = tasks.task_of(model)
+    task = tasks.task_of(model, task)
     x = tf.constant(_batch(model, batch_size, seed)[0])
     y = tf.constant(task.random_targets(np.random.default_rng(seed), (batch_size,) + tuple(model.output_shape[1:])))
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)

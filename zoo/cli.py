@@ -127,8 +127,10 @@ def _cmd_train(args):
     data_kwargs = _parse_model_args(args.data_arg)
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
     result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args),
-                 strategy=strategy)
+                 strategy=strategy, restart=args.restart)
     if args.out:
         print(f"Saved {os.path.join(args.out, 'model.keras')}")
     return 0 if result.history else 1
@@ -155,6 +157,16 @@ def _add_train_args(p, *, epochs=_DEFAULTS.epochs, batch_size=_DEFAULTS.batch_si
     p.add_argument("--backup-every", type=int, default=_DEFAULTS.backup_every_steps,
                    help="mid-epoch backup every N steps")
     p.add_argument("--quiet", action="store_true")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
 
 
 def _int_list(text):
@@ -213,6 +225,12 @@ def _cmd_export(args):
     model, info = _load_source(args.source, args.weights)
     calibration = eval_data = None
     labels, preprocessing = info.get("labels"), info.get("preprocessing")
+    if args.dataset and info.get("name") and args.dataset != info["name"]:
+        raise ValueError(f"{args.source!r} was trained on {info['name']!r}; --dataset {args.dataset} would calibrate "
+                         "and score it on other data (its labels need not mean the same). Leave --dataset out, or "
+                         f"pass --dataset {info['name']}.")
+    if args.calibration_data and not os.path.isfile(args.calibration_data):
+        raise ValueError(f"--calibration-data {args.calibration_data!r} does not exist (a .npy of inputs).")
     dataset = args.dataset or info.get("name")
     if dataset and (args.dataset or dataset == "digits"):
         kwargs = {}
@@ -226,7 +244,10 @@ def _cmd_export(args):
         split = "test" if data.test is not None else "val"
         eval_data = _arrays(data.batches(split, 64, training=False), args.eval_size)
     if args.calibration_data:
-        calibration = np.load(args.calibration_data)
+        try:
+            calibration = np.load(args.calibration_data, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--calibration-data {args.calibration_data!r} is not a .npy array ({err}).") from None
     quantizations = tuple(q for q in args.quantize.split(",") if q)
     report = export_model(
         model, args.out, formats=tuple(args.formats.split(",")), name=args.name,
@@ -293,6 +314,7 @@ def _cmd_bench(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     from zoo.tasks_names import TASK_NAMES
 
@@ -320,6 +342,8 @@ def build_parser():
     p.add_argument("--cpu-replicas", type=int, default=0,
                    help="with --strategy mirrored and no GPU: split the CPU into N devices")
     p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs")
+    p.add_argument("--restart", action="store_true",
+                   help="start the run in --out over (its backup and checkpoints are deleted) instead of resuming")
     _add_train_args(p)
     p.set_defaults(func=_cmd_train)
 
@@ -332,8 +356,8 @@ def build_parser():
     p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
     p.add_argument("--data-dir")
     p.add_argument("--calibration-data", help=".npy of representative inputs")
-    p.add_argument("--calibration-size", type=int, default=300)
-    p.add_argument("--eval-size", type=int, default=1000)
+    p.add_argument("--calibration-size", type=_positive_int, default=300)
+    p.add_argument("--eval-size", type=_positive_int, default=1000)
     p.add_argument("--weights", help="for a registered name: weights file or 'imagenet'")
     p.add_argument("--name")
     p.add_argument("--opset", type=int, default=17)
@@ -360,6 +384,9 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_quickstart)
+    for command in sub.choices.values():  # `--debug` before or after the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the traceback of an error")
     return parser
 
 
@@ -373,9 +400,23 @@ def main(argv=None):
     warnings.filterwarnings("ignore", message=".*np.object.*")
     try:
         return args.func(args)
-    except ValueError as err:
-        print(f"zoo: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, never a bare traceback; --debug shows it
+        if args.debug:
+            raise
+        print(f"zoo: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _one_line(err):
+    """The message of an expected error as is; anything else with its type (and the --debug hint)."""
+    message = getattr(err, "message", None) or str(err)  # tf.errors carry .message
+    message = " ".join(message.split()) or type(err).__name__
+    if isinstance(err, (ValueError, OSError)) and not type(err).__module__.startswith("tensorflow"):
+        return message
+    return f"{type(err).__name__}: {message[:800]} (run with --debug for the traceback)"
 
 
 if __name__ == "__main__":

@@ -100,6 +100,17 @@ def atomic_path(path, *, directory=False, replace=True):
         raise
 
 
+@contextlib.contextmanager
+def temporary_folder(parent, name):
+    """A new dot-prefixed folder in `parent` (ignored by TF Serving), removed on exit whatever happens."""
+    path = _temp_sibling(os.path.join(parent, name))
+    os.mkdir(path)
+    try:
+        yield path
+    finally:
+        remove(path)
+
+
 def atomic_write(path, data):
     """Write `data` (bytes or str) to `path` atomically."""
     if isinstance(data, str):

@@ -122,9 +122,19 @@ def load_model(path, **kwargs):
     registry, this function, or at `import zoo` when Keras is already loaded.
     """
     load_families()
+    import zipfile
+
     import keras
 
-    return keras.saving.load_model(path, **kwargs)
+    if not os.path.exists(path):
+        raise ValueError(f"Model file {path!r} does not exist.")
+    if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a .keras file (not a zip archive: truncated, or another format). "
+                         "Save the model again.")
+    try:
+        return keras.saving.load_model(path, **kwargs)
+    except (zipfile.BadZipFile, OSError, KeyError) as err:
+        raise ValueError(f"{path!r} cannot be loaded as a Keras model ({err}). Save the model again.") from None
 
 
 def _spec(name):
@@ -182,7 +192,14 @@ def get_spec(name):
 
 def create_model(name, **overrides):
     """Build a registered model; keyword `overrides` go to its builder."""
-    return _spec(name).builder(**overrides)
+    spec = _spec(name)
+    try:
+        return spec.builder(**overrides)
+    except TypeError as err:
+        if "keyword argument" not in str(err):
+            raise
+        raise ValueError(f"{name}: {err}. Its arguments are those of {spec.builder.__module__} "
+                         f"(`help(zoo.{name})`). Received: {sorted(overrides)}") from None
 
 
 @functools.lru_cache(maxsize=None)

@@ -47,6 +47,11 @@ class BackupAndRestore:
         np.savez(buffer, **arrays)
         files.atomic_write(self.path, buffer.getvalue())
 
+    def meta(self):
+        """The backup's epoch, step, history and hook states, without touching any variable."""
+        with np.load(self.path) as f:
+            return json.loads(bytes(f["meta"]).decode())
+
     def restore(self, model, optimizer):
         with np.load(self.path) as f:
             meta = json.loads(bytes(f["meta"]).decode())
@@ -67,6 +72,12 @@ class BackupAndRestore:
         return meta
 
 
+# What fixes the data order and the step count of a run: resuming under other
+# values would continue at a step computed for another run.
+RESUME_KEYS = ("epochs", "batch_size", "seed", "optimizer", "learning_rate", "weight_decay", "schedule",
+               "step_epochs", "step_gamma", "warmup_epochs", "label_smoothing", "mixed_precision")
+
+
 class RunFolder:
     """One run's files. Only the chief writes the shared files; every worker
     (multi-worker, parameter server) keeps its own backup."""
@@ -81,6 +92,43 @@ class RunFolder:
 
     def path(self, *parts):
         return os.path.join(self.out_dir, *parts)
+
+    def check_resume(self, config, data=None):
+        """Refuse to resume under another config or data than the run started with, and a finished run."""
+        if not self.chief or not self.backup.exists() or not os.path.exists(self.path("config.json")):
+            return
+        with open(self.path("config.json")) as f:
+            old = json.load(f)
+        new = json.loads(json.dumps(dataclasses.asdict(config)))
+        diffs = [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in RESUME_KEYS if old.get(k) != new.get(k)]
+        if data is not None and os.path.exists(self.path("data.json")):
+            with open(self.path("data.json")) as f:
+                before = json.load(f)
+            now = json.loads(json.dumps(data.summary()))
+            diffs += [f"data {k}={before.get(k)!r} (now {now.get(k)!r})" for k in ("name", "sizes", "num_classes")
+                      if before.get(k) != now.get(k)]
+        if diffs:
+            raise ValueError(
+                f"The run in {self.out_dir!r} was started with {'; '.join(diffs)}. Resuming would continue at a "
+                "step computed for that run. Resume with the original value(s), or start over with --restart "
+                "(restart=True), or choose another --out.")
+        meta = self.backup.meta()
+        if meta["epoch"] >= config.epochs and os.path.exists(self.path("model.keras")):
+            raise ValueError(f"The run in {self.out_dir!r} is finished: all {config.epochs} epochs trained, saved "
+                             f"in {self.path('model.keras')}. Train it again with --restart (restart=True), "
+                             "or choose another --out.")
+
+    def prepare(self, config, data=None, *, restart=False):
+        """Before a run: start over (`restart`), or check that resuming is safe."""
+        if restart:
+            self.clear()
+        else:
+            self.check_resume(config, data)
+
+    def clear(self):
+        """Start over: remove the backup, checkpoints, best weights and logs (not the final model)."""
+        for part in ("backup", "checkpoints", "logs", "best.weights.h5", "history.json"):
+            files.remove(self.path(part))
 
     def write_start(self, config, data=None):
         """config.json, data.json and the text vectorizer (chief only)."""

@@ -253,6 +253,10 @@ def task_of(model, task=None):
         result = given
     elif recorded is not None:
         result = get(recorded)
+    elif isinstance(model, TaskModel):
+        raise ValueError(
+            f"Model {model.name!r} is a copy that lost its task (keras.models.clone_model does not carry it). "
+            f"Copy zoo models with zoo.tasks.clone_model(model), or pass task= (one of {list(TASKS)}).")
     else:
         raise ValueError(
             f"Model {model.name!r} does not record its task (it was not built by a zoo builder). Pass "
@@ -265,6 +269,14 @@ def functional_view(model):
     """The functional model whose outputs stand for `model`'s: the model itself, or what a
     subclassed wrapper names as its `functional_view` (a `Distiller`: the student's logits)."""
     return getattr(model, "functional_view", model)
+
+
+def clone_model(model, **kwargs):
+    """`keras.models.clone_model` that keeps the zoo task (new weights, as Keras' does)."""
+    clone = keras.models.clone_model(model, **kwargs)
+    if getattr(model, "task", None) is not None:
+        clone.task = model.task
+    return clone
 
 
 def output_layer(model):

@@ -337,7 +337,7 @@ def _final_evaluation(run, data, val):
     return evaluation
 
 
-def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), task=None):
+def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), task=None, restart=False):
     """Train `model` with the zoo recipe and return a `TrainResult`.
 
     Args:
@@ -356,10 +356,15 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
             or functions `f(epoch, logs)` called after each epoch.
         task: the task of a plain Keras model (see `zoo.tasks.TASKS`); zoo
             models record their own.
+        restart: start the run in `config.out_dir` over instead of resuming it.
     """
     config = (config or TrainConfig()).validate()
     strategy = strategy or tf.distribute.get_strategy()
     data = train if hasattr(train, "batches") else None
+    if data is not None:
+        from pipelines.checks import check_splits
+
+        check_splits(data)  # every split once: NaN/Inf features or targets, labels out of range
     _seed(config)
     model, optimizer, steps_per_epoch = _build(model, train, data, config, strategy)
     task = tasks.task_of(model, task)
@@ -375,8 +380,10 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
     run = _Run(model, optimizer, task, steps, _epoch_runner(steps, train, data, config, steps_per_epoch),
                hooks_lib.HookList(_hooks(config, folder, chief, optimizer, task, steps_per_epoch, callbacks), model),
                folder, config, steps_per_epoch, chief)
-    run.resume()
     if folder is not None:
+        folder.prepare(config, data, restart=restart)
+    run.resume()
+    if folder is not None and not run.start_epoch and not run.start_step:
         folder.write_start(config, data)
     if val is None and data is not None and data.val is not None:
         val = data.batches("val", config.batch_size, training=False)

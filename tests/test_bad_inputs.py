@@ -1,0 +1,508 @@
+"""Bad inputs and faults: each gets one clear error (file, row or key, and the fix), an exit code,
+and leaves nothing partial behind. The module reports its case count (see the last test)."""
+
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pipelines
+import zoo
+from conftest import REPO
+from export import ExportError, export_model, verify_export
+from zoo import cli
+from zoo.train import TrainConfig, fit
+
+CASES = []  # (test, case id) of every parametrized case, counted at the end
+
+
+def cases(argnames, rows, ids=None):
+    """`pytest.mark.parametrize` that also counts the cases."""
+    ids = ids or [str(r[0]) if isinstance(r, tuple) else str(r) for r in rows]
+    CASES.extend(ids)
+    return pytest.mark.parametrize(argnames, rows, ids=ids)
+
+
+def _zoo(capsys, *argv):
+    """`zoo ARGV` in process: (exit code, stderr); argparse errors exit through SystemExit."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- training options
+
+TRAIN_OPTIONS = [
+    (["--epochs", "0"], "`epochs` must be a positive integer"),
+    (["--epochs", "-3"], "`epochs` must be a positive integer"),
+    (["--batch-size", "0"], "`batch_size` must be a positive integer"),
+    (["--lr", "0"], "`learning_rate` must be > 0"),
+    (["--lr", "-1"], "`learning_rate` must be > 0"),
+    (["--lr", "nan"], "`learning_rate` must be > 0"),
+    (["--lr", "inf"], "`learning_rate` must be > 0"),
+    (["--label-smoothing", "1"], "`label_smoothing` must be in \\[0, 1\\)"),
+    (["--label-smoothing", "-0.1"], "`label_smoothing` must be in \\[0, 1\\)"),
+    (["--label-smoothing", "nan"], "`label_smoothing` must be in \\[0, 1\\)"),
+    (["--clipnorm", "0"], "`clipnorm` must be a finite number > 0"),
+    (["--clipnorm", "-1"], "`clipnorm` must be a finite number > 0"),
+    (["--clipnorm", "nan"], "`clipnorm` must be a finite number > 0"),
+    (["--clipnorm", "inf"], "`clipnorm` must be a finite number > 0"),
+    (["--weight-decay", "-1"], "`weight_decay` must be a finite number >= 0"),
+    (["--weight-decay", "nan"], "`weight_decay` must be a finite number >= 0"),
+    (["--warmup-epochs", "5", "--epochs", "3"], "`warmup_epochs` must be in \\[0, epochs\\)"),
+    (["--warmup-epochs", "-1"], "`warmup_epochs` must be in \\[0, epochs\\)"),
+    (["--early-stopping", "0"], "`early_stopping_patience` must be a positive integer"),
+    (["--backup-every", "-1"], "`backup_every_steps` must be an integer >= 0"),
+    (["--step-epochs", "a,b"], "expected comma-separated integers such as 100,150; got 'a,b'"),
+    (["--step-epochs", "3,,5"], "expected comma-separated integers"),
+    (["--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["--schedule", "linear"], "invalid choice: 'linear'"),
+    (["--strategy", "gpu"], "invalid choice: 'gpu'"),
+    (["--epochs", "x"], "invalid int value: 'x'"),
+    (["--model-arg", "classes"], "--model-arg takes KEY=VALUE"),
+    (["--model-arg", "depth=3"], "unexpected keyword argument 'depth'"),
+    (["--model-arg", "dropout=2"], "`dropout` must be a float in \\[0, 1\\)"),
+    (["--data-arg", "text_column=Text"], "Dataset 'digits' has no option\\(s\\) \\['text_column'\\]. Allowed"),
+    (["--data-arg", "val_fraction=1.5"], "val_fraction"),
+    (["--dataset", "mnistt"], "Unknown dataset. Did you mean"),
+    (["--dataset", "mnist"], "pass data_dir="),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "does not exist"),
+]
+
+
+@cases("argv,message", TRAIN_OPTIONS, ids=[" ".join(a) for a, _ in TRAIN_OPTIONS])
+def test_bad_training_options(argv, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, err = _zoo(capsys, "train", "mlp_tiny", "--quiet", "--out", str(out), *argv)
+    assert code == 2
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1 and "Traceback" not in err
+    import re
+
+    assert re.search(message, err), err
+    assert not out.exists() or not os.listdir(out)  # nothing trained, nothing written
+
+
+@cases("name,message", [("resnet_50", "Did you mean"), ("", "Unknown model name")])
+def test_unknown_model_names(name, message, capsys):
+    code, err = _zoo(capsys, "train", name, "--epochs", "1")
+    assert code == 2 and message in err
+
+
+# ----------------------------------------------------------------- data at the source
+
+
+def _arrays_fit(x, y, **kw):
+    data = pipelines.from_arrays(x, y, name="mine", val_fraction=0.2, test_fraction=0.2, **kw)
+    return fit(lambda: zoo.mlp_tiny(input_shape=x.shape[1:], classes=data.num_classes), data,
+               config=TrainConfig(epochs=1, batch_size=16, verbose=0))
+
+
+def _digits_xy():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype("float32")[..., None] / 16, bunch.target.astype("int32")
+
+
+def _spoil(kind):
+    x, y = _digits_xy()
+    x, y = x.copy(), y.copy()
+    if kind == "nan_pixel":
+        x[17, 3, 4, 0] = np.nan
+    elif kind == "inf_pixel":
+        x[5, 0, 0, 0] = np.inf
+    elif kind == "many_nan":
+        x[:40, 1, 1, 0] = np.nan
+    return x, y
+
+
+@cases("kind", ["nan_pixel", "inf_pixel", "many_nan"])
+def test_non_finite_features_are_refused_before_training(kind):
+    x, y = _spoil(kind)
+    with pytest.raises(ValueError, match="example\\(s\\) have NaN or Inf features, the first at example"):
+        _arrays_fit(x, y)
+
+
+@cases("labels,names", [([0, 5], ["a", "b"]), ([0, 9], ["a", "b", "c"])], ids=["labels_0_5_two_names",
+                                                                                "labels_0_9_three_names"])
+def test_labels_outside_the_class_names_are_refused(labels, names):
+    x, _ = _digits_xy()
+    y = np.array([labels[i % 2] for i in range(len(x))], "int32")
+    with pytest.raises(ValueError, match=f"label\\(s\\) outside \\[0, {len(names)}\\)"):
+        _arrays_fit(x, y, labels=names)
+
+
+def test_non_finite_regression_targets_are_refused():
+    x = np.random.default_rng(0).normal(size=(200, 12, 1)).astype("float32")
+    y = np.random.default_rng(1).normal(size=(200, 1, 1)).astype("float32")
+    y[30] = np.nan
+    data = pipelines.from_arrays(x, y, name="series", task="forecasting", val_fraction=0.2)
+    with pytest.raises(ValueError, match="target\\(s\\) are NaN or Inf, the first at example"):
+        fit(lambda: zoo.lstm_forecaster_tiny(horizon=1), data, config=TrainConfig(epochs=1, verbose=0))
+
+
+SST2_ROWS = {
+    "label_5": ("train.tsv", "sentence\tlabel\ngood film\t0\nbad film\t5\n", "label 5; SST-2 labels are 0"),
+    "label_minus_1": ("train.tsv", "sentence\tlabel\ngood film\t-1\nbad film\t1\n", "label -1 is negative"),
+    "dev_label_7": ("dev.tsv", "sentence\tlabel\ngood\t0\nmeh\t7\n", "dev.tsv' data row 2: label 7"),
+    "label_text": ("train.tsv", "sentence\tlabel\ngood film\tpositive\n", "label 'positive' is not an integer"),
+    "other_header": ("train.tsv", "Category\tText\n1\tgood\n", "lacks the column\\(s\\)"),
+    "not_utf8": ("train.tsv", b"sentence\tlabel\ncaf\xe9 film\t1\n", "is not UTF-8 text"),
+    "empty": ("train.tsv", "sentence\tlabel\n", "holds no rows"),
+}
+
+
+@cases("case", sorted(SST2_ROWS))
+def test_bad_tsv_files_name_file_line_and_fix(case, tmp_path):
+    good = "sentence\tlabel\n" + "".join(f"film {i}\t{i % 2}\n" for i in range(20))
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        (tmp_path / name).write_text(good)
+    name, text, message = SST2_ROWS[case]
+    (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=message) as err:
+        pipelines.load_dataset("sst2", str(tmp_path))
+    assert name in str(err.value)
+
+
+def _idx(path, array, *, cut=None):
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    data = (header + array.astype("uint8").tobytes())[:cut]
+    with gzip.open(path, "wb") as f:
+        f.write(data)
+
+
+IDX_FAULTS = {"header_cut_2_bytes": 2, "header_cut_inside_dims": 9, "body_truncated": 200}
+
+
+@cases("fault", sorted(IDX_FAULTS) + ["bad_magic"])
+def test_broken_idx_files_name_the_file(fault, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    files = {"train-images-idx3-ubyte.gz": rng.integers(0, 255, (50, 28, 28)),
+             "train-labels-idx1-ubyte.gz": rng.integers(0, 10, (50,)),
+             "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (20, 28, 28)),
+             "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, (20,))}
+    for name, array in files.items():
+        _idx(tmp_path / name, array)
+    broken = tmp_path / "train-images-idx3-ubyte.gz"
+    if fault == "bad_magic":
+        with gzip.open(broken, "wb") as f:
+            f.write(b"\x01\x02\x03\x04" + bytes(100))
+    else:
+        _idx(broken, files["train-images-idx3-ubyte.gz"], cut=IDX_FAULTS[fault])
+    code, err = _zoo(capsys, "train", "mlp_tiny", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1")
+    assert code == 2 and "train-images-idx3-ubyte.gz" in err and "Traceback" not in err
+    assert ("truncated" in err) if fault != "bad_magic" else ("bad magic number" in err)
+
+
+SERIES = {
+    "missing_column": ("Month,Passengers\n1949-01,112\n1949-02\n", "line 3: 1 column\\(s\\), no 'Passengers'"),
+    "not_a_number": ("Month,Passengers\n1949-01,112\n1949-02,abc\n", "line 3: 'abc' in column 'Passengers' is not"),
+    "nan_value": ("Month,Passengers\n1949-01,112\n1949-02,nan\n", "line 3: 'nan' .* not a finite number"),
+    "no_rows": ("Month,Passengers\n", "holds no data rows"),
+}
+
+
+@cases("case", sorted(SERIES))
+def test_bad_series_csv_names_file_and_line(case, tmp_path):
+    text, message = SERIES[case]
+    path = tmp_path / "series.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        pipelines.read_series(str(path), "Passengers")
+    assert "series.csv" in str(err.value)
+
+
+def _tfrecords(folder, labels, *, corrupt_at=None, names=("a", "b")):
+    os.makedirs(folder, exist_ok=True)
+    (folder / "labels.txt").write_text("\n".join(names) + "\n")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("test", 10)):
+        with tf.io.TFRecordWriter(str(folder / f"{split}-00000-of-00001.tfrecord")) as writer:
+            for i in range(n):
+                image = tf.io.encode_jpeg(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).numpy()
+                if split == "train" and i == corrupt_at:
+                    image = b"\xff\xd8 not a JPEG body" + bytes(40)  # a valid record holding a broken image
+                example = tf.train.Example(features=tf.train.Features(feature={
+                    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+                    "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[labels[i % len(labels)]])),
+                }))
+                writer.write(example.SerializeToString())
+
+
+@cases("case", ["labels_0_9_two_names", "label_minus_1", "corrupt_jpeg"])
+def test_bad_tfrecords_name_file_and_record(case, tmp_path):
+    folder = tmp_path / "c10"
+    if case == "corrupt_jpeg":
+        _tfrecords(folder, [0, 1], corrupt_at=7)
+        message = "train-00000-of-00001.tfrecord': record 7 .*does not decode as an image.*skip_corrupt"
+    else:
+        _tfrecords(folder, list(range(10)) if case == "labels_0_9_two_names" else [0, -1])
+        message = "train-00000-of-00001.tfrecord': record [0-9]+ has label .*outside the 2 class names"
+    with pytest.raises(ValueError, match=message):
+        pipelines.load_dataset("cifar10", str(folder))
+
+
+def test_skip_corrupt_leaves_bad_records_out_and_counts_them(tmp_path):
+    _tfrecords(tmp_path / "c10", [0, 1], corrupt_at=7)
+    data = pipelines.load_dataset("cifar10", str(tmp_path / "c10"), skip_corrupt=True)
+    assert data.sizes["train"] + data.sizes["val"] == 39
+    assert data.summary()["skipped_corrupt"] == {"train": {"train-00000-of-00001.tfrecord": [7]}}
+    assert sum(len(x) for x, _ in data.batches("train", 8)) == data.sizes["train"]
+
+
+# ----------------------------------------------------------------- resume
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run") / "r")
+    assert cli.main(["train", "mlp_tiny", "--epochs", "2", "--batch-size", "32", "--quiet", "--out", out]) == 0
+    return out
+
+
+RESUME = [
+    (["--batch-size", "8"], "batch_size=32 \\(now 8\\)"),
+    (["--seed", "3"], "seed=0 \\(now 3\\)"),
+    (["--lr", "0.01"], "learning_rate=0.001 \\(now 0.01\\)"),
+    (["--epochs", "3", "--schedule", "constant"], "schedule='cosine' \\(now 'constant'\\)"),
+    (["--epochs", "3", "--data-arg", "val_fraction=0.2"], "data sizes="),
+]
+
+
+@cases("argv,message", RESUME, ids=[" ".join(a) for a, _ in RESUME])
+def test_resuming_with_another_config_is_refused_with_two_ways_out(argv, message, finished_run, tmp_path, capsys):
+    run = str(tmp_path / "copy")
+    shutil.copytree(finished_run, run)
+    before = open(os.path.join(run, "config.json")).read()
+    code, err = _zoo(capsys, "train", "mlp_tiny", "--epochs", "2", "--batch-size", "32", "--quiet", "--out", run,
+                     *argv)
+    assert code == 2 and "--restart" in err and "original value" in err
+    import re
+
+    assert re.search(message, err), err
+    assert open(os.path.join(run, "config.json")).read() == before  # not rewritten
+
+
+def test_a_finished_run_says_so_and_restart_trains_again(finished_run, tmp_path, capsys):
+    run = str(tmp_path / "copy")
+    shutil.copytree(finished_run, run)
+    code, err = _zoo(capsys, "train", "mlp_tiny", "--epochs", "2", "--batch-size", "32", "--quiet", "--out", run)
+    assert code == 2 and "is finished: all 2 epochs trained" in err
+    code, _ = _zoo(capsys, "train", "mlp_tiny", "--epochs", "2", "--batch-size", "8", "--quiet", "--out", run,
+                   "--restart")
+    assert code == 0
+    assert json.load(open(os.path.join(run, "config.json")))["batch_size"] == 8
+
+
+# ----------------------------------------------------------------- export
+
+
+@pytest.fixture(scope="module")
+def export_dir(finished_run, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("export") / "x")
+    assert cli.main(["export", finished_run, "--out", out, "--quantize", "fp32,int8", "--eval-size", "100"]) == 0
+    return out
+
+
+EXPORT_OPTIONS = [
+    (["--calibration-size", "0"], "--calibration-size: expected an integer >= 1; got '0'"),
+    (["--calibration-size", "-2"], "expected an integer >= 1"),
+    (["--eval-size", "0"], "--eval-size: expected an integer >= 1"),
+    (["--eval-size", "-5"], "--eval-size: expected an integer >= 1"),
+    (["--name", ".."], "`name` must be letters, digits"),
+    (["--name", "a/b"], "`name` must be letters, digits"),
+    (["--formats", "tflite,pdf"], "Unknown export format\\(s\\) \\['pdf'\\]"),
+    (["--quantize", "int4"], "Unknown TFLite quantization\\(s\\) \\['int4'\\]"),
+    (["--opset", "7"], "`opset` must be an integer in \\[13, 21\\]"),
+    (["--dataset", "imdb"], "was trained on 'digits'; --dataset imdb"),
+    (["--calibration-data", "/nonexistent/calib.npy"], "does not exist"),
+]
+
+
+@cases("argv,message", EXPORT_OPTIONS, ids=[" ".join(a) for a, _ in EXPORT_OPTIONS])
+def test_bad_export_options(argv, message, finished_run, tmp_path, capsys):
+    out = tmp_path / "x"
+    code, err = _zoo(capsys, "export", finished_run, "--out", str(out), *argv)
+    import re
+
+    assert code == 2 and re.search(message, err), err
+    assert "Traceback" not in err
+    assert not out.exists() or not [f for f in os.listdir(out) if not f.startswith(".")]
+
+
+def test_export_to_a_file_and_from_a_corrupt_model(finished_run, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, err = _zoo(capsys, "export", finished_run, "--out", str(tmp_path / "file"))
+    assert code == 2 and "is a file" in err
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    code, err = _zoo(capsys, "export", str(tmp_path / "bad.keras"), "--out", str(tmp_path / "y"))
+    assert code == 2 and "is not a .keras file" in err and "not found" not in err.lower()
+    (tmp_path / "calib.npy").write_text("garbage")
+    code, err = _zoo(capsys, "export", finished_run, "--out", str(tmp_path / "z"), "--calibration-data",
+                     str(tmp_path / "calib.npy"))
+    assert code == 2 and "is not a .npy array" in err
+
+
+def test_nan_verification_or_calibration_data_is_refused(tmp_path):
+    x = np.random.default_rng(0).uniform(size=(8, 8, 8, 1)).astype("float32")
+    x[3, 0, 0, 0] = np.nan
+    with pytest.raises(ExportError, match="`eval_data` input 'images' has NaN or Inf in 1 example\\(s\\), the first at 3"):
+        export_model(zoo.mlp_tiny(), str(tmp_path / "a"), eval_data=x, verbose=False)
+    with pytest.raises(ExportError, match="`calibration_data`.*NaN"):
+        export_model(zoo.mlp_tiny(), str(tmp_path / "b"), calibration_data=x, verbose=False)
+    assert not (tmp_path / "b").exists() or not [f for f in os.listdir(tmp_path / "b") if not f.startswith(".")]
+
+
+def test_files_are_readable_by_others_under_umask_022(export_dir):
+    old = os.umask(0o022)
+    os.umask(old)
+    assert old == 0o022 or pytest.skip(f"umask is {old:o}")
+    for root, dirs, names in os.walk(export_dir):
+        for name in names:
+            if not name.startswith("."):
+                assert os.stat(os.path.join(root, name)).st_mode & 0o644 == 0o644, name
+
+
+def _copy(export_dir, tmp_path):
+    out = str(tmp_path / "copy")
+    shutil.copytree(export_dir, out)
+    return out
+
+
+def _flip(path, offset=-20):
+    data = bytearray(open(path, "rb").read())
+    data[offset] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+
+
+TAMPER = ["onnx_metadata_byte", "tflite_byte", "model_keras_of_another_model", "saved_model_variables",
+          "verify_inputs"]
+
+
+@cases("what", TAMPER)
+def test_verify_fails_on_every_changed_file(what, export_dir, tmp_path, capsys):
+    out = _copy(export_dir, tmp_path)
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    if what == "onnx_metadata_byte":
+        path = os.path.join(out, manifest["files"]["onnx"]["path"])
+        data = open(path, "rb").read()
+        at = data.index(b"zoo.name")
+        _flip(path, at + 2)
+    elif what == "tflite_byte":
+        _flip(os.path.join(out, manifest["files"]["tflite_fp32"]["path"]), 100)
+    elif what == "model_keras_of_another_model":
+        zoo.mlp_tiny().save(os.path.join(out, "model.keras"))
+    elif what == "saved_model_variables":
+        folder = os.path.join(out, manifest["files"]["saved_model"]["path"], "variables")
+        _flip(os.path.join(folder, sorted(f for f in os.listdir(folder) if f.startswith("variables.data"))[0]))
+    else:
+        with np.load(os.path.join(out, "verify_inputs.npz")) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["images"] = arrays["images"][::-1].copy()
+        np.savez(os.path.join(out, "verify_inputs.npz"), **arrays)
+    code, err = _zoo(capsys, "verify", out)
+    assert code in (1, 2), (code, err)
+    printed = capsys.readouterr()
+    if code == 1:  # the file loads: the hash names it
+        report = json.load(open(os.path.join(out, "report.json")))
+        assert not report["passed"] and report["changed_since_export"]
+    else:  # the file no longer loads: named, not a traceback
+        assert "cannot be loaded" in err and "Traceback" not in err
+
+
+@cases("what", ["truncated_tflite", "truncated_onnx", "deleted_file"])
+def test_verify_names_unreadable_or_missing_files(what, export_dir, tmp_path, capsys):
+    out = _copy(export_dir, tmp_path)
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    key = {"truncated_tflite": "tflite_fp32", "truncated_onnx": "onnx", "deleted_file": "tflite_int8"}[what]
+    path = os.path.join(out, manifest["files"][key]["path"])
+    if what == "deleted_file":
+        os.remove(path)
+    else:
+        open(path, "wb").write(open(path, "rb").read()[:200])
+    code, err = _zoo(capsys, "verify", out)
+    assert code == 2 and os.path.basename(path) in err and "Traceback" not in err
+
+
+def test_verify_passes_on_an_untouched_copy(export_dir, tmp_path, capsys):
+    out = _copy(export_dir, tmp_path)
+    code, _ = _zoo(capsys, "verify", out)
+    assert code == 0
+
+
+def test_a_failing_export_publishes_no_version(tmp_path, monkeypatch):
+    import export.verify as verify_module
+
+    model = zoo.mlp_tiny()
+    x = np.random.default_rng(0).uniform(size=(4, 8, 8, 1)).astype("float32")
+    monkeypatch.setattr(verify_module, "FP32_TOL", -1.0)  # every fp32 file fails its criterion
+    report = export_model(model, str(tmp_path), quantizations=("fp32",), eval_data=x, verbose=False)
+    assert not report["passed"]
+    assert sorted(f for f in os.listdir(tmp_path) if not f.startswith(".")) == ["report.json"]
+
+
+def test_stale_temporaries_of_killed_exports_are_removed(export_dir, tmp_path, capsys):
+    out = _copy(export_dir, tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = [os.path.join(out, f".tmp-{dead}-abcd1234-export"),
+             os.path.join(out, "saved_model", "mlp_tiny", f".tmp-{dead}-abcd1234-3")]
+    for path in stale:
+        os.makedirs(os.path.join(path, "variables"))
+    code, _ = _zoo(capsys, "export", os.path.join(out, "model.keras"), "--out", out, "--formats", "saved_model",
+                   "--overwrite")
+    assert code == 0
+    assert not any(os.path.exists(p) for p in stale)
+    assert sorted(os.listdir(os.path.join(out, "saved_model", "mlp_tiny"))) == ["1", "2"]
+
+
+def test_concurrent_exports_to_one_folder_get_distinct_versions(finished_run, tmp_path):
+    out = str(tmp_path / "x")
+    cmd = [sys.executable, "-m", "zoo.cli", "export", finished_run, "--out", out, "--formats", "saved_model",
+           "--overwrite"]
+    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
+    assert sorted(os.listdir(os.path.join(out, "saved_model", "mlp_tiny"))) == ["1", "2"]
+
+
+def test_digits_serving_bytes_scales_8_bit_images_to_the_training_range(finished_run, export_dir):
+    model = zoo.load_model(os.path.join(finished_run, "model.keras"))
+    manifest = json.load(open(os.path.join(export_dir, "zoo_export.json")))
+    fn = tf.saved_model.load(os.path.join(export_dir, manifest["files"]["saved_model"]["path"]))
+    digits = _digits_xy()[0][:4]  # [0, 1], as training saw them
+    png = [tf.io.encode_png(np.round(d * 255).astype("uint8")).numpy() for d in digits]
+    got = fn.signatures["serving_bytes"](image_bytes=tf.constant(png))["class_ids"].numpy()
+    want = np.argmax(keras.ops.convert_to_numpy(model(np.round(digits * 255) / 255)), -1)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_text_export_has_one_sequence_length_and_truncates_long_inputs(tmp_path):
+    model = zoo.transformer_tiny(classes=2)  # max_length 32, no vectorizer: the model's length
+    export_model(model, str(tmp_path), quantizations=("fp32",), verbose=False)
+    manifest = json.load(open(tmp_path / "zoo_export.json"))
+    assert manifest["tflite_inputs"][0]["shape"] == [None, 32]
+    ids = np.random.default_rng(0).integers(2, 100, size=(2, 500)).astype("int32")
+    fn = tf.saved_model.load(str(tmp_path / manifest["files"]["saved_model"]["path"])).signatures["serving_default"]
+    got = fn(tokens=tf.constant(ids))["probabilities"].numpy()  # 500 tokens: truncated, no index error
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(ids[:, :32])), atol=1e-5)
+    import onnxruntime
+
+    sess = onnxruntime.InferenceSession(str(tmp_path / "transformer_tiny.onnx"))
+    np.testing.assert_allclose(sess.run(None, {"tokens": ids})[0], got, atol=1e-4)
+
+
+def test_the_module_reports_its_case_count():
+    print(f"\nbad-input cases: {len(CASES)} parametrized (+ {12} single tests)")
+    assert len(CASES) >= 80, len(CASES)
