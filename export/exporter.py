@@ -177,12 +177,27 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
             report, published = _export_and_verify(model, signature, stage, formats, options, eval_inputs,
                                                    eval_labels, vectorizer, labels, preprocessing, skipped)
-            _publish(stage, out_dir, published if report["passed"] else [manifest_lib.REPORT])
+            if not report["passed"]:
+                published = _withhold_saved_model(stage, published)
+            _publish(stage, out_dir, published)
     if verbose:
         print(format_table(report))
-        if not report["passed"]:
-            print(f"Nothing was published to {out_dir} (only {manifest_lib.REPORT}): fix the failures above.")
+        if not report["passed"] and "saved_model" in formats:
+            print("The SavedModel version was not published (TF Serving would have loaded it): fix the "
+                  "failures above and export again.")
     return report
+
+
+def _withhold_saved_model(stage, paths):
+    """A failed verification: every file is published for inspection except the SavedModel version,
+    which TF Serving would load; the manifest says so."""
+    manifest = manifest_lib.read(stage)
+    entry = manifest["files"].pop("saved_model", None)
+    if entry is None:
+        return paths
+    manifest["skipped"]["saved_model"] = "not published: verification failed (see report.json)"
+    manifest_lib.write(stage, manifest)
+    return [p for p in paths if p != entry["path"]]
 
 
 def _export_and_verify(model, signature, stage, formats, options, eval_inputs, eval_labels, vectorizer, labels,

@@ -190,7 +190,7 @@ def _decode(image_bytes, image_size, channels):
     return image
 
 
-def _validate_records(files, parse, num_classes, skip_corrupt):
+def _validate_records(files, check, num_classes, skip_corrupt):
     """Decode every record of every file once: `(good records, {file: corrupt indices})`.
 
     A record whose image does not decode is named by file and index (or, with
@@ -200,9 +200,8 @@ def _validate_records(files, parse, num_classes, skip_corrupt):
     for path in files:
         count_records([path])  # a truncated file is named here
         ds = tf.data.TFRecordDataset(path).enumerate()
-        # A value of the image is returned so the decode is not pruned from the graph: it is the check.
-        ds = ds.map(lambda i, r: (i, *(lambda x, y: (y, tf.reduce_max(x)))(*parse(r))), num_parallel_calls=AUTOTUNE,
-                    deterministic=True)
+        # Decode only (no resize); the image's size is returned so the decode is not pruned from the graph.
+        ds = ds.map(lambda i, r: (i, *check(r)), num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
         total = sum(1 for _ in tf.data.TFRecordDataset(path))
         indices, labels = [], []
@@ -250,7 +249,12 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
         ex = tf.io.parse_single_example(record, features)
         return _decode(ex[image_key], image_size, channels), tf.cast(ex[label_key], tf.int32)
 
-    num, corrupt = _validate_records(files, parse, num_classes, skip_corrupt) if validate else (None, {})
+    def check(record):  # (label, decoded size): what validation needs, at the least cost
+        ex = tf.io.parse_single_example(record, features)
+        image = tf.io.decode_image(ex[image_key], channels=channels, expand_animations=False)
+        return tf.cast(ex[label_key], tf.int32), tf.size(image)
+
+    num, corrupt = _validate_records(files, check, num_classes, skip_corrupt) if validate else (None, {})
     if validate and num == 0:
         raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no readable records.")
     if report is not None:

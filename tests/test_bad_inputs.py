@@ -440,7 +440,7 @@ def test_verify_passes_on_an_untouched_copy(export_dir, tmp_path, capsys):
     assert code == 0
 
 
-def test_a_failing_export_publishes_no_version(tmp_path, monkeypatch):
+def test_a_failing_export_publishes_no_saved_model_version(tmp_path, monkeypatch):
     import export.verify as verify_module
 
     model = zoo.mlp_tiny()
@@ -448,7 +448,10 @@ def test_a_failing_export_publishes_no_version(tmp_path, monkeypatch):
     monkeypatch.setattr(verify_module, "FP32_TOL", -1.0)  # every fp32 file fails its criterion
     report = export_model(model, str(tmp_path), quantizations=("fp32",), eval_data=x, verbose=False)
     assert not report["passed"]
-    assert sorted(f for f in os.listdir(tmp_path) if not f.startswith(".")) == ["report.json"]
+    assert not os.path.exists(tmp_path / "saved_model" / "mlp_tiny" / "1")  # never live unverified
+    manifest = json.load(open(tmp_path / "zoo_export.json"))
+    assert "saved_model" not in manifest["files"] and "verification failed" in manifest["skipped"]["saved_model"]
+    assert os.path.exists(tmp_path / "report.json") and os.path.exists(tmp_path / "mlp_tiny.fp32.tflite")
 
 
 def test_stale_temporaries_of_killed_exports_are_removed(export_dir, tmp_path, capsys):

@@ -307,21 +307,3 @@ def test_cli_quickstart_runs_offline_and_prints_its_table(tmp_path, capsys):
         assert key in printed
     report = json.load(open(tmp_path / "qs" / "export" / "report.json"))
     assert report["passed"] and report["results"][0]["keras_accuracy"] > 0.85
-
-
-def test_nasnet_mobile_exports_to_every_format_with_builtin_int8(tmp_path):
-    """The ImageNet stem (reduction stems, strided adjust paths) and both cells, at the smallest input
-    it takes; nasnet_tiny (CIFAR stem) runs through the generic export tests, and
-    benchmarks/nasnet.py exports nasnet_mobile at 224x224 and nasnet_cifar (3.3M) in every format."""
-    name, input_shape = "nasnet_mobile", (32, 32, 3)
-    keras.utils.set_random_seed(0)
-    model = zoo.create_model(name, input_shape=input_shape, classes=10)
-    x = np.random.default_rng(0).uniform(0, 1, size=(8,) + input_shape).astype("float32")
-    report = export_model(model, str(tmp_path), quantizations=("fp32", "int8"), calibration_data=x, eval_data=x,
-                          verbose=False)
-    rows = {r["file"]: r for r in report["results"]}
-    assert set(rows) == {"saved_model", "onnx", "tflite_fp32", "tflite_int8"}
-    for key in ("saved_model", "onnx", "tflite_fp32"):
-        assert rows[key]["passed"] and rows[key]["max_abs_err_batchN"] <= 1e-4, rows[key]
-    ops = tflite.op_names(open(tmp_path / f"{name}.int8.tflite", "rb").read())
-    assert not [o for o in ops if o.startswith("CUSTOM")] and "QUANTIZE" in ops, ops

@@ -10,6 +10,10 @@ from conftest import (example_inputs, example_targets, expected_output_shape, is
                       small_kwargs)
 
 ALL_MODELS = zoo.list_models()
+# NASNet-Large (89M parameters, ~1,000 layers) runs the cells and stem of nasnet_mobile at another
+# width; its parameter count, weights and registry metadata are tested, its training step and config
+# round trip (a minute of the suite) are not repeated.
+TRAINED = [n for n in ALL_MODELS if n != "nasnet_large"]
 
 
 def _build(name):
@@ -34,7 +38,7 @@ def test_forward_shape_and_finite(name):
         np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", TRAINED)
 def test_one_fit_step_is_finite_and_moves_weights(name):
     model = _build(name)
     x = example_inputs(model, batch=4)
@@ -52,7 +56,7 @@ def test_one_fit_step_is_finite_and_moves_weights(name):
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", TRAINED)
 def test_config_round_trip(name):
     model = _build(name)
     clone = model.__class__.from_config(model.get_config())

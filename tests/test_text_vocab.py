@@ -55,7 +55,7 @@ def test_a_tricky_text_run_trains_saves_reloads_and_exports(tmp_path):
     assert not [t for t in vocab if text_lib.unstorable(t)] and "movie" in vocab and "good" in vocab
     run = str(tmp_path / "run")
     result = fit(lambda: zoo.lstm_classifier_tiny(vocab_size=data.preprocessing["vocab_size"], classes=2), data,
-                 config=TrainConfig(epochs=3, batch_size=32, learning_rate=1e-2, out_dir=run, verbose=0))
+                 config=TrainConfig(epochs=2, batch_size=32, learning_rate=1e-2, out_dir=run, verbose=0))
     reloaded = zoo.train.load_vectorizer(os.path.join(run, "vectorizer.keras"))
     assert [str(t) for t in reloaded.get_vocabulary()] == vocab
     proc = _cli("export", run, "--out", str(tmp_path / "x"))
@@ -88,7 +88,7 @@ def test_a_run_saved_before_the_fix_is_repaired_and_exports(tmp_path):
                                 vectorizer=old)
     run = tmp_path / "run"
     result = fit(lambda: zoo.lstm_classifier_tiny(vocab_size=100, classes=2), data,
-                 config=TrainConfig(epochs=2, batch_size=32, learning_rate=1e-2, verbose=0))
+                 config=TrainConfig(epochs=1, batch_size=32, learning_rate=1e-2, verbose=0))
     os.makedirs(run)
     result.model.save(run / "model.keras")
     keras.Sequential([keras.Input(shape=(), dtype="string"), old], name="vectorizer").save(run / "vectorizer.keras")
@@ -115,7 +115,7 @@ IMDB = os.path.join(SHARED_DATA, "imdb")
 @pytest.mark.skipif(not os.path.isdir(IMDB), reason="../shared/data/imdb is not present")
 def test_an_imdb_run_exports_and_verifies_through_the_cli(tmp_path):
     run, out = str(tmp_path / "run"), tmp_path / "x"
-    proc = _cli("train", "lstm_classifier_tiny", "--dataset", "imdb", "--data-dir", IMDB, "--data-arg", "limit=2000",
+    proc = _cli("train", "lstm_classifier_tiny", "--dataset", "imdb", "--data-dir", IMDB, "--data-arg", "limit=800",
                 "--epochs", "1", "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = _cli("export", run, "--out", str(out))
@@ -126,9 +126,28 @@ def test_an_imdb_run_exports_and_verifies_through_the_cli(tmp_path):
     vectorizer = zoo.train.load_vectorizer(os.path.join(run, "vectorizer.keras"))
     model = zoo.load_model(os.path.join(run, "model.keras"))
     pre = json.load(open(os.path.join(run, "data.json")))["preprocessing"]
-    texts, _, _ = text_lib.read_text_folder(_imdb_source(), "test")
-    sample = texts[np.random.default_rng(0).permutation(len(texts))[:200]]
+    sample = _test_reviews(200)
     _assert_serving_text_matches(out, model, vectorizer, sample, pre["sequence_length"], pre["truncate"])
+
+
+def _test_reviews(n):
+    """The first `n` test reviews of the archive (read in place, stopping early)."""
+    import tarfile
+
+    source, texts = _imdb_source(), []
+    if os.path.isdir(source):
+        folders = [os.path.join(source, "test", c) for c in ("neg", "pos")]
+        for folder in folders:
+            for name in sorted(os.listdir(folder))[:n // 2]:
+                texts.append(open(os.path.join(folder, name), encoding="utf8", errors="replace").read())
+        return np.array(texts, dtype=object)
+    with tarfile.open(source, "r:*") as tar:
+        for member in tar:
+            if member.isfile() and "/test/" in member.name and member.name.endswith(".txt"):
+                texts.append(tar.extractfile(member).read().decode("utf8", errors="replace"))
+                if len(texts) == n:
+                    break
+    return np.array(texts, dtype=object)
 
 
 def _imdb_source():

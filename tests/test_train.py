@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import tensorflow as tf
 import pytest
 
 import keras
@@ -49,10 +50,14 @@ def test_fit_learns_digits_and_writes_the_run_folder(tmp_path, capsys):
     reloaded = keras.saving.load_model(os.path.join(out, "model.keras"))
     for a, b in zip(reloaded.get_weights(), result.model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    # A finished run restarted with the same folder resumes past its end: no new epochs.
-    again = fit(lambda: zoo.mlp_tiny(), pipelines.digits(),
-                config=TrainConfig(epochs=4, batch_size=32, learning_rate=3e-3, out_dir=out, verbose=0))
-    assert len(again.history["loss"]) == 4
+    # The same folder again: a finished run says so (issue 13: it used to "resume" past its end),
+    # and another config is refused rather than resumed.
+    config = dict(epochs=4, batch_size=32, learning_rate=3e-3, out_dir=out, early_stopping_patience=3,
+                  label_smoothing=0.1, clipnorm=1.0, warmup_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="is finished: all 4 epochs trained"):
+        fit(lambda: zoo.mlp_tiny(), pipelines.digits(), config=TrainConfig(**config))
+    with pytest.raises(ValueError, match="label_smoothing=0.1 \\(now 0.0\\).*--restart"):
+        fit(lambda: zoo.mlp_tiny(), pipelines.digits(), config=TrainConfig(**{**config, "label_smoothing": 0.0}))
 
 
 def test_early_stopping_restores_the_best_weights_without_an_out_dir():
@@ -102,8 +107,8 @@ def test_nan_loss_stops_with_a_clear_error():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 12, 1)).astype("float32")
     y = rng.normal(size=(64, 2, 1)).astype("float32")
-    y[5] = np.nan  # a corrupt target
-    data = pipelines.from_arrays(x, y, task="forecasting")
+    y[5] = np.nan  # a corrupt target, in a dataset the source checks never saw (a DataSplits would refuse it)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     with pytest.raises(TrainingDivergedError, match="loss became nan.*learning_rate"):
         fit(lambda: zoo.lstm_forecaster_tiny(), data, config=TrainConfig(epochs=1, batch_size=16, verbose=0))
 
@@ -260,9 +265,10 @@ def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(tmp_path
 def test_backup_from_another_model_is_refused(tmp_path):
     out = str(tmp_path / "run")
     fit(lambda: zoo.mlp_tiny(), pipelines.digits(), config=TrainConfig(epochs=1, out_dir=out, verbose=0))
+    os.remove(os.path.join(out, "model.keras"))  # as if killed before its final save: resumable
     with pytest.raises(ValueError, match="different model"):
         fit(lambda: zoo.mlp_tiny(hidden_units=(16, 16)), pipelines.digits(),
-            config=TrainConfig(epochs=2, out_dir=out, verbose=0))
+            config=TrainConfig(epochs=1, out_dir=out, verbose=0))
 
 
 def test_cli_train_on_digits(tmp_path, capsys):
