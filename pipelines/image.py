@@ -198,12 +198,11 @@ def _validate_records(files, check, num_classes, skip_corrupt):
     is refused by file and index."""
     good, corrupt = 0, {}
     for path in files:
-        count_records([path])  # a truncated file is named here
+        total = count_records([path])[path]  # a truncated file is named here
         ds = tf.data.TFRecordDataset(path).enumerate()
         # Decode only (no resize); the image's size is returned so the decode is not pruned from the graph.
         ds = ds.map(lambda i, r: (i, *check(r)), num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
-        total = sum(1 for _ in tf.data.TFRecordDataset(path))
         indices, labels = [], []
         for i, y, _ in ds.batch(8192):
             indices.append(i.numpy())

@@ -179,11 +179,12 @@ BN_EPSILON = 1.001e-5  # keras.applications' value: its weights assume it.
 BN_MOMENTUM = 0.99
 
 
-def batch_norm(name):
-    """Batch norm as keras.applications' ResNet/DenseNet (with TF's fused training kernel)."""
+def batch_norm(name, *, epsilon=BN_EPSILON, momentum=BN_MOMENTUM):
+    """Batch norm as keras.applications' image models (with TF's fused training kernel); the
+    defaults are its ResNet/DenseNet values."""
     from zoo.layers import BatchNormalization
 
-    return BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+    return BatchNormalization(axis=-1, epsilon=epsilon, momentum=momentum, name=name)
 
 
 def kapp_pretrained_files(base_url, hashes, weights_name, include_top):

@@ -27,7 +27,6 @@ import keras
 from keras import layers, ops
 
 from zoo import _common
-from zoo.layers import BatchNormalization
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -54,7 +53,7 @@ def _pretrained_files(weights_name, include_top):
 
 
 def _bn(name):
-    return BatchNormalization(axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    return _common.batch_norm(name, epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
 
 
 def _correct_pad(x, kernel_size):
