@@ -32,14 +32,23 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def build_archive(model, signature, *, preprocessing=None, vectorizer=None):
-    """A `keras.export.ExportArchive` with our signatures."""
+def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labels=None):
+    """A `keras.export.ExportArchive` with our signatures. A classifier with class names (`labels`)
+    also returns `class_names`: each example's predicted class name, so TF Serving clients need no
+    side file to read the answer."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     specs = list(signature.specs)
+    names = None
+    if labels and signature.task.kind == "classification":
+        names = tf.constant([str(label) for label in labels])
 
     def _outputs(model, y):
-        return signature.task.derived_outputs(model, y)
+        outputs = signature.task.derived_outputs(model, y)
+        if names is not None:
+            ids = outputs[signature.task.output_names(model)[1]]
+            outputs["class_names"] = tf.gather(names, ids)
+        return outputs
 
     @tf.function(input_signature=specs)
     def serving_default(*args):
@@ -97,7 +106,7 @@ def warmup_records(model, inputs, signature="serving_default", model_name="model
 
 
 def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None, vectorizer=None,
-                       warmup_inputs=None, signature=None, _before_rename=None):
+                       warmup_inputs=None, signature=None, labels=None, _before_rename=None):
     """Write `<out_dir>/<name>/<version>/` and return its path."""
     signature = signature or common.signature_of(model, name=name)
     model_dir = os.path.join(out_dir, name)
@@ -109,7 +118,7 @@ def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None
                                  "Leave version unset to take the next free number.")
     with files.atomic_path(final, directory=True) as tmp:
         target = os.path.join(tmp, "model")  # keras writes a new folder; it becomes the version's content
-        build_archive(model, signature, preprocessing=preprocessing, vectorizer=vectorizer).write_out(
+        build_archive(model, signature, preprocessing=preprocessing, vectorizer=vectorizer, labels=labels).write_out(
             target, verbose=False)
         if warmup_inputs is not None:
             extra = os.path.join(target, "assets.extra")
@@ -141,7 +150,7 @@ class SavedModelFormat:
         path = export_saved_model(
             model, os.path.join(out_dir, "saved_model"), name=signature.name, version=options.get("version"),
             preprocessing=options.get("preprocessing"), vectorizer=options.get("vectorizer"),
-            warmup_inputs=options.get("warmup_inputs"), signature=signature)
+            warmup_inputs=options.get("warmup_inputs"), signature=signature, labels=options.get("labels"))
         return {"saved_model": {"format": self.name, "path": os.path.relpath(path, out_dir),
                                 "output": signature.output, "signatures": signatures(path)}}
 

@@ -91,6 +91,10 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
                 row["accuracy"] = float(np.mean(full.argmax(-1) == labels))
                 row["keras_accuracy"] = float(np.mean(reference.argmax(-1) == labels))
                 row["accuracy_delta"] = row["accuracy"] - row["keras_accuracy"]
+        elif labels is not None and np.size(labels) == full.size:  # regression / forecasting (model units)
+            target = np.asarray(labels, "float32").reshape(full.shape)
+            row["rmse"] = float(np.sqrt(np.mean((full - target) ** 2)))
+            row["keras_rmse"] = float(np.sqrt(np.mean((reference - target) ** 2)))
         quant = row["quantization"]
         if quant == "fp32":
             row["criterion"] = f"max_abs_err <= {FP32_TOL}"
@@ -114,16 +118,19 @@ def _dir_size(path):
 
 
 def format_table(report):
-    header = f"{'file':<34} {'size':>9} {'max|err| b1':>12} {'max|err| bN':>12} {'agree':>7} {'acc':>7} {'ms b1':>8}  ok"
+    scored = "rmse" if report["results"] and "rmse" in report["results"][0] else "acc"
+    header = f"{'file':<34} {'size':>9} {'max|err| b1':>12} {'max|err| bN':>12} {'agree':>7} {scored:>7} {'ms b1':>8}  ok"
     lines = [f"Verification of {report['model']} on {report['examples']} examples", header, "-" * len(header)]
     for r in report["results"]:
         size = f"{r['size_bytes'] / 1e6:.2f}MB" if r["size_bytes"] >= 1e5 else f"{r['size_bytes'] / 1e3:.1f}KB"
         agree = f"{r['agreement']:.3f}" if "agreement" in r else "-"
-        acc = f"{r['accuracy']:.3f}" if "accuracy" in r else "-"
+        acc = f"{r['accuracy']:.3f}" if "accuracy" in r else f"{r['rmse']:.4f}" if "rmse" in r else "-"
         lines.append(f"{r['file']:<34} {size:>9} {r['max_abs_err_batch1']:>12.2e} {r['max_abs_err_batchN']:>12.2e} "
                      f"{agree:>7} {acc:>7} {r['latency_ms_batch1']:>8.3f}  {'yes' if r['passed'] else 'NO'}")
     if report["results"] and "keras_accuracy" in report["results"][0]:
         lines.append(f"Keras model accuracy on the same examples: {report['results'][0]['keras_accuracy']:.4f}")
+    if report["results"] and "keras_rmse" in report["results"][0]:
+        lines.append(f"Keras model RMSE (scaled targets) on the same examples: {report['results'][0]['keras_rmse']:.4f}")
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
 

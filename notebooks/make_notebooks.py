@@ -67,17 +67,17 @@ print("int8 accuracy:", (pred == y_test).mean())''',
 ], os.path.join(HERE, "01_quickstart.ipynb"))
 
 nb([
-"md:# 2. Transfer learning\n\nA zoo backbone with weights, frozen, a new head, then fine-tuning. The source weights come from a short run on CIFAR-10 classes 0-4 (two TFRecord shards from `../shared/data/cifar10` when present, else scikit-learn digits as 32x32 RGB); the target task is the other five classes with only 1,000 labels, compared with the same network trained from scratch. With internet access the same code starts from ImageNet: `zoo.resnet50(weights=\"imagenet\", include_top=False, pooling=\"avg\")`.",
+"md:# 2. Transfer learning\n\nA zoo backbone with weights, frozen, a new head, then fine-tuning. The source weights come from a short run on CIFAR-10 classes 0-4 (one TFRecord shard from `../shared/data/cifar10` when present, else scikit-learn digits as 32x32 RGB); the target task is the other five classes with only 1,000 labels, compared with the same network trained from scratch. With internet access the same code starts from ImageNet: `zoo.resnet50(weights=\"imagenet\", include_top=False, pooling=\"avg\")`.",
 SETUP,
 '''import tensorflow as tf
 def load_images():
-    """uint8 images and labels: two CIFAR-10 training shards and 2,000 test images,
+    """uint8 images and labels: one CIFAR-10 training shard and 2,000 test images,
     or scikit-learn's digits as 32x32 RGB when the shared data is absent."""
     if (SHARED / "cifar10").exists():
-        train, _ = pipelines.tfrecord_images(str(SHARED / "cifar10" / "train-0000[01]-of-00008.tfrecord"), image_size=(32, 32), validate=False)
+        train, _ = pipelines.tfrecord_images(str(SHARED / "cifar10" / "train-00000-of-00008.tfrecord"), image_size=(32, 32), validate=False)
         test, _ = pipelines.tfrecord_images(str(SHARED / "cifar10" / "test-00000-of-00002.tfrecord"), image_size=(32, 32), validate=False)
-        x, y = (np.asarray(a) for a in zip(*[(i.numpy(), l.numpy()) for i, l in train]))
-        xt, yt = (np.asarray(a) for a in zip(*[(i.numpy(), l.numpy()) for i, l in test.take(2000)]))
+        x, y = (np.concatenate(a) for a in zip(*[(i.numpy(), l.numpy()) for i, l in train.batch(1024)]))
+        xt, yt = (np.concatenate(a) for a in zip(*[(i.numpy(), l.numpy()) for i, l in test.take(2000).batch(1024)]))
         return "CIFAR-10 (JPEG TFRecords)", (x, y.astype("int32")), (xt, yt.astype("int32"))
     from sklearn.datasets import load_digits
     d = load_digits()

@@ -15,14 +15,16 @@ import importlib
 from pipelines.constants import STRATEGIES  # noqa: F401  (no TensorFlow import)
 
 _MODULES = {
-    "pipelines.catalog": ("DATASETS", "list_datasets", "load_dataset"),
+    "pipelines.catalog": ("DATASETS", "SOURCES", "list_datasets", "load_dataset", "load_spec", "register_dataset"),
     "pipelines.checks": ("check_splits",),
     "pipelines.core": ("DataSplits", "from_arrays", "make_batches"),
-    "pipelines.image": ("cifar10", "count_records", "crop_and_flip", "digits", "image_folder", "mnist", "read_idx",
+    "pipelines.image": ("cifar10", "count_records", "crop_and_flip", "digits", "idx", "image_folder", "mnist", "read_idx",
                         "tfds_images", "tfrecord_images"),
-    "pipelines.series": ("airline", "invert_windows", "read_series", "windows"),
+    "pipelines.series": ("airline", "forecast_report", "invert_windows", "naive_baselines", "read_series", "series_file",
+                          "windows"),
     "pipelines.strategy": ("get_strategy", "parameter_server_task", "serve_cluster_task", "use_logical_cpus"),
-    "pipelines.text": ("imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2", "text_splits"),
+    "pipelines.text": ("imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2", "text_file",
+                        "text_splits"),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 

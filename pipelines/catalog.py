@@ -1,5 +1,10 @@
-"""Datasets by name: `load_dataset("cifar10", data_dir=...)`."""
+"""Datasets by name: `load_dataset("cifar10", data_dir=...)`, and your own files by kind:
+`load_dataset("text:reviews.csv", text_column="Text")` (`text:`, `idx:`, `series:`, `folder:`,
+`tfds:`). Every loaded `DataSplits` records its `spec` (kind, absolute path, options), which a run
+saves so `zoo export RUN` reloads the same data for calibration and scoring.
+"""
 
+import json
 import os
 
 from pipelines import image, series, text
@@ -18,6 +23,38 @@ DATASETS = {
 
 from pipelines.constants import BUILTIN_DATASETS, DATASET_PREFIXES  # noqa: E402
 
+# kind -> loader(path, **options) for `kind:PATH`
+SOURCES = {
+    "text": text.text_file,
+    "idx": image.idx,
+    "series": series.series_file,
+    "folder": image.image_folder,
+}
+
+
+def register_dataset(name, *, needs_data_dir=True, description=""):
+    """Register a loader `fn(data_dir, **options) -> DataSplits` under `name` for `load_dataset` and
+    `zoo train --dataset NAME` (in a module your code imports first).
+
+    Example:
+
+    ```python
+    import pipelines
+    from pipelines.catalog import register_dataset
+
+    @register_dataset("my_reviews", description="reviews.csv in data_dir")
+    def my_reviews(data_dir, sequence_length=128):
+        return pipelines.text_file(f"{data_dir}/reviews.csv", sequence_length=sequence_length)
+    ```
+    """
+    def decorator(fn):
+        if name in DATASETS or ":" in name:
+            raise ValueError(f"A dataset named {name!r} is already registered (or has a ':'). Pick another name.")
+        DATASETS[name] = (fn, needs_data_dir, description)
+        return fn
+
+    return decorator
+
 
 
 def _is_tfds_name(name):
@@ -35,18 +72,36 @@ def list_datasets():
 
 
 def load_dataset(name, data_dir=None, **kwargs):
-    """`DataSplits` for a named dataset.
+    """`DataSplits` for a named dataset or a file of your own.
 
-    `name` is one of `list_datasets()`: a built-in name, any TFDS image
-    dataset name (`tfds:<name>` to be explicit; loaded with `tfds.load`,
-    downloading unless `data_dir` holds it), or `folder:<path>` (image class
-    folders).
+    `name` is one of `list_datasets()`: a built-in or registered name, any
+    TFDS dataset name (`tfds:<name>` to be explicit; loaded with `tfds.load`,
+    from `data_dir` when given), or `KIND:PATH` for your own data:
+    `text:` (CSV/TSV/JSONL, `pipelines.text_file`), `idx:` (four IDX files,
+    `pipelines.idx`), `series:` (a CSV time series, `pipelines.series_file`),
+    `folder:` (image class folders). Options go to the loader; unknown ones
+    are refused with the allowed ones.
     """
-    if name.startswith("tfds:"):
-        return image.tfds_images(name[5:], data_dir=data_dir, **kwargs)
-    if name.startswith("folder:"):
-        return image.image_folder(name[7:], **kwargs)
+    data = _load(name, data_dir, kwargs)
+    data.spec = _spec(name, data_dir, kwargs)
+    return data
+
+
+def _load(name, data_dir, kwargs):
+    kind, _, path = name.partition(":")
+    if path and kind == "tfds":
+        _check_options(name, image.tfds_images, kwargs, skip=("name", "data_dir"))
+        return image.tfds_images(path, data_dir=data_dir, **kwargs)
+    if path and kind in SOURCES:
+        _check_options(name, SOURCES[kind], kwargs, skip=("path", "directory", "name"))
+        if not os.path.exists(path):
+            raise ValueError(f"{path!r} does not exist (dataset {name!r}).")
+        return SOURCES[kind](path, **kwargs)
+    if path and kind not in DATASETS:
+        raise ValueError(f"Unknown data kind {kind!r} in {name!r}. Allowed: {[k + ':PATH' for k in SOURCES]} and "
+                         "tfds:NAME.")
     if name not in DATASETS and _is_tfds_name(name):
+        _check_options(name, image.tfds_images, kwargs, skip=("name", "data_dir"))
         return image.tfds_images(name, data_dir=data_dir, **kwargs)
     if name not in DATASETS:
         import difflib
@@ -60,16 +115,43 @@ def load_dataset(name, data_dir=None, **kwargs):
             raise ValueError(f"Dataset {name!r} reads {what}: pass data_dir= (--data-dir).")
         if not os.path.exists(data_dir):
             raise ValueError(f"data_dir {data_dir!r} does not exist (dataset {name!r} needs {what}).")
-    _check_options(name, loader, kwargs)
+    _check_options(name, image.digits if name == "digits" else loader, kwargs, skip=("data_dir",))
     return loader(data_dir, **kwargs)
 
 
-def _check_options(name, loader, kwargs):
+def _spec(name, data_dir, kwargs):
+    """What reloads this data: the name with an absolute path, the data_dir, the JSON-able options."""
+    kind, _, path = name.partition(":")
+    if path and kind in SOURCES:
+        name = f"{kind}:{os.path.abspath(path)}"
+    options = {}
+    for key, value in kwargs.items():
+        try:
+            options[key] = json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            continue  # e.g. a fitted vectorizer: a run saves it beside the model
+    return {"dataset": name, "data_dir": os.path.abspath(data_dir) if data_dir else None, "options": options}
+
+
+def load_spec(spec, *, data_dir=None, **overrides):
+    """Reload the data a `DataSplits.spec` (a run's `data.json["spec"]`) describes. `data_dir` replaces
+    the recorded folder (or, for `KIND:PATH` data, the path) when the data has moved."""
+    name, recorded_dir = spec["dataset"], spec.get("data_dir")
+    kind, _, path = name.partition(":")
+    if data_dir and path and kind in SOURCES:
+        name = f"{kind}:{data_dir}"
+    where = data_dir or recorded_dir or (path if kind in SOURCES else None)
+    if where and not os.path.exists(where):
+        raise ValueError(f"The run's data {where!r} is gone (moved or on another machine). Pass --data-dir with "
+                         "where it is now, or --calibration-data FILE.npy to calibrate without it.")
+    return load_dataset(name, data_dir or recorded_dir, **{**spec.get("options", {}), **overrides})
+
+
+def _check_options(name, loader, kwargs, skip=()):
     """Unknown options are refused with the allowed ones (a TypeError deep inside would name none)."""
     import inspect
 
-    target = image.digits if name == "digits" else loader
-    allowed = [p for p in inspect.signature(target).parameters if p != "data_dir"]
+    allowed = [p for p in inspect.signature(loader).parameters if p not in skip]
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ValueError(f"Dataset {name!r} has no option(s) {unknown}. Allowed (--data-arg KEY=VALUE): {allowed}.")

@@ -43,6 +43,7 @@ class DataSplits:
         extras: source-specific data (e.g. the window bases of time series).
         source: where the data came from (a path), for messages.
         checked: splits already checked at the source (`pipelines.checks`).
+        spec: what reloads it (`pipelines.catalog.load_spec`), set by `load_dataset`.
     """
 
     train: tf.data.Dataset = None
@@ -62,6 +63,7 @@ class DataSplits:
     extras: dict = dataclasses.field(default_factory=dict)
     source: str = None
     checked: tuple = ()
+    spec: dict = None
 
     def split(self, name):
         ds = getattr(self, name, None) if name in ("train", "val", "test") else None
@@ -88,6 +90,9 @@ class DataSplits:
             "input_dtype": self.input_dtype, "num_classes": self.num_classes,
             "labels": self.labels, "sizes": self.sizes, "preprocessing": self.preprocessing,
             **({"source": self.source} if self.source else {}),
+            **({"spec": self.spec} if self.spec else {}),
+            **({"class_counts": self.extras["class_counts"]} if self.extras.get("class_counts") else {}),
+            **({"columns": self.extras["columns"]} if self.extras.get("columns") else {}),
             **({"skipped_corrupt": self.extras["skipped_corrupt"]} if self.extras.get("skipped_corrupt") else {}),
         }
 

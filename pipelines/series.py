@@ -9,34 +9,99 @@ import tensorflow as tf
 from pipelines.core import DataSplits
 
 
-def read_series(path, column=None):
-    """The numeric column of a CSV with a header (default: the last column)."""
+def read_series(path, column=None, *, date_column=None):
+    """The numeric column of a CSV with a header (default: the last numeric column).
+
+    `column` is a name or a position; with `date_column` the rows are put in
+    date order first (ISO dates or any format NumPy's datetime64 reads).
+    A gap (empty cell, NaN) or a non-number is refused with its line.
+
+    Example:
+
+    ```python
+    from pipelines.series import read_series
+    values = read_series("sales.csv", column="units", date_column="day")
+    ```
+    """
     if not os.path.exists(path):
         raise ValueError(f"Time-series file {path!r} does not exist.")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path!r} is not UTF-8 text ({err.reason}). Re-save it as UTF-8.") from None
     if len(rows) < 2:
         raise ValueError(f"{path!r} holds no data rows.")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    col = len(header) - 1 if column is None else (header.index(column) if column in header else -1)
-    if col < 0:
-        raise ValueError(f"Column {column!r} not in {path!r}; the header is {header}.")
-    values = []
+    header = [h.strip() for h in rows[0]]
+    col = _column(header, column, path, rows)
+    values, dates = [], []
+    date_col = None if date_column is None else _column(header, date_column, path, rows, numeric=False)
     for row_number, r in enumerate(rows[1:], start=2):
         if not r:
             continue
-        if col >= len(r):
+        if col >= len(r) or (date_col is not None and date_col >= len(r)):
             raise ValueError(f"{path!r} line {row_number}: {len(r)} column(s), no {header[col]!r} (column "
                              f"{col + 1} of the header {header}). Fix the row or remove it.")
         try:
             values.append(float(r[col]))
         except ValueError:
             raise ValueError(f"{path!r} line {row_number}: {r[col]!r} in column {header[col]!r} is not a "
-                             "number.") from None
+                             "number. Fill or drop the gap.") from None
         if not np.isfinite(values[-1]):
             raise ValueError(f"{path!r} line {row_number}: {r[col]!r} in column {header[col]!r} is not a "
                              "finite number (NaN/Inf). Fill or drop the gap.")
-    return np.array(values, "float32")
+        if date_col is not None:
+            try:
+                dates.append(np.datetime64(r[date_col].strip()))
+            except ValueError:
+                raise ValueError(f"{path!r} line {row_number}: {r[date_col]!r} in column {header[date_col]!r} is "
+                                 "not a date (use ISO dates such as 1949-01 or 1949-01-31).") from None
+    values = np.array(values, "float32")
+    if date_col is not None:
+        order = np.argsort(np.array(dates), kind="stable")
+        values = values[order]
+    return values
+
+
+def _column(header, column, path, rows, numeric=True):
+    if column is None:
+        # The last column whose first data value is a number.
+        first = rows[1]
+        for i in reversed(range(len(header))):
+            try:
+                float(first[i])
+                return i
+            except (ValueError, IndexError):
+                continue
+        raise ValueError(f"{path!r}: no numeric column in the first data row {first}. Pass column=.")
+    if isinstance(column, int) or (isinstance(column, str) and column.isdigit()):
+        if int(column) >= len(header):
+            raise ValueError(f"column={column!r}: {path!r} has {len(header)} columns {header}.")
+        return int(column)
+    if column not in header:
+        raise ValueError(f"Column {column!r} not in {path!r}; the header is {header}.")
+    return header.index(column)
+
+
+TRANSFORMS = ("auto", "none", "log", "relative", "log_relative")
+
+
+def resolve_transform(series, transform):
+    """`(log, relative)` for a transform name. `auto`: log when the series is strictly positive and
+    spans more than a factor of 2 (growth and seasonality scale with the level), relative to the last
+    value either way (a trend leaves the training range without pushing inputs out of it); it never
+    fails on zeros or negatives."""
+    if transform not in TRANSFORMS:
+        raise ValueError(f"`transform` must be one of {list(TRANSFORMS)}. Received: transform={transform!r}")
+    series = np.asarray(series, "float64")
+    if transform == "auto":
+        positive = bool((series > 0).all())
+        return positive and float(series.max() / series.min()) > 2.0, True
+    if transform in ("log", "log_relative") and (series <= 0).any():
+        first = int(np.flatnonzero(series <= 0)[0])
+        raise ValueError(f"transform={transform!r} needs a strictly positive series; value {series[first]} at "
+                         f"position {first}. Use transform='auto' or 'relative'.")
+    return transform in ("log", "log_relative"), transform in ("relative", "log_relative")
 
 
 def windows(series, *, input_width=12, horizon=1, val_fraction=0.15, test_fraction=0.2,
@@ -109,9 +174,94 @@ def invert_windows(data, split, values):
     return np.exp(z) if pre.get("log") else z
 
 
+def series_file(path, *, column=None, date_column=None, transform="auto", input_width=12, horizon=1,
+                val_fraction=0.15, test_fraction=0.2, season=None, name=None):
+    """Forecasting windows from any CSV time series (see `read_series` and `windows`).
+
+    `transform`: `auto` (never fails on zeros or negatives; see
+    `resolve_transform`), `none`, `log`, `relative` or `log_relative`.
+    `season` (steps per season, e.g. 12 for monthly data) is recorded for the
+    seasonal-naive baseline; by default it is guessed from the dates' spacing
+    (monthly 12, quarterly 4, daily 7, hourly 24) or left out.
+
+    Example:
+
+    ```python
+    import pipelines
+    data = pipelines.series_file("sunspots.csv", column="SUNACTIVITY", transform="auto")
+    ```
+    """
+    values = read_series(path, column, date_column=date_column)
+    log, relative = resolve_transform(values, transform)
+    data = windows(values, input_width=input_width, horizon=horizon, val_fraction=val_fraction,
+                   test_fraction=test_fraction, log=log, relative=relative,
+                   name=name or f"series:{os.path.basename(path)}")
+    data.source = path
+    data.preprocessing["transform"] = transform
+    data.extras["series"] = values
+    data.extras["season"] = season or _season_from_dates(path, date_column)
+    return data
+
+
+def _season_from_dates(path, date_column):
+    if date_column is None:
+        return None
+    with open(path, newline="", encoding="utf8") as f:
+        rows = list(csv.reader(f))
+    col = rows[0].index(date_column) if date_column in rows[0] else int(date_column)
+    try:
+        dates = np.sort(np.array([np.datetime64(r[col].strip(), "D") for r in rows[1:] if r]))
+    except ValueError:
+        return None
+    step = float(np.median(np.diff(dates).astype("float64"))) if len(dates) > 1 else 0.0
+    for days, season in ((1, 7), (7, 52), (30.4, 12), (91.3, 4)):
+        if abs(step - days) <= 0.15 * days:
+            return season
+    return None
+
+
 def airline(data_dir, *, input_width=12, horizon=1, log=True, relative=True):
     """Monthly airline passengers 1949-1960 (`airline-passengers.csv`), by
     default in log space relative to the last month (trend-robust)."""
     path = data_dir if data_dir.endswith(".csv") else os.path.join(data_dir, "airline-passengers.csv")
-    return windows(read_series(path, "Passengers"), input_width=input_width, horizon=horizon,
+    data = windows(read_series(path, "Passengers"), input_width=input_width, horizon=horizon,
                    log=log, relative=relative, name="airline")
+    data.source = path
+    data.extras["season"] = 12
+    return data
+
+
+def naive_baselines(data, split="test", season=None):
+    """RMSE and MAE in series units of the last-value and seasonal-naive forecasts on `split`'s windows
+    (the same windows the model is scored on): `{"last_value": {...}, "seasonal_naive": {...}}`."""
+    pre = data.preprocessing
+    xs, ys = [], []
+    for x, y in data.split(split):
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+    x, y = np.stack(xs), np.stack(ys)
+    truth = invert_windows(data, split, y)[..., 0]
+    history = invert_windows(data, split, x)[..., 0]  # (n, input_width) in series units
+    horizon = truth.shape[1]
+    out = {"last_value": np.repeat(history[:, -1:], horizon, axis=1)}
+    season = season or data.extras.get("season")
+    if season and season <= pre["input_width"]:
+        steps = np.arange(horizon)
+        out["seasonal_naive"] = history[:, pre["input_width"] - season + steps % season]
+    return {k: errors(truth, v) for k, v in out.items()}
+
+
+def errors(truth, prediction):
+    diff = np.asarray(prediction, "float64") - np.asarray(truth, "float64")
+    return {"rmse": float(np.sqrt(np.mean(diff ** 2))), "mae": float(np.mean(np.abs(diff)))}
+
+
+def forecast_report(model, data, split="test", batch_size=256):
+    """The model's RMSE/MAE in series units on `split` next to the naive baselines'."""
+    ys, preds = [], []
+    for x, y in data.batches(split, batch_size, training=False):
+        preds.append(np.asarray(model.predict_on_batch(x)))
+        ys.append(y.numpy())
+    truth = invert_windows(data, split, np.concatenate(ys))[..., 0]
+    prediction = invert_windows(data, split, np.concatenate(preds).reshape(truth.shape + (1,)))[..., 0]
+    return {"model": errors(truth, prediction), **naive_baselines(data, split)}

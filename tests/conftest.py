@@ -11,6 +11,9 @@ import zoo  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+# JAX subprocess tests compile many small programs once each: XLA's backend optimizations cost more
+# than they save there (half the compile time of the tiny models, measured on this 2-core machine).
+FAST_XLA = "--xla_backend_optimization_level=0"
 
 
 def small_kwargs(name):

@@ -11,7 +11,7 @@ import pytest
 import keras
 
 import zoo
-from conftest import REPO
+from conftest import FAST_XLA, REPO
 from zoo import cli
 
 
@@ -194,7 +194,7 @@ for name in zoo.list_models(tiny=True):
 
 def test_tiny_models_build_and_train_on_the_jax_backend():
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS=FAST_XLA)
     proc = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -10,14 +10,29 @@ from conftest import (example_inputs, example_targets, expected_output_shape, is
                       small_kwargs)
 
 ALL_MODELS = zoo.list_models()
-# NASNet-Large (89M parameters, ~1,000 layers) runs the cells and stem of nasnet_mobile at another
-# width; its parameter count, weights and registry metadata are tested, its training step and config
-# round trip (a minute of the suite) are not repeated.
-TRAINED = [n for n in ALL_MODELS if n != "nasnet_large"]
-
+# Deeper or wider variants of an architecture that is trained below run the same blocks with other
+# repeat counts or widths: they are built, run forward and have their parameter counts and registry
+# metadata tested (test_registry, test_weights); their training step and config round trip (over two
+# minutes of the suite, eager on full-size graphs) repeat the checks of the variant in the same row.
+DEPTH_VARIANTS = {
+    "resnet18": ["resnet34"],                      # basic blocks
+    "resnet50": ["resnet101", "resnet152"],        # bottleneck blocks
+    "resnet20": ["resnet32", "resnet44", "resnet56", "resnet110"],  # CIFAR option-A blocks
+    "densenet121": ["densenet169", "densenet201"],
+    "nasnet_mobile": ["nasnet_large"],
+}
+REPEATED = {v for variants in DEPTH_VARIANTS.values() for v in variants}
+TRAINED = [n for n in ALL_MODELS if n not in REPEATED]
 
 def _build(name):
     return zoo.create_model(name, **small_kwargs(name))
+
+
+def test_depth_variants_name_registered_models_of_one_builder_family():
+    for trained, variants in DEPTH_VARIANTS.items():
+        assert trained in TRAINED
+        for name in variants:
+            assert zoo.get_spec(name).family == zoo.get_spec(trained).family, name
 
 
 def test_every_family_is_registered_with_a_tiny_variant():

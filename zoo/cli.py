@@ -124,16 +124,50 @@ def _cmd_train(args):
         pipelines.use_logical_cpus(args.cpu_replicas)
     # Strategies first: multi-worker collectives must be set up before any TF op.
     strategy = pipelines.get_strategy(args.strategy)
-    data_kwargs = _parse_model_args(args.data_arg)
+    data_kwargs = {**_parse_model_args(args.data_arg), **_data_flags(args)}
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
+    if args.out:
+        print(_data_line(data), flush=True)
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
     result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args),
                  strategy=strategy, restart=args.restart)
+    if data.task == "forecasting" and data.test is not None and result.model is not None:
+        _print_forecast(pipelines.forecast_report(result.model, data), args.out)
     if args.out:
         print(f"Saved {os.path.join(args.out, 'model.keras')}")
     return 0 if result.history else 1
+
+
+# --text-column etc. -> the source's options (checked against it: sst2 has no text_column)
+DATA_FLAGS = ("text_column", "label_column", "class_names", "column", "date_column", "transform", "season",
+              "header", "val_fraction", "test_fraction")
+
+
+def _data_flags(args):
+    return {k: getattr(args, k) for k in DATA_FLAGS if getattr(args, k, None) is not None}
+
+
+def _data_line(data):
+    sizes = ", ".join(f"{k} {v:,}" for k, v in data.sizes.items())
+    line = f"Data {data.name}: {data.task}, {sizes}"
+    if data.labels:
+        line += f"; {len(data.labels)} classes {data.labels[:10]}{' ...' if len(data.labels) > 10 else ''}"
+    counts = data.extras.get("class_counts", {}).get("train")
+    if counts and min(counts.values()) * 5 < max(counts.values()):
+        line += f"; imbalanced training labels {counts} (accuracy alone can mislead)"
+    return line
+
+
+def _print_forecast(report, out):
+    print(f"\n{'test windows, series units':<28} {'RMSE':>12} {'MAE':>12}")
+    for key, row in report.items():
+        print(f"{key:<28} {row['rmse']:>12.4g} {row['mae']:>12.4g}")
+    if out:
+        from zoo.files import write_json
+
+        write_json(os.path.join(out, "forecast.json"), report)
 
 
 _DEFAULTS = TrainConfig()
@@ -232,13 +266,17 @@ def _cmd_export(args):
     if args.calibration_data and not os.path.isfile(args.calibration_data):
         raise ValueError(f"--calibration-data {args.calibration_data!r} does not exist (a .npy of inputs).")
     dataset = args.dataset or info.get("name")
-    if dataset and (args.dataset or dataset == "digits"):
+    spec = None if args.dataset else info.get("spec")
+    if spec or (dataset and (args.dataset or dataset == "digits")):
         kwargs = {}
         if info.get("vectorizer") is not None:  # a text run: its vocabulary, its sequence length
             pre = info.get("preprocessing", {})
             kwargs = {"vectorizer": info["vectorizer"], "sequence_length": pre.get("sequence_length", 200),
                       "truncate": pre.get("truncate", "post")}
-        data = pipelines.load_dataset(dataset, args.data_dir, **kwargs)
+        if spec:  # the run's own data, as recorded (`--data-dir` where it has moved)
+            data = pipelines.load_spec(spec, data_dir=args.data_dir, **kwargs)
+        else:
+            data = pipelines.load_dataset(dataset, args.data_dir, **kwargs)
         labels, preprocessing = data.labels, data.preprocessing
         calibration = _arrays(data.batches("train", 64, training=False), args.calibration_size)[0]
         split = "test" if data.test is not None else "val"
@@ -334,6 +372,19 @@ def build_parser():
     p.add_argument("--data-dir")
     p.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. limit=2000 or sequence_length=128")
+    g = p.add_argument_group("your own data (--dataset text:FILE | idx:FOLDER | series:FILE)")
+    g.add_argument("--text-column", help="text: column name or position; 'title,body' joins columns")
+    g.add_argument("--label-column", help="text: label column name or position")
+    g.add_argument("--no-header", dest="header", action="store_const", const=False,
+                   help="text: the first row is data (default: detected)")
+    g.add_argument("--class-names", help="text/idx: 'a,b,c' or a file with one name per line (fixes the order)")
+    g.add_argument("--column", help="series: the value column (default: the last numeric one)")
+    g.add_argument("--date-column", help="series: sort by this date column (and guess the season)")
+    g.add_argument("--transform", choices=("auto", "none", "log", "relative", "log_relative"),
+                   help="series: default auto (never fails on zeros or negatives)")
+    g.add_argument("--season", type=_positive_int, help="series: steps per season for the seasonal-naive baseline")
+    g.add_argument("--val-fraction", type=float, help="held-out share for validation (sources that split)")
+    g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, series:)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="builder override, e.g. dropout=0.2 or units=[64,64]")
     p.add_argument("--strategy", default="default", choices=STRATEGIES,

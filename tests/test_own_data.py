@@ -1,0 +1,260 @@
+"""Your own data (README "Your own data"): text, IDX and series files the tests write, through
+`zoo train --dataset KIND:PATH` -> `zoo export RUN` (the run's data reloaded for calibration and
+scoring) -> `zoo verify`; class names in every export; bad files named by file, line and fix."""
+
+import gzip
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pipelines
+
+WORDS = {
+    "business": "market shares profit bank stock investors quarter revenue merger economy",
+    "sport": "match goal team season coach league players win cup striker",
+    "tech": "software chip phone internet users data cloud startup app device",
+}
+
+
+@pytest.fixture
+def zoo_cli(capsys):
+    """`zoo ARGS` in this process (a subprocess per command would pay TensorFlow's import each time):
+    an object with returncode, stdout and stderr like `subprocess.run`'s."""
+    from types import SimpleNamespace
+
+    from zoo import cli
+
+    def run(*argv):
+        capsys.readouterr()
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as exit_:
+            code = exit_.code
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run
+
+
+def _news_rows(n, seed=0):
+    """Short 'news' lines of three classes (string labels), with shared filler words."""
+    rng = np.random.default_rng(seed)
+    filler = "the a of in on said new year after over".split()
+    rows = []
+    for i in range(n):
+        label = sorted(WORDS)[i % 3]
+        words = list(rng.choice(WORDS[label].split(), 4)) + list(rng.choice(filler, 4))
+        rng.shuffle(words)
+        rows.append((label, " ".join(words).capitalize() + "."))
+    return rows
+
+
+def _write_news_tsv(path, n=360):
+    with open(path, "w", encoding="utf8") as f:
+        f.write("Category\tText\n")
+        for label, text in _news_rows(n):
+            f.write(f"{label}\t{text}\n")
+    return str(path)
+
+
+# ------------------------------------------------------------------- text
+
+
+def test_text_file_reads_string_labels_another_header_and_splits_by_row_hash(tmp_path):
+    path = _write_news_tsv(tmp_path / "news.tsv")
+    data = pipelines.load_dataset(f"text:{path}", text_column="Text", label_column="Category", sequence_length=16)
+    assert data.labels == ["business", "sport", "tech"]
+    assert set(data.sizes) == {"train", "val", "test"} and sum(data.sizes.values()) == 360
+    assert data.spec == {"dataset": f"text:{os.path.abspath(path)}", "data_dir": None,
+                         "options": {"text_column": "Text", "label_column": "Category", "sequence_length": 16}}
+    # Columns guessed when not given: the longest values are the text, the fewest distinct the label.
+    guessed = pipelines.text_file(path, sequence_length=16)
+    assert guessed.extras["columns"]["text"] == ["Text"] and guessed.extras["columns"]["label"] == "Category"
+    # Adding rows keeps every old row in its split (the split is a hash of the row).
+    test_rows = {bytes(x.numpy()) for x, _ in data.split("test")}
+    with open(path, "a", encoding="utf8") as f:
+        for label, text in _news_rows(120, seed=7):
+            f.write(f"{label}\t{text}\n")
+    bigger = pipelines.load_dataset(f"text:{path}", text_column="Text", label_column="Category",
+                                    vectorizer=data.vectorizer, sequence_length=16)
+    assert test_rows <= {bytes(x.numpy()) for x, _ in bigger.split("test")}
+
+
+def test_text_jsonl_gz_and_separate_files_with_class_names(tmp_path):
+    rows = _news_rows(90)
+    for name, part in (("train.jsonl.gz", rows[:60]), ("test.jsonl.gz", rows[60:])):
+        with gzip.open(tmp_path / name, "wt", encoding="utf8") as f:
+            for label, text in part:
+                f.write(json.dumps({"body": text, "topic": label}) + "\n")
+    data = pipelines.text_file(str(tmp_path / "train.jsonl.gz"), test=str(tmp_path / "test.jsonl.gz"),
+                               text_column="body", label_column="topic", class_names="tech,sport,business")
+    assert data.labels == ["tech", "sport", "business"] and data.sizes == {"train": 60, "test": 30}
+    labels = np.array([int(y) for _, y in data.split("test")])
+    assert list(labels[:3]) == [2, 1, 0]  # business, sport, tech in the file; named order kept
+
+
+def test_a_text_run_exports_with_its_class_names_and_real_accuracy(tmp_path, zoo_cli):
+    path = _write_news_tsv(tmp_path / "news.tsv", n=600)
+    run, out = str(tmp_path / "run"), str(tmp_path / "export")
+    proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"text:{path}", "--text-column", "Text",
+                "--label-column", "Category", "--data-arg", "sequence_length=16", "--epochs", "4", "--lr", "0.01",
+                "--quiet", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 classes ['business', 'sport', 'tech']" in proc.stdout
+    proc = zoo_cli("export", run, "--out", out, "--quantize", "fp32")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    assert manifest["labels"] == ["business", "sport", "tech"]
+    rows = {r["file"]: r for r in report["results"]}
+    # Scored on the run's own test split (reloaded from the recorded spec), not on random inputs.
+    test_size = json.load(open(os.path.join(run, "data.json")))["sizes"]["test"]
+    assert report["examples"] == test_size and rows["onnx"]["accuracy"] > 0.9
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(os.path.join(out, manifest["files"]["onnx"]["path"])).get_modelmeta()
+    assert json.loads(meta.custom_metadata_map["zoo.labels"]) == ["business", "sport", "tech"]
+    served = tf.saved_model.load(os.path.join(out, manifest["files"]["saved_model"]["path"]))
+    names = served.signatures["serving_text"](text=tf.constant(["profit bank merger shares", "goal match cup"]))
+    assert [n.decode() for n in names["class_names"].numpy()] == ["business", "sport"]
+    assert zoo_cli("verify", out).returncode == 0
+
+
+# ------------------------------------------------------------------- IDX
+
+
+def _write_idx(path, array):
+    array = np.asarray(array, "uint8")
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape))
+        f.write(array.tobytes())
+
+
+def _write_digits_idx(folder):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images * 16).clip(0, 255).astype("uint8")
+    os.makedirs(folder, exist_ok=True)
+    _write_idx(os.path.join(folder, "train-images-idx3-ubyte.gz"), images[:1400])
+    _write_idx(os.path.join(folder, "train-labels-idx1-ubyte.gz"), digits.target[:1400])
+    _write_idx(os.path.join(folder, "t10k-images-idx3-ubyte.gz"), images[1400:])
+    _write_idx(os.path.join(folder, "t10k-labels-idx1-ubyte.gz"), digits.target[1400:])
+    return str(folder)
+
+
+NAMES = "zero,one,two,three,four,five,six,seven,eight,nine"
+
+
+def test_an_idx_run_with_class_names_trains_exports_int8_and_verifies(tmp_path, zoo_cli):
+    folder = _write_digits_idx(tmp_path / "idx")
+    run, out = str(tmp_path / "run"), str(tmp_path / "export")
+    proc = zoo_cli("train", "mlp_tiny", "--dataset", f"idx:{folder}", "--class-names", NAMES, "--epochs", "20",
+                   "--lr", "0.003",
+                "--quiet", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.load(open(os.path.join(run, "data.json")))
+    assert data["name"] == "idx:idx" and data["labels"] == NAMES.split(",")
+    proc = zoo_cli("export", run, "--out", out, "--formats", "saved_model,tflite", "--quantize", "fp32,int8")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    rows = {r["file"]: r for r in report["results"]}
+    assert report["examples"] == 397 and rows["tflite_int8"]["accuracy"] > 0.8  # the run's 397 test images
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    assert manifest["labels"] == NAMES.split(",")
+    served = tf.saved_model.load(os.path.join(out, manifest["files"]["saved_model"]["path"]))
+    x = {manifest["inputs"][0]["name"]: tf.zeros((2, 8, 8, 1))}
+    names = served.signatures["serving_default"](**x)["class_names"].numpy()
+    assert names.shape == (2,) and names[0].decode() in NAMES.split(",")
+
+
+def test_a_moved_dataset_is_named_at_export_and_data_dir_points_at_it(tmp_path, zoo_cli):
+    folder = _write_digits_idx(tmp_path / "idx")
+    run = str(tmp_path / "run")
+    assert zoo_cli("train", "mlp_tiny", "--dataset", f"idx:{folder}", "--epochs", "1", "--quiet",
+                "--out", run).returncode == 0
+    os.rename(folder, tmp_path / "moved")
+    proc = zoo_cli("export", run, "--out", str(tmp_path / "x"), "--quantize", "fp32")
+    assert proc.returncode == 2 and "is gone" in proc.stderr and "--data-dir" in proc.stderr
+    assert not os.path.exists(tmp_path / "x")
+    proc = zoo_cli("export", run, "--out", str(tmp_path / "x"), "--quantize", "fp32", "--data-dir",
+                str(tmp_path / "moved"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.load(open(tmp_path / "x" / "report.json"))["examples"] == 397
+
+
+# ------------------------------------------------------------------- series
+
+
+def _write_series_with_zeros(path, months=240):
+    """A monthly demand series that is zero in every January (shop closed) with trend and season."""
+    t = np.arange(months)
+    values = 50 + 0.2 * t + 20 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 3, months)
+    values[t % 12 == 0] = 0.0
+    with open(path, "w") as f:
+        f.write("month,store,units\n")
+        for i, v in enumerate(values):
+            f.write(f"{1990 + i // 12}-{i % 12 + 1:02d},A,{v:.2f}\n")
+    return str(path)
+
+
+def test_series_auto_transform_takes_zeros_and_reports_baselines(tmp_path, zoo_cli):
+    path = _write_series_with_zeros(tmp_path / "units.csv")
+    with pytest.raises(ValueError, match="strictly positive.*transform='auto'"):
+        pipelines.series_file(path, column="units", transform="log")
+    data = pipelines.series_file(path, column="units", date_column="month")
+    assert data.extras["season"] == 12 and data.preprocessing["log"] is False
+    baselines = pipelines.naive_baselines(data)
+    # On a series with a strong yearly season, last year's value beats last month's.
+    assert baselines["seasonal_naive"]["rmse"] < baselines["last_value"]["rmse"]
+    run, out = str(tmp_path / "run"), str(tmp_path / "export")
+    proc = zoo_cli("train", "lstm_forecaster_tiny", "--dataset", f"series:{path}", "--column", "units",
+                "--date-column", "month", "--epochs", "2", "--quiet", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "last_value" in proc.stdout and "seasonal_naive" in proc.stdout
+    report = json.load(open(os.path.join(run, "forecast.json")))
+    assert set(report) == {"model", "last_value", "seasonal_naive"}
+    np.testing.assert_allclose(report["last_value"]["rmse"], baselines["last_value"]["rmse"], rtol=1e-5)
+    proc = zoo_cli("export", run, "--out", out, "--formats", "saved_model,onnx", "--quantize", "fp32")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = json.load(open(os.path.join(out, "report.json")))["results"]
+    assert all(np.isfinite(r["rmse"]) and abs(r["rmse"] - r["keras_rmse"]) < 1e-4 for r in rows)
+
+
+# ------------------------------------------------------------------- bad files
+
+
+@pytest.mark.parametrize("content,args,message", [
+    ("Category\tText\nsport\tgoal\nbusiness\n", ["--text-column", "Text", "--label-column", "Category"],
+     "news.tsv' line 3: 1 field\\(s\\) where 2 are expected"),
+    ("Category\tText\nsport\tgoal\n", ["--text-column", "Txt", "--label-column", "Category"],
+     "text_column='Txt' is not a column .* Did you mean 'Text'"),
+    ("Category\tText\nsport\tgoal\ntech\tchip\n", ["--label-column", "Category", "--class-names", "sport,business"],
+     "line 3: label 'tech' is not one of the class names"),
+    ("Category\tText\nsport\tgoal\n", ["--data-arg", "limit=5"], "has no option\\(s\\) \\['limit'\\]. Allowed"),
+    ("Category\tText\nsport\tgoal\nsport\tcup\n", ["--label-column", "Category"], "a classifier needs two or more"),
+])
+def test_bad_text_files_are_one_line_errors_with_file_line_and_fix(tmp_path, content, args, message, zoo_cli):
+    import re
+
+    path = tmp_path / "news.tsv"
+    path.write_text(content)
+    proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"text:{path}", *args, "--epochs", "1",
+                "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("zoo: error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
+
+
+def test_source_options_are_checked_against_the_source(tmp_path):
+    path = _write_news_tsv(tmp_path / "news.tsv", n=30)
+    with pytest.raises(ValueError, match="Dataset 'sst2' has no option\\(s\\) \\['text_column'\\]"):
+        pipelines.load_dataset("sst2", str(tmp_path), text_column="Text")
+    with pytest.raises(ValueError, match="Unknown data kind 'csv'"):
+        pipelines.load_dataset(f"csv:{path}")
+    with pytest.raises(ValueError, match="does not exist"):
+        pipelines.load_dataset("text:/no/such.csv")
