@@ -85,7 +85,7 @@ def _fmt(v):
 
 ORDER = ["resnet50_vs_kapp", "export_latency", "pipeline", "accuracy_mlp_mnist", "accuracy_bilstm_imdb",
          "accuracy_transformer_imdb", "accuracy_gru_sst2", "accuracy_forecaster_airline",
-         "accuracy_resnet20_cifar10", "compression_mnist"]
+         "accuracy_resnet20_cifar10", "compression_mnist", "forecasting"]
 
 
 def render():

@@ -90,3 +90,23 @@ def _fresh_keras_state():
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def zoo_cli(capsys):
+    """`zoo ARGS` in this process (a subprocess per command would pay TensorFlow's import each time):
+    an object with returncode, stdout and stderr like `subprocess.run`'s."""
+    from types import SimpleNamespace
+
+    from zoo import cli
+
+    def run(*argv):
+        capsys.readouterr()
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as exit_:
+            code = exit_.code
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run

@@ -20,26 +20,6 @@ WORDS = {
 }
 
 
-@pytest.fixture
-def zoo_cli(capsys):
-    """`zoo ARGS` in this process (a subprocess per command would pay TensorFlow's import each time):
-    an object with returncode, stdout and stderr like `subprocess.run`'s."""
-    from types import SimpleNamespace
-
-    from zoo import cli
-
-    def run(*argv):
-        capsys.readouterr()
-        try:
-            code = cli.main(list(argv))
-        except SystemExit as exit_:
-            code = exit_.code
-        out = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
-
-    return run
-
-
 def _news_rows(n, seed=0):
     """Short 'news' lines of three classes (string labels), with shared filler words."""
     rng = np.random.default_rng(seed)

@@ -88,4 +88,10 @@ def test_the_cli_choices_come_from_the_code():
     train = parser._subparsers._group_actions[0].choices["train"]
     actions = {a.dest: a for a in train._actions}
     assert tuple(actions["optimizer"].choices) == OPTIMIZERS
-    assert actions["epochs"].default == TrainConfig().epochs and actions["lr"].default == TrainConfig().learning_rate
+    # Unset recipe options come from the task's defaults, else TrainConfig's.
+    assert actions["epochs"].default is None and actions["lr"].default is None
+    args = parser.parse_args(["train", "mlp_tiny"])
+    assert cli._train_config(args, "image_classification").epochs == TrainConfig().epochs
+    forecast = cli._train_config(args, "forecasting")
+    assert (forecast.epochs, forecast.early_stopping_patience) == (200, 20)
+    assert cli._train_config(parser.parse_args(["train", "mlp_tiny", "--epochs", "3"]), "forecasting").epochs == 3

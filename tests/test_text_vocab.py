@@ -3,8 +3,6 @@ file cannot hold, runs saved before it are repaired, and IMDB runs export and ve
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,7 +11,7 @@ import tensorflow as tf
 
 import pipelines
 import zoo
-from conftest import REPO, SHARED_DATA
+from conftest import SHARED_DATA
 from pipelines import text as text_lib
 from zoo.train import TrainConfig, fit
 
@@ -33,11 +31,6 @@ def _texts(rng, n):
     return np.array(rows, dtype=object), np.array(labels, "int32")
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=900)
-
-
 def test_standardize_turns_space_like_characters_into_spaces():
     out = text_lib.standardize(tf.constant(TRICKY + ["Hello, World!"])).numpy().tolist()
     assert out == [b"good movie", b"bad film", b"fine plot", b"nice one", b"zero width", b"para graph",
@@ -46,7 +39,7 @@ def test_standardize_turns_space_like_characters_into_spaces():
     assert not text_lib.unstorable("good") and not text_lib.unstorable("")
 
 
-def test_a_tricky_text_run_trains_saves_reloads_and_exports(tmp_path):
+def test_a_tricky_text_run_trains_saves_reloads_and_exports(tmp_path, zoo_cli):
     rng = np.random.default_rng(0)
     train, test = _texts(rng, 300), _texts(rng, 60)
     data = text_lib.text_splits(train, None, test, name="tricky", labels=["neg", "pos"], max_tokens=100,
@@ -58,9 +51,9 @@ def test_a_tricky_text_run_trains_saves_reloads_and_exports(tmp_path):
                  config=TrainConfig(epochs=2, batch_size=32, learning_rate=1e-2, out_dir=run, verbose=0))
     reloaded = zoo.train.load_vectorizer(os.path.join(run, "vectorizer.keras"))
     assert [str(t) for t in reloaded.get_vocabulary()] == vocab
-    proc = _cli("export", run, "--out", str(tmp_path / "x"))
+    proc = zoo_cli("export", run, "--out", str(tmp_path / "x"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _cli("verify", str(tmp_path / "x")).returncode == 0
+    assert zoo_cli("verify", str(tmp_path / "x")).returncode == 0
     _assert_serving_text_matches(tmp_path / "x", result.model, data.vectorizer, test[0], 12, "post")
 
 
@@ -75,7 +68,7 @@ def _assert_serving_text_matches(export_dir, model, vectorizer, texts, length, t
     assert vocabulary == [str(t) for t in vectorizer.get_vocabulary()]
 
 
-def test_a_run_saved_before_the_fix_is_repaired_and_exports(tmp_path):
+def test_a_run_saved_before_the_fix_is_repaired_and_exports(tmp_path, zoo_cli):
     """The old way: Keras' default standardization keeps U+0085 & co inside tokens, and the
     vectorizer was saved unchecked. `zoo export RUN` repairs vocabulary and embedding rows."""
     rng = np.random.default_rng(1)
@@ -103,9 +96,9 @@ def test_a_run_saved_before_the_fix_is_repaired_and_exports(tmp_path):
     before = result.model(old(tf.constant(list(clean))), training=False)
     after = model(repaired(tf.constant(list(clean))), training=False)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(after), keras.ops.convert_to_numpy(before), atol=1e-6)
-    proc = _cli("export", str(run), "--out", str(tmp_path / "x"))
+    proc = zoo_cli("export", str(run), "--out", str(tmp_path / "x"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _cli("verify", str(tmp_path / "x")).returncode == 0
+    assert zoo_cli("verify", str(tmp_path / "x")).returncode == 0
     _assert_serving_text_matches(tmp_path / "x", model, repaired, clean, 12, "post")
 
 
@@ -113,14 +106,16 @@ IMDB = os.path.join(SHARED_DATA, "imdb")
 
 
 @pytest.mark.skipif(not os.path.isdir(IMDB), reason="../shared/data/imdb is not present")
-def test_an_imdb_run_exports_and_verifies_through_the_cli(tmp_path):
+def test_an_imdb_run_exports_and_verifies_through_the_cli(tmp_path, zoo_cli):
     run, out = str(tmp_path / "run"), tmp_path / "x"
-    proc = _cli("train", "lstm_classifier_tiny", "--dataset", "imdb", "--data-dir", IMDB, "--data-arg", "limit=800",
+    proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", "imdb", "--data-dir", IMDB, "--data-arg", "limit=800",
                 "--epochs", "1", "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = _cli("export", run, "--out", str(out))
+    proc = zoo_cli("export", run, "--out", str(out), "--eval-size", "200")  # scored on 200 test reviews
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = _cli("verify", str(out))
+    report = json.load(open(out / "report.json"))  # scored on the run's IMDB test reviews (its recorded spec)
+    assert report["examples"] == 200 and all(r["accuracy"] >= r["keras_accuracy"] - 0.02 for r in report["results"])
+    proc = zoo_cli("verify", str(out))
     assert proc.returncode == 0 and "all files passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     # serving_text (raw reviews in) gives the Keras model's classes on IMDB test reviews.
     vectorizer = zoo.train.load_vectorizer(os.path.join(run, "vectorizer.keras"))

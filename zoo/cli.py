@@ -7,6 +7,7 @@ silenced before it loads.
 """
 
 import argparse
+import dataclasses
 import difflib
 import json
 import os
@@ -93,13 +94,20 @@ def _parse_model_args(pairs):
     return out
 
 
-def _train_config(args, **overrides):
-    fields = dict(
-        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-        learning_rate=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+def _train_config(args, task=None, **overrides):
+    """The run's `TrainConfig`: the command line's values, else the task's recipe defaults
+    (`zoo.config.TASK_DEFAULTS`), else `TrainConfig`'s."""
+    from zoo.config import TASK_DEFAULTS
+
+    recipe = {**dataclasses.asdict(_DEFAULTS), **TASK_DEFAULTS.get(task, {})}
+    given = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                 weight_decay=args.weight_decay, early_stopping_patience=args.early_stopping)
+    fields = {k: (recipe[k] if v is None else v) for k, v in given.items()}
+    fields.update(
+        optimizer=args.optimizer, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, clipnorm=args.clipnorm,
         label_smoothing=args.label_smoothing, mixed_precision=args.mixed_precision,
-        early_stopping_patience=args.early_stopping, seed=args.seed, out_dir=args.out,
+        seed=args.seed, out_dir=args.out,
         backup_every_steps=args.backup_every, verbose=0 if args.quiet else 1,
     )
     if args.step_epochs:
@@ -131,7 +139,7 @@ def _cmd_train(args):
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
-    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args),
+    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args, data.task),
                  strategy=strategy, restart=args.restart)
     if data.task == "forecasting" and data.test is not None and result.model is not None:
         _print_forecast(pipelines.forecast_report(result.model, data), args.out)
@@ -173,12 +181,14 @@ def _print_forecast(report, out):
 _DEFAULTS = TrainConfig()
 
 
-def _add_train_args(p, *, epochs=_DEFAULTS.epochs, batch_size=_DEFAULTS.batch_size, lr=_DEFAULTS.learning_rate):
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=batch_size)
+def _add_train_args(p):
+    # epochs, batch size, lr, weight decay and early stopping default to the task's recipe
+    # (zoo.config.TASK_DEFAULTS), else TrainConfig's: None here means "not given".
+    p.add_argument("--epochs", type=int, help=f"default {_DEFAULTS.epochs} (forecasting: 200, early stopping 20)")
+    p.add_argument("--batch-size", type=int, help=f"default {_DEFAULTS.batch_size} (forecasting: 16)")
     p.add_argument("--optimizer", default=_DEFAULTS.optimizer, choices=OPTIMIZERS)
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate")
-    p.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
+    p.add_argument("--lr", type=float, help=f"peak learning rate; default {_DEFAULTS.learning_rate} (forecasting: 3e-3)")
+    p.add_argument("--weight-decay", type=float, help=f"default {_DEFAULTS.weight_decay} (forecasting: 0)")
     p.add_argument("--schedule", default=_DEFAULTS.schedule, choices=SCHEDULES)
     p.add_argument("--step-epochs", type=_int_list, help="for --schedule step: comma-separated epochs, e.g. 100,150")
     p.add_argument("--warmup-epochs", type=float, default=_DEFAULTS.warmup_epochs)
@@ -186,7 +196,8 @@ def _add_train_args(p, *, epochs=_DEFAULTS.epochs, batch_size=_DEFAULTS.batch_si
     p.add_argument("--label-smoothing", type=float, default=_DEFAULTS.label_smoothing)
     p.add_argument("--mixed-precision", action="store_true", default=_DEFAULTS.mixed_precision,
                    help="bfloat16 compute")
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE", default=_DEFAULTS.early_stopping_patience)
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help=f"default {_DEFAULTS.early_stopping_patience} (forecasting: 20)")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     p.add_argument("--backup-every", type=int, default=_DEFAULTS.backup_every_steps,
                    help="mid-epoch backup every N steps")

@@ -7,6 +7,14 @@ import math
 OPTIMIZERS = ("adamw", "sgd", "adam")
 SCHEDULES = ("cosine", "step", "constant")
 
+# Per-task recipe defaults `zoo train` applies where the command line leaves a field unset.
+# Forecasting series are small (a few hundred windows): many short epochs, early stopping on the
+# validation windows with the best weights restored (measured: benchmarks/forecasting.py).
+TASK_DEFAULTS = {
+    "forecasting": {"epochs": 200, "batch_size": 16, "learning_rate": 3e-3, "weight_decay": 0.0,
+                    "early_stopping_patience": 20},
+}
+
 
 @dataclasses.dataclass
 class TrainConfig:
