@@ -28,6 +28,7 @@ SOURCES = {
     "text": text.text_file,
     "idx": image.idx,
     "series": series.series_file,
+    "tfrecord": image.tfrecords,
     "folder": image.image_folder,
 }
 
@@ -78,7 +79,8 @@ def load_dataset(name, data_dir=None, **kwargs):
     TFDS dataset name (`tfds:<name>` to be explicit; loaded with `tfds.load`,
     from `data_dir` when given), or `KIND:PATH` for your own data:
     `text:` (CSV/TSV/JSONL, `pipelines.text_file`), `idx:` (four IDX files,
-    `pipelines.idx`), `series:` (a CSV time series, `pipelines.series_file`),
+    `pipelines.idx`), `series:` (a CSV time series, `pipelines.series_file`), `tfrecord:` (image
+    TFRecord shards, `pipelines.tfrecords`),
     `folder:` (image class folders). Options go to the loader; unknown ones
     are refused with the allowed ones.
     """
@@ -93,7 +95,7 @@ def _load(name, data_dir, kwargs):
         _check_options(name, image.tfds_images, kwargs, skip=("name", "data_dir"))
         return image.tfds_images(path, data_dir=data_dir, **kwargs)
     if path and kind in SOURCES:
-        _check_options(name, SOURCES[kind], kwargs, skip=("path", "directory", "name"))
+        _check_options(name, SOURCES[kind], kwargs, skip=("path", "directory", "name", "augment"))
         if not os.path.exists(path):
             raise ValueError(f"{path!r} does not exist (dataset {name!r}).")
         return SOURCES[kind](path, **kwargs)
@@ -126,6 +128,8 @@ def _spec(name, data_dir, kwargs):
         name = f"{kind}:{os.path.abspath(path)}"
     options = {}
     for key, value in kwargs.items():
+        if isinstance(value, str) and os.sep in value and os.path.exists(value):
+            value = os.path.abspath(value)  # e.g. text_file's val=/test= files, read again from anywhere
         try:
             options[key] = json.loads(json.dumps(value))
         except (TypeError, ValueError):

@@ -316,31 +316,82 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
     return (ds.ignore_errors() if corrupt else ds), num
 
 
-def cifar10(data_dir, *, val_fraction=0.1, seed=0, skip_corrupt=False):
-    """CIFAR-10 from TFRecord shards `train-*.tfrecord`/`test-*.tfrecord` plus
-    `labels.txt` (the layout in `../shared/data/cifar10`). The first
-    `val_fraction` of the training records is held out for validation."""
-    labels_path = os.path.join(data_dir, "labels.txt")
-    if not os.path.exists(labels_path):
-        raise ValueError(f"{labels_path!r} not found: point --data-dir at the CIFAR-10 "
-                         "TFRecord folder (train-*.tfrecord, test-*.tfrecord, labels.txt).")
-    with open(labels_path) as f:
-        labels = [line.strip() for line in f if line.strip()]
+def tfrecords(path, *, class_names=None, image_key="image/encoded", label_key="image/class/label",
+              image_size=None, channels=3, train="train-*.tfrecord", test="test-*.tfrecord", val_fraction=0.1,
+              skip_corrupt=False, augment=None, name=None):
+    """Image classification from your `tf.train.Example` TFRecord shards.
+
+    `path` is the folder; `train`/`test` are file patterns in it. Feature keys
+    are configurable (`image_key`: encoded JPEG/PNG bytes, `label_key`: int64
+    class index). Class names come from `class_names` (a list, a
+    comma-separated string or a file) or `labels.txt` in the folder. Images
+    are resized to `image_size` (default: the first training image's size).
+    Every record is decoded once up front (see `tfrecord_images`). The first
+    `val_fraction` of the training records is held out for validation.
+
+    Example:
+
+    ```python
+    import pipelines
+    data = pipelines.tfrecords("flowers/", image_key="jpeg", label_key="class", class_names="flowers/names.txt")
+    ```
+    """
+    from pipelines.text import read_class_names
+
+    if not os.path.isdir(path):
+        raise ValueError(f"TFRecord folder {path!r} does not exist.")
+    labels = read_class_names(class_names)
+    if labels is None:
+        labels_path = os.path.join(path, "labels.txt")
+        if not os.path.exists(labels_path):
+            raise ValueError(f"No class names for the TFRecords in {path!r}: pass class_names= (--class-names a,b,c or a "
+                             "file with one name per line), or put labels.txt (one name per line) in the folder.")
+        labels = read_class_names(labels_path)
+    if image_size is None:
+        files = sorted(glob.glob(os.path.join(path, train)))
+        if not files:
+            raise ValueError(f"No TFRecord files match {os.path.join(path, train)!r} (train=).")
+        image_size = _first_image_size(files[0], image_key, channels)
     reports = {"train": {}, "test": {}}
-    train, n_train = tfrecord_images(os.path.join(data_dir, "train-*.tfrecord"), image_size=(32, 32),
-                                     num_classes=len(labels), skip_corrupt=skip_corrupt, report=reports["train"])
-    test, n_test = tfrecord_images(os.path.join(data_dir, "test-*.tfrecord"), image_size=(32, 32),
-                                   num_classes=len(labels), skip_corrupt=skip_corrupt, report=reports["test"])
+    options = dict(image_size=tuple(image_size), channels=channels, image_key=image_key, label_key=label_key,
+                   num_classes=len(labels), skip_corrupt=skip_corrupt)
+    train_ds, n_train = tfrecord_images(os.path.join(path, train), **options, report=reports["train"])
+    test_ds, n_test = (tfrecord_images(os.path.join(path, test), **options, report=reports["test"])
+                       if glob.glob(os.path.join(path, test)) else (None, 0))
     n_val = int(n_train * val_fraction)
     data = _image_splits(
-        train.skip(n_val), train.take(n_val) if n_val else None, test, name="cifar10",
-        image_shape=(32, 32, 3), labels=labels,
-        sizes={"train": n_train - n_val, "val": n_val, "test": n_test},
-        augment=crop_and_flip(4),
+        train_ds.skip(n_val), train_ds.take(n_val) if n_val else None, test_ds,
+        name=name or f"tfrecord:{os.path.basename(os.path.normpath(path))}",
+        image_shape=(*image_size, channels), labels=labels,
+        sizes={k: v for k, v in (("train", n_train - n_val), ("val", n_val), ("test", n_test)) if v},
+        augment=augment,
     )
-    data.source, data.checked = data_dir, ("train", "val", "test")  # decoded and label-checked above
+    data.source, data.checked = path, ("train", "val", "test")  # decoded and label-checked above
     data.extras["skipped_corrupt"] = {k: v["corrupt"] for k, v in reports.items() if v.get("corrupt")}
     return data
+
+
+def _first_image_size(path, image_key, channels):
+    try:
+        record = next(iter(tf.data.TFRecordDataset(path).take(1)))
+        ex = tf.io.parse_single_example(record, {image_key: tf.io.FixedLenFeature([], tf.string)})
+        return tuple(int(d) for d in tf.io.decode_image(ex[image_key], channels=channels).shape[:2])
+    except StopIteration:
+        raise ValueError(f"{path!r} holds no records.") from None
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
+        raise ValueError(f"{path!r}: the first record has no decodable image under image_key={image_key!r} "
+                         f"({err.message.splitlines()[0]}). Pass image_key= (and image_size=).") from None
+
+
+def cifar10(data_dir, *, val_fraction=0.1, seed=0, skip_corrupt=False):
+    """CIFAR-10 from TFRecord shards `train-*.tfrecord`/`test-*.tfrecord` plus
+    `labels.txt` (the layout in `../shared/data/cifar10`): the `tfrecords`
+    source with CIFAR's size and augmentation."""
+    if not os.path.exists(os.path.join(data_dir, "labels.txt")):
+        raise ValueError(f"{os.path.join(data_dir, 'labels.txt')!r} not found: point --data-dir at the CIFAR-10 "
+                         "TFRecord folder (train-*.tfrecord, test-*.tfrecord, labels.txt).")
+    return tfrecords(data_dir, image_size=(32, 32), val_fraction=val_fraction, skip_corrupt=skip_corrupt,
+                     augment=crop_and_flip(4), name="cifar10")
 
 
 # ----------------------------------------------------------------- folders

@@ -420,7 +420,8 @@ def _rows(path, fmt):
                                          "({\"text\": ..., \"label\": ...}).")
                     yield number, row
             else:
-                reader = csv.reader(f, delimiter=fmt)
+                # TSV files (GLUE's, SST-2's) are not quoted: a quote is part of the text there.
+                reader = csv.reader(f, delimiter=fmt, quoting=csv.QUOTE_NONE if fmt == "\t" else csv.QUOTE_MINIMAL)
                 for row in reader:
                     if row:
                         yield reader.line_num, row
@@ -577,6 +578,9 @@ def _encode_labels(raw, class_names, path, lines):
                 raise ValueError(f"{path!r} line {lines[row]}: label {ints[0]} is negative. Integer labels are "
                                  "class indices 0, 1, ...; or pass class_names=.")
             class_names = [str(i) for i in range(ints[-1] + 1)]
+            if len(class_names) < 2:
+                raise ValueError(f"{path!r}: every row has the label 0; a classifier needs two or more classes. "
+                                 "Check label_column=.")
             return np.array([int(v) for v in raw], "int32"), class_names
         class_names = values
     index = {c: i for i, c in enumerate(class_names)}

@@ -238,3 +238,40 @@ def test_source_options_are_checked_against_the_source(tmp_path):
         pipelines.load_dataset(f"csv:{path}")
     with pytest.raises(ValueError, match="does not exist"):
         pipelines.load_dataset("text:/no/such.csv")
+
+
+# ------------------------------------------------------------------- TFRecord
+
+
+def test_tfrecords_with_custom_keys_and_class_names_train_export_and_verify(tmp_path, zoo_cli):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = digits.target < 3
+    images = (digits.images[keep] * 16).clip(0, 255).astype("uint8")[..., None]
+    labels = digits.target[keep]
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for split, part in (("train", slice(0, 420)), ("test", slice(420, None))):
+        with tf.io.TFRecordWriter(str(folder / f"{split}-00000.tfrecord")) as writer:
+            for image, label in zip(images[part], labels[part]):
+                png = tf.io.encode_png(np.repeat(image, 3, -1)).numpy()
+                writer.write(tf.train.Example(features=tf.train.Features(feature={
+                    "png": tf.train.Feature(bytes_list=tf.train.BytesList(value=[png])),
+                    "digit": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+                })).SerializeToString())
+    proc = zoo_cli("train", "mlp_tiny", "--dataset", f"tfrecord:{folder}", "--class-names", "zero,one,two",
+                   "--data-arg", "image_key=png", "--data-arg", "label_key=digit", "--epochs", "10", "--lr", "0.003",
+                   "--quiet", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 classes ['zero', 'one', 'two']" in proc.stdout and "train 378, val 42, test" in proc.stdout
+    out = str(tmp_path / "x")
+    proc = zoo_cli("export", str(tmp_path / "run"), "--out", out, "--formats", "onnx", "--quantize", "fp32")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["examples"] == len(labels) - 420 and report["results"][0]["accuracy"] > 0.9
+    assert json.load(open(os.path.join(out, "zoo_export.json")))["labels"] == ["zero", "one", "two"]
+    # A wrong key is named with the fix.
+    proc = zoo_cli("train", "mlp_tiny", "--dataset", f"tfrecord:{folder}", "--class-names", "zero,one,two",
+                   "--epochs", "1", "--out", str(tmp_path / "run2"))
+    assert proc.returncode == 2 and "image_key='image/encoded'" in proc.stderr and "Pass image_key=" in proc.stderr
