@@ -97,6 +97,16 @@ class DataSplits:
         }
 
 
+def check_fractions(val_fraction, test_fraction):
+    """Held-out shares in [0, 1) that leave at least 10% to train, else a ValueError naming them."""
+    for arg, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}")
+    if val_fraction + test_fraction >= 0.9:
+        raise ValueError(f"val_fraction + test_fraction must leave at least 10% to train. Received: "
+                         f"val_fraction={val_fraction}, test_fraction={test_fraction}")
+
+
 def _epoch_seed(seed, epoch):
     # A distinct, reproducible int64 seed per (seed, epoch).
     return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])

@@ -13,7 +13,7 @@ import struct
 import numpy as np
 import tensorflow as tf
 
-from pipelines.core import AUTOTUNE, DataSplits
+from pipelines.core import AUTOTUNE, DataSplits, check_fractions
 
 log = logging.getLogger("pipelines")
 
@@ -75,12 +75,7 @@ def digits(*, val_fraction=0.1, test_fraction=0.2, seed=0):
     """
     from sklearn.datasets import load_digits
 
-    for arg, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}")
-    if val_fraction + test_fraction >= 0.9:
-        raise ValueError(f"val_fraction + test_fraction must leave at least 10% to train. Received: "
-                         f"val_fraction={val_fraction}, test_fraction={test_fraction}")
+    check_fractions(val_fraction, test_fraction)
     bunch = load_digits()
     x = bunch.images.astype("uint8")[..., None]  # (n, 8, 8, 1)
     y = bunch.target.astype("int32")

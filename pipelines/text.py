@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines.core import AUTOTUNE, DataSplits
+from pipelines.core import AUTOTUNE, DataSplits, check_fractions
 
 
 def read_text_folder(path, split=None):
@@ -624,12 +624,7 @@ def text_file(path, *, text_column=None, label_column=None, header="auto", delim
     data.labels, data.sizes
     ```
     """
-    for arg, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-            raise ValueError(f"`{arg}` must be in [0, 1). Received: {arg}={value!r}")
-    if val_fraction + test_fraction >= 0.9:
-        raise ValueError(f"val_fraction + test_fraction must leave at least 10% to train. Received: "
-                         f"{val_fraction} + {test_fraction}")
+    check_fractions(val_fraction, test_fraction)
     options = dict(text_column=text_column, label_column=label_column, header=header, delimiter=delimiter)
     texts, raw, lines, columns = _read_labelled_text(path, **options)
     parts = {"train": ([], [], [])}
