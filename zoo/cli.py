@@ -361,6 +361,23 @@ def _cmd_bench(args):
     return 0
 
 
+def _add_data_args(p):
+    """Options of the generic sources, passed to the source only when given (and checked against it)."""
+    g = p.add_argument_group("your own data (--dataset text:FILE | idx:FOLDER | series:FILE | tfrecord:FOLDER)")
+    g.add_argument("--text-column", help="text: column name or position; 'title,body' joins columns")
+    g.add_argument("--label-column", help="text: label column name or position")
+    g.add_argument("--no-header", dest="header", action="store_const", const=False,
+                   help="text: the first row is data (default: detected)")
+    g.add_argument("--class-names", help="text/idx/tfrecord: 'a,b,c' or a file with one name per line (fixes the order)")
+    g.add_argument("--column", help="series: the value column (default: the last numeric one)")
+    g.add_argument("--date-column", help="series: sort by this date column (and guess the season)")
+    g.add_argument("--transform", choices=("auto", "none", "log", "relative", "log_relative"),
+                   help="series: default auto (never fails on zeros or negatives)")
+    g.add_argument("--season", type=_positive_int, help="series: steps per season for the seasonal-naive baseline")
+    g.add_argument("--val-fraction", type=float, help="held-out share for validation (sources that split)")
+    g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, series:)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -383,19 +400,7 @@ def build_parser():
     p.add_argument("--data-dir")
     p.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. limit=2000 or sequence_length=128")
-    g = p.add_argument_group("your own data (--dataset text:FILE | idx:FOLDER | series:FILE)")
-    g.add_argument("--text-column", help="text: column name or position; 'title,body' joins columns")
-    g.add_argument("--label-column", help="text: label column name or position")
-    g.add_argument("--no-header", dest="header", action="store_const", const=False,
-                   help="text: the first row is data (default: detected)")
-    g.add_argument("--class-names", help="text/idx: 'a,b,c' or a file with one name per line (fixes the order)")
-    g.add_argument("--column", help="series: the value column (default: the last numeric one)")
-    g.add_argument("--date-column", help="series: sort by this date column (and guess the season)")
-    g.add_argument("--transform", choices=("auto", "none", "log", "relative", "log_relative"),
-                   help="series: default auto (never fails on zeros or negatives)")
-    g.add_argument("--season", type=_positive_int, help="series: steps per season for the seasonal-naive baseline")
-    g.add_argument("--val-fraction", type=float, help="held-out share for validation (sources that split)")
-    g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, series:)")
+    _add_data_args(p)
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
                    help="builder override, e.g. dropout=0.2 or units=[64,64]")
     p.add_argument("--strategy", default="default", choices=STRATEGIES,
