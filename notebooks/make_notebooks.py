@@ -100,7 +100,7 @@ def splits(train_mask, test_mask, offset, limit=None):
 from zoo.train import TrainConfig, fit
 source_task = splits(y_tr < 5, y_te < 5, 0)
 src = fit(lambda: zoo.resnet8(input_shape=(32, 32, 3), classes=5), source_task,
-          config=TrainConfig(epochs=4, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5, verbose=0))
+          config=TrainConfig(epochs=3, batch_size=64, learning_rate=3e-3, warmup_epochs=0.5, verbose=0))
 print("source task accuracy:", round(src.evaluation["accuracy"], 4))
 weights_file = str(WORK / "resnet8_source.weights.h5")
 src.model.save_weights(weights_file)
@@ -111,11 +111,11 @@ target = splits(y_tr >= 5, y_te >= 5, 5, limit=1000)
 model = replace_head(pretrained, classes=5, dropout=0.2)
 freeze_backbone(model)
 print("trainable parameters with a frozen backbone:", count_trainable(model), "of", model.count_params())
-phase1 = fit(model, target, config=TrainConfig(epochs=5, batch_size=32, learning_rate=3e-3, verbose=0))
+phase1 = fit(model, target, config=TrainConfig(epochs=4, batch_size=32, learning_rate=3e-3, verbose=0))
 freeze_backbone(model, unfreeze_from="conv4_block1_1_conv")      # phase 2: last stage + head, lower rate
-phase2 = fit(model, target, config=TrainConfig(epochs=4, batch_size=32, learning_rate=5e-4, verbose=0))
+phase2 = fit(model, target, config=TrainConfig(epochs=3, batch_size=32, learning_rate=5e-4, verbose=0))
 scratch = fit(lambda: zoo.resnet8(input_shape=(32, 32, 3), classes=5), target,
-              config=TrainConfig(epochs=9, batch_size=32, learning_rate=3e-3, verbose=0))
+              config=TrainConfig(epochs=7, batch_size=32, learning_rate=3e-3, verbose=0))
 results = {"head only": phase1.evaluation["accuracy"], "head + last stage": phase2.evaluation["accuracy"],
            "from scratch (same epochs)": scratch.evaluation["accuracy"]}
 results''',

@@ -110,3 +110,13 @@ def zoo_cli(capsys):
         return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
     return run
+
+
+# The longest tests (measured: 30-190 s each on 2 cores) start first, so the two xdist workers do not
+# end with one of them running a long test alone.
+SLOW_FIRST = ("test_notebook_executes", "jax", "test_an_imdb_run", "parameter_server", "killed_run",
+              "multi_worker", "nasnet_tiny", "test_a_text_run", "test_a_tricky", "test_a_run_saved_before")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not any(key in item.nodeid for key in SLOW_FIRST))

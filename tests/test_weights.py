@@ -60,8 +60,9 @@ def _kapp_small(name, include_top):
 
 @pytest.mark.parametrize(
     "name,include_top",
-    [("resnet50", True), ("resnet50", False), ("densenet121", True), ("nasnet_mobile", True),
-     ("nasnet_mobile", False)],
+    # Without the top, NASNet maps the same layers as with it (the head is the difference, and
+    # resnet50 covers the pooled no-top path).
+    [("resnet50", True), ("resnet50", False), ("densenet121", True), ("nasnet_mobile", True)],
 )
 def test_weights_copied_from_a_keras_applications_model_give_equal_outputs(
     name, include_top
