@@ -23,6 +23,11 @@ def read_series(path, column=None, *, date_column=None):
     values = read_series("sales.csv", column="units", date_column="day")
     ```
     """
+    return _read_dated(path, column, date_column)[0]
+
+
+def _read_dated(path, column, date_column):
+    """`(values, dates)` of a CSV series, in date order with `date_column` (dates `None` without)."""
     if not os.path.exists(path):
         raise ValueError(f"Time-series file {path!r} does not exist.")
     try:
@@ -35,7 +40,7 @@ def read_series(path, column=None, *, date_column=None):
     header = [h.strip() for h in rows[0]]
     col = _column(header, column, path, rows)
     values, dates = [], []
-    date_col = None if date_column is None else _column(header, date_column, path, rows, numeric=False)
+    date_col = None if date_column is None else _column(header, date_column, path, rows)
     for row_number, r in enumerate(rows[1:], start=2):
         if not r:
             continue
@@ -57,13 +62,14 @@ def read_series(path, column=None, *, date_column=None):
                 raise ValueError(f"{path!r} line {row_number}: {r[date_col]!r} in column {header[date_col]!r} is "
                                  "not a date (use ISO dates such as 1949-01 or 1949-01-31).") from None
     values = np.array(values, "float32")
-    if date_col is not None:
-        order = np.argsort(np.array(dates), kind="stable")
-        values = values[order]
-    return values
+    if date_col is None:
+        return values, None
+    dates = np.array(dates)
+    order = np.argsort(dates, kind="stable")
+    return values[order], dates[order]
 
 
-def _column(header, column, path, rows, numeric=True):
+def _column(header, column, path, rows):
     if column is None:
         # The last column whose first data value is a number.
         first = rows[1]
@@ -191,7 +197,7 @@ def series_file(path, *, column=None, date_column=None, transform="auto", input_
     data = pipelines.series_file("sunspots.csv", column="SUNACTIVITY", transform="auto")
     ```
     """
-    values = read_series(path, column, date_column=date_column)
+    values, dates = _read_dated(path, column, date_column)
     log, relative = resolve_transform(values, transform)
     data = windows(values, input_width=input_width, horizon=horizon, val_fraction=val_fraction,
                    test_fraction=test_fraction, log=log, relative=relative,
@@ -199,21 +205,16 @@ def series_file(path, *, column=None, date_column=None, transform="auto", input_
     data.source = path
     data.preprocessing["transform"] = transform
     data.extras["series"] = values
-    data.extras["season"] = season or _season_from_dates(path, date_column)
+    data.extras["season"] = season or _season_of(dates)
     return data
 
 
-def _season_from_dates(path, date_column):
-    if date_column is None:
+def _season_of(dates):
+    """Steps per season from the dates' median spacing (daily 7, weekly 52, monthly 12, quarterly 4), or None."""
+    if dates is None or len(dates) < 2:
         return None
-    with open(path, newline="", encoding="utf8") as f:
-        rows = list(csv.reader(f))
-    col = rows[0].index(date_column) if date_column in rows[0] else int(date_column)
-    try:
-        dates = np.sort(np.array([np.datetime64(r[col].strip(), "D") for r in rows[1:] if r]))
-    except ValueError:
-        return None
-    step = float(np.median(np.diff(dates).astype("float64"))) if len(dates) > 1 else 0.0
+    dates = dates.astype("datetime64[D]")
+    step = float(np.median(np.diff(dates).astype("float64")))
     for days, season in ((1, 7), (7, 52), (30.4, 12), (91.3, 4)):
         if abs(step - days) <= 0.15 * days:
             return season
