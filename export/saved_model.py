@@ -6,6 +6,8 @@ Signatures:
 * `serving_bytes` (image models): encoded JPEG/PNG strings -> the same outputs,
   with the training preprocessing (decode, resize, rescale) inside the graph.
 * `serving_text` (text models given their vectorizer): raw strings.
+* `serving_features` (tabular models): one `(batch,)` tensor per raw column (float numeric,
+  string categorical), encoded in the graph as in training (`pipelines.tabular_encoder`).
 
 `assets.extra/tf_serving_warmup_requests` holds PredictionLog records (built
 with the tensorflow-serving-api protos) that TF Serving replays at load time.
@@ -90,6 +92,19 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labe
             return _outputs(model, model(tokens, training=False))
 
         archive.add_endpoint("serving_text", serving_text)
+    if preprocessing.get("type") == "tabular":
+        from pipelines.tabular import raw_feature_specs, tabular_encoder
+
+        encode = tabular_encoder(preprocessing)
+        for layer in encode.layers:  # their lookup tables and statistics travel in the SavedModel
+            archive.track(layer)
+        columns = preprocessing["columns"]
+
+        @tf.function(input_signature=raw_feature_specs(preprocessing))
+        def serving_features(*values):  # one (batch,) tensor per column: float numeric, string categorical
+            return _outputs(model, model(encode(dict(zip(columns, values))), training=False))
+
+        archive.add_endpoint("serving_features", serving_features)
     return archive
 
 

@@ -38,15 +38,16 @@ def tflite_specs(model, signature):
 
 
 def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=False,
-            allow_flex=False, signature=None):
-    """TFLite flatbuffer bytes of `model`."""
+            allow_flex=False, signature=None, frozen=None):
+    """TFLite flatbuffer bytes of `model`. `frozen` is `_frozen_function(model, specs, output)` when the
+    caller converts several variants (tracing and freezing a large model costs more than converting it)."""
     if quantization not in QUANTIZATIONS:
         raise common.ExportError(f"Unknown TFLite quantization. Allowed: {list(QUANTIZATIONS)}. "
                                  f"Received: quantization={quantization!r}")
     signature = signature or common.signature_of(model, name=model.name)
     specs = tflite_specs(model, signature)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [_frozen_function(model, specs, signature.output)])
+        [frozen or _frozen_function(model, specs, signature.output)])
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -184,10 +185,11 @@ class TFLiteFormat:
 
         entries = {}
         calibration = options.get("calibration")
+        frozen = _frozen_function(model, tflite_specs(model, signature), signature.output)  # once for all variants
         for q in options["quantizations"]:
             rep = None if calibration is None else [calibration[n] for n in signature.input_names]
             flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
-                           allow_flex=options.get("allow_flex", False), signature=signature)
+                           allow_flex=options.get("allow_flex", False), signature=signature, frozen=frozen)
             rel = f"{signature.name}.{q}.tflite"
             atomic_write(os.path.join(out_dir, rel), flat)
             entries[f"tflite_{q}"] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat)}

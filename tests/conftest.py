@@ -20,6 +20,8 @@ def small_kwargs(name):
     """Builder overrides that keep a registered model's depth but shrink its
     inputs and head, so every architecture can be exercised in seconds."""
     spec = zoo.get_spec(name)
+    if spec.task in ("tabular_classification", "regression"):
+        return {"input_shape": (6,), "classes": 3}
     if spec.task == "image_classification":
         if spec.family == "mlp":
             return {"classes": 3}
@@ -34,7 +36,7 @@ def small_kwargs(name):
 def expected_output_shape(name, batch, length=12):
     """The output shape `small_kwargs(name)` asks for, independent of the built model."""
     task = zoo.get_spec(name).task
-    if task in ("image_classification", "text_classification"):
+    if task in ("image_classification", "text_classification", "tabular_classification", "regression"):
         return (batch, small_kwargs(name)["classes"])
     if task == "forecasting":
         return (batch, small_kwargs(name)["horizon"], 1)
@@ -114,7 +116,7 @@ def zoo_cli(capsys):
 
 # The longest tests (measured: 30-190 s each on 2 cores) start first, so the two xdist workers do not
 # end with one of them running a long test alone.
-SLOW_FIRST = ("test_notebook_executes", "jax", "test_an_imdb_run", "parameter_server", "killed_run",
+SLOW_FIRST = ("test_notebook_executes", "on_jax", "jax", "test_an_imdb_run", "parameter_server", "killed_run",
               "multi_worker", "nasnet_tiny", "test_a_text_run", "test_a_tricky", "test_a_run_saved_before")
 
 

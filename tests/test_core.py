@@ -1,9 +1,6 @@
 """Registry, argument validation, layer behaviour, CLI and the JAX backend."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +8,6 @@ import pytest
 import keras
 
 import zoo
-from conftest import FAST_XLA, REPO
 from zoo import cli
 
 
@@ -166,40 +162,6 @@ def test_cli_list_and_info(capsys):
 def test_cli_unknown_model_is_a_clear_error(capsys):
     assert cli.main(["info", "resnet_50"]) == 2
     assert "resnet50" in capsys.readouterr().err
-
-
-# ---------------------------------------------------------------- JAX backend
-
-_JAX_SCRIPT = r"""
-import numpy as np, keras, zoo
-assert keras.backend.backend() == "jax"
-rng = np.random.default_rng(0)
-for name in zoo.list_models(tiny=True):
-    model = zoo.create_model(name)
-    inputs = {}
-    for t in model.inputs:
-        shape = [2] + [8 if d is None else d for d in t.shape[1:]]
-        inputs[t.name] = (rng.integers(1, 16, size=shape).astype("int32")
-                          if "int" in str(t.dtype) else rng.normal(size=shape).astype("float32"))
-    x = inputs if len(inputs) > 1 else next(iter(inputs.values()))
-    y = np.asarray(model(x, training=False))
-    task = zoo.tasks.task_of(model)
-    target = task.random_targets(rng, y.shape)
-    model.compile(optimizer="adam", loss=task.keras_loss())
-    hist = model.fit(x, target, epochs=1, verbose=0)
-    assert np.isfinite(hist.history["loss"][0]), name
-    print("ok", name, y.shape)
-"""
-
-
-def test_tiny_models_build_and_train_on_the_jax_backend():
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", XLA_FLAGS=FAST_XLA)
-    proc = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    done = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("ok")]
-    assert done == zoo.list_models(tiny=True)
 
 
 @pytest.mark.parametrize("name", zoo.list_models(task="text_classification", tiny=True))

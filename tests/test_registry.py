@@ -5,10 +5,13 @@ import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pytest
 
 import zoo
-from conftest import REPO
+from conftest import REPO, example_inputs
+from test_models import REPEATED
 from zoo import registry
 
 
@@ -24,9 +27,15 @@ def test_the_catalog_lists_every_registered_model(catalog):
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_registry_metadata_and_catalog_match_the_built_model(name, catalog):
     """Input shape/dtype, task, pretrained names and parameter count as declared;
-    `python -m zoo.registry` rewrites the catalog after a change."""
+    `python -m zoo.registry` rewrites the catalog after a change. The deeper and wider variants
+    (test_models' DEPTH_VARIANTS) also run forward here, at full size, on the model built once."""
     spec = zoo.get_spec(name)
     model = zoo.create_model(name, weights=None)
+    if name in REPEATED:
+        x = example_inputs(model, batch=1)
+        y = keras.ops.convert_to_numpy(model(x, training=False))
+        assert y.shape == (1,) + tuple(model.output_shape[1:]) and np.isfinite(y).all()
+        np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-5)  # all image classifiers: softmax rows
     assert model.task == spec.task
     shapes = spec.input_shape if isinstance(spec.input_shape, dict) else {None: spec.input_shape}
     inputs = {t.name: t for t in model.inputs} if isinstance(spec.input_shape, dict) else {None: model.inputs[0]}

@@ -76,6 +76,10 @@ def model_kwargs_for(name, data):
         return kwargs
     if data.task == "forecasting":
         return {"input_shape": tuple(data.input_shape), "horizon": data.preprocessing["horizon"]}
+    if data.task == "tabular_classification":
+        return {"input_shape": tuple(data.input_shape), "classes": data.num_classes}
+    if data.task == "regression":
+        return {"input_shape": tuple(data.input_shape), "classes": 1}
     raise ValueError(f"`zoo train` has no datasets for {data.task} models yet.")
 
 
@@ -149,8 +153,8 @@ def _cmd_train(args):
 
 
 # --text-column etc. -> the source's options (checked against it: sst2 has no text_column)
-DATA_FLAGS = ("text_column", "label_column", "class_names", "column", "date_column", "transform", "season",
-              "header", "val_fraction", "test_fraction")
+DATA_FLAGS = ("text_column", "label_column", "task", "categorical_columns", "ignore_columns", "class_names", "column",
+              "date_column", "transform", "season", "header", "val_fraction", "test_fraction")
 
 
 def _data_flags(args):
@@ -247,6 +251,18 @@ def _load_source(source, weights=None):
     return model, info
 
 
+def _sample(data, split, limit, seed=0):
+    """(x, y) arrays of `limit` examples drawn from `split` in a seeded random order (no augmentation):
+    the first rows of a file are often one class (IMDB's test set starts with 12,500 negative
+    reviews), which would calibrate int8 on one class and score every file on it."""
+    import pipelines
+
+    ds = data.split(split)
+    size = data.sizes.get(split) or 10_000
+    ds = ds.shuffle(min(size, 50_000), seed=seed, reshuffle_each_iteration=False)
+    return _arrays(pipelines.make_batches(ds, 64, normalize=data.normalize, cache=False), limit)
+
+
 def _arrays(ds, limit):
     """(x, y) NumPy arrays of the first `limit` examples of a batched dataset."""
     import numpy as np
@@ -289,9 +305,9 @@ def _cmd_export(args):
         else:
             data = pipelines.load_dataset(dataset, args.data_dir, **kwargs)
         labels, preprocessing = data.labels, data.preprocessing
-        calibration = _arrays(data.batches("train", 64, training=False), args.calibration_size)[0]
+        calibration = _sample(data, "train", args.calibration_size)[0]
         split = "test" if data.test is not None else "val"
-        eval_data = _arrays(data.batches(split, 64, training=False), args.eval_size)
+        eval_data = _sample(data, split, args.eval_size)
     if args.calibration_data:
         try:
             calibration = np.load(args.calibration_data, allow_pickle=False)
@@ -363,9 +379,15 @@ def _cmd_bench(args):
 
 def _add_data_args(p):
     """Options of the generic sources, passed to the source only when given (and checked against it)."""
-    g = p.add_argument_group("your own data (--dataset text:FILE | idx:FOLDER | series:FILE | tfrecord:FOLDER)")
+    g = p.add_argument_group("your own data (--dataset text:FILE | tabular:FILE | idx:FOLDER | series:FILE | "
+                             "tfrecord:FOLDER)")
     g.add_argument("--text-column", help="text: column name or position; 'title,body' joins columns")
-    g.add_argument("--label-column", help="text: label column name or position")
+    g.add_argument("--label-column", help="text: label column; tabular: target column (default: the last), "
+                                          "name or position")
+    g.add_argument("--task", choices=("auto", "classification", "regression"),
+                   help="tabular: default auto (strings or few integers: classification, else regression)")
+    g.add_argument("--categorical-columns", help="tabular: 'a,b' one-hot encoded even if numeric (strings always are)")
+    g.add_argument("--ignore-columns", help="tabular: 'id,notes' left out of the features")
     g.add_argument("--no-header", dest="header", action="store_const", const=False,
                    help="text: the first row is data (default: detected)")
     g.add_argument("--class-names", help="text/idx/tfrecord: 'a,b,c' or a file with one name per line (fixes the order)")
@@ -375,7 +397,7 @@ def _add_data_args(p):
                    help="series: default auto (never fails on zeros or negatives)")
     g.add_argument("--season", type=_positive_int, help="series: steps per season for the seasonal-naive baseline")
     g.add_argument("--val-fraction", type=float, help="held-out share for validation (sources that split)")
-    g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, series:)")
+    g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, tabular:, series:)")
 
 
 def build_parser():

@@ -33,6 +33,7 @@ def MLP(
     classes=10,
     classifier_activation="softmax",
     name="mlp",
+    task="image_classification",
 ):
     """Flatten, then `Dense -> [norm] -> activation -> dropout` per hidden layer.
 
@@ -47,6 +48,9 @@ def MLP(
         classes: number of classes.
         classifier_activation: activation of the classifier (`None` = logits).
         name: model name.
+        task: `"image_classification"` (input `images`), `"tabular_classification"` or
+            `"regression"` (input `features`: an encoded feature vector; `classes` outputs with no
+            activation for regression).
     """
     if input_shape is None or not all(isinstance(d, int) and d >= 1 for d in input_shape):
         raise ValueError(
@@ -58,8 +62,11 @@ def MLP(
     _common.check_choice("normalization", normalization, (None, "batch", "layer"))
     _common.check_classes(classes, include_top)
     _common.check_weights_arg(weights)
+    _common.check_choice("task", task, ("image_classification", "tabular_classification", "regression"))
+    if task == "regression":
+        classifier_activation = None  # real-valued outputs
 
-    inputs = layers.Input(shape=tuple(input_shape), name="images")
+    inputs = layers.Input(shape=tuple(input_shape), name="images" if task == "image_classification" else "features")
     x = layers.Flatten(name="flatten")(inputs)  # (batch, prod(input_shape))
     for i, units in enumerate(hidden_units):
         # With a normalization after it, the Dense bias would be cancelled.
@@ -76,7 +83,7 @@ def MLP(
             classes, activation=classifier_activation,
             dtype=_common.head_dtype(), name="predictions",
         )(x)
-    model = _common.task_model(inputs, x, name=name, task="image_classification",
+    model = _common.task_model(inputs, x, name=name, task=task,
                                  include_top=include_top)
     return load_weights(model, weights)
 
@@ -98,3 +105,30 @@ def mlp_tiny(**kwargs):
     kwargs.setdefault("dropout", 0.1)
     kwargs.setdefault("name", "mlp_tiny")
     return MLP(**kwargs)
+
+
+_TABULAR_REF = "MLP baseline for tabular data (Gorishniy et al., 2021, https://arxiv.org/abs/2106.11959)"
+
+
+@register_model(family="mlp", task="tabular_classification", input_shape=(16,), reference=_TABULAR_REF, tiny=True)
+def mlp_tabular(**kwargs):
+    """64-32 MLP with dropout 0.1 for tables (`--dataset tabular:FILE.csv`): encoded features in,
+    class probabilities out."""
+    kwargs.setdefault("input_shape", (16,))
+    kwargs.setdefault("hidden_units", (64, 32))
+    kwargs.setdefault("dropout", 0.1)
+    kwargs.setdefault("classes", 2)
+    kwargs.setdefault("name", "mlp_tabular")
+    return MLP(task="tabular_classification", **kwargs)
+
+
+@register_model(family="mlp", task="regression", input_shape=(16,), reference=_TABULAR_REF, tiny=True)
+def mlp_regressor(**kwargs):
+    """64-32 MLP with dropout 0.1 for a numeric target in a table: encoded features in, `classes`
+    real values out (default 1)."""
+    kwargs.setdefault("input_shape", (16,))
+    kwargs.setdefault("hidden_units", (64, 32))
+    kwargs.setdefault("dropout", 0.1)
+    kwargs.setdefault("classes", 1)
+    kwargs.setdefault("name", "mlp_regressor")
+    return MLP(task="regression", **kwargs)
