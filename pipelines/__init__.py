@@ -24,6 +24,7 @@ _MODULES = {
     "pipelines.series": ("airline", "forecast_report", "invert_windows", "naive_baselines", "read_series", "series_file",
                           "windows"),
     "pipelines.tabular": ("raw_feature_specs", "tabular_encoder", "tabular_file"),
+    "pipelines.tfds_source": ("tfds_dataset",),
     "pipelines.strategy": ("get_strategy", "parameter_server_task", "serve_cluster_task", "use_logical_cpus"),
     "pipelines.text": ("imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2", "text_file",
                         "text_splits"),
@@ -37,7 +38,7 @@ def __getattr__(name):
     # TensorFlow loads with the first pipeline used, not with `import pipelines`.
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("checks", "core", "image", "series", "tabular", "text", "strategy", "catalog"):
+    if name in ("checks", "core", "image", "series", "tabular", "text", "tfds_source", "strategy", "catalog"):
         return importlib.import_module(f"pipelines.{name}")
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
 

@@ -7,7 +7,7 @@ saves so `zoo export RUN` reloads the same data for calibration and scoring.
 import json
 import os
 
-from pipelines import image, series, tabular, text
+from pipelines import image, series, tabular, text, tfds_source
 
 # name -> (loader, needs data_dir, description)
 DATASETS = {
@@ -94,8 +94,8 @@ def load_dataset(name, data_dir=None, **kwargs):
 def _load(name, data_dir, kwargs):
     kind, _, path = name.partition(":")
     if path and kind == "tfds":
-        _check_options(name, image.tfds_images, kwargs, skip=("name", "data_dir"))
-        return image.tfds_images(path, data_dir=data_dir, **kwargs)
+        _check_options(name, tfds_source.tfds_dataset, kwargs, skip=("name", "data_dir"))
+        return tfds_source.tfds_dataset(path, data_dir=data_dir, **kwargs)
     if path and kind in SOURCES:
         _check_options(name, SOURCES[kind], kwargs, skip=("path", "directory", "name", "augment"))
         if not os.path.exists(path):
@@ -105,8 +105,8 @@ def _load(name, data_dir, kwargs):
         raise ValueError(f"Unknown data kind {kind!r} in {name!r}. Allowed: {[k + ':PATH' for k in SOURCES]} and "
                          "tfds:NAME.")
     if name not in DATASETS and _is_tfds_name(name):
-        _check_options(name, image.tfds_images, kwargs, skip=("name", "data_dir"))
-        return image.tfds_images(name, data_dir=data_dir, **kwargs)
+        _check_options(name, tfds_source.tfds_dataset, kwargs, skip=("name", "data_dir"))
+        return tfds_source.tfds_dataset(name, data_dir=data_dir, **kwargs)
     if name not in DATASETS:
         import difflib
 

@@ -18,7 +18,6 @@ pipelines.checks.check_splits(data)      # passes; a NaN would raise ValueError
 """
 
 import numpy as np
-import tensorflow as tf
 
 CHUNK = 4096
 

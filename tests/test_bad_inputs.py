@@ -17,7 +17,7 @@ import tensorflow as tf
 import pipelines
 import zoo
 from conftest import REPO
-from export import ExportError, export_model, verify_export
+from export import ExportError, export_model
 from zoo import cli
 from zoo.train import TrainConfig, fit
 

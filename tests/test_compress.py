@@ -1,6 +1,5 @@
 """Pruning, distillation and transfer learning on real data (digits)."""
 
-import os
 
 import numpy as np
 import pytest

@@ -2,6 +2,7 @@
 augmentation on train only, determinism, and bad input."""
 
 import gzip
+import json
 import os
 import struct
 import tarfile
@@ -244,6 +245,37 @@ def test_plain_tfds_names_go_to_tfds():
     with tfds.testing.mock_data(num_examples=6):
         data = pipelines.load_dataset("fashion_mnist", splits=("train", None, "test"), download=False)
     assert data.name == "fashion_mnist" and data.sizes == {"train": 6, "test": 6}
+
+
+def test_tfds_text_datasets_train_from_the_cli(tmp_path, zoo_cli):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=24):
+        data = pipelines.load_dataset("tfds:imdb_reviews", splits=("train", None, "test"), sequence_length=16)
+        assert data.task == "text_classification" and data.labels == ["neg", "pos"]
+        assert data.sizes == {"train": 24, "test": 24} and data.input_shape == (16,)
+        proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", "imdb_reviews", "--data-arg",
+                       "sequence_length=16", "--epochs", "1", "--batch-size", "8", "--quiet", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.load(open(tmp_path / "run" / "data.json"))["labels"] == ["neg", "pos"]
+
+
+def test_tfds_offline_and_a_folder_of_files_are_clear_errors(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def offline(self, *args, **kwargs):
+        raise ConnectionError("Max retries exceeded (NameResolutionError)")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(ValueError, match="could not download 'fashion_mnist' .*ConnectionError.* may be offline: "
+                                         "run `tfds build fashion_mnist --data_dir DIR`.*--data-dir DIR"):
+        pipelines.load_dataset("tfds:fashion_mnist", data_dir=str(tmp_path))
+    # A folder of IDX files given to a TFDS name is not silently replaced by a download.
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match="not a prepared TFDS 'fashion_mnist'.*--dataset idx:"):
+        pipelines.load_dataset("fashion_mnist", data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="TFDS has no dataset 'no_such_set'"):
+        pipelines.load_dataset("tfds:no_such_set")
 
 
 def test_relative_log_windows_invert_exactly():

@@ -1,7 +1,6 @@
 """Tasks are named once: training, export and the tests read a model's task, never its layer names."""
 
 import json
-import os
 
 import keras
 import numpy as np

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import pipelines
 import zoo
 from conftest import SHARED_DATA
 from pipelines import text as text_lib

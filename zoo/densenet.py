@@ -16,7 +16,6 @@ cifar = densenet_bc_100_k12(classes=10)      # ~0.8M parameters
 ```
 """
 
-import keras
 from keras import layers
 
 from zoo import _common

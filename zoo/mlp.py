@@ -13,7 +13,6 @@ small = mlp(input_shape=(8, 8, 1), hidden_units=(64,), classes=10)
 ```
 """
 
-import keras
 from keras import layers
 
 from zoo import _common

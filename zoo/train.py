@@ -35,7 +35,6 @@ result.model.predict(next(iter(data.batches("test", 32)))[0]).shape  # (32, 10)
 """
 
 import dataclasses
-import os
 import time
 
 import keras

@@ -1,0 +1,99 @@
+"""TensorFlow Datasets by name (`--dataset tfds:NAME`, or a plain TFDS name): image and text
+classification, from `data_dir` when given, with one clear error when the data is neither
+there nor downloadable (offline)."""
+
+import os
+
+import numpy as np
+
+
+def _builder(name, data_dir):
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except Exception as err:  # DatasetNotFoundError and friends: name the catalog
+        raise ValueError(f"TFDS has no dataset {name!r} ({type(err).__name__}: {str(err).splitlines()[0]}). "
+                         "See https://www.tensorflow.org/datasets/catalog.") from None
+
+
+def _prepare(builder, name, data_dir):
+    """Download and prepare the dataset unless `data_dir` already holds it."""
+    if builder.is_prepared():
+        return
+    here = data_dir or builder.data_dir
+    if data_dir and os.path.isdir(data_dir):
+        files = sorted(f for f in os.listdir(data_dir) if not f.startswith("."))[:4]
+        if any(f.endswith((".gz", ".csv", ".tsv", ".tfrecord", ".jsonl")) or "idx" in f for f in files):
+            raise ValueError(
+                f"--data-dir {data_dir!r} holds files ({', '.join(files)}), not a prepared TFDS {name!r}. For your "
+                f"own files use a source: --dataset idx:{data_dir} (IDX), tfrecord:{data_dir}, text:FILE, "
+                "tabular:FILE or series:FILE.")
+    try:
+        builder.download_and_prepare()
+    except Exception as err:  # no network: requests/urllib errors, DownloadError, ...
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ValueError(
+            f"TFDS could not download {name!r} into {here!r} ({type(err).__name__}: {first[:200]}). This machine "
+            f"may be offline: run `tfds build {name} --data_dir DIR` where there is internet, copy DIR here and "
+            "pass --data-dir DIR.") from None
+
+
+def tfds_dataset(name, *, data_dir=None, splits=("train", "validation", "test"), download=True, image_size=None,
+                 augment=True, max_tokens=20000, sequence_length=200, truncate="post"):
+    """A TFDS classification dataset by name: images (`tfds_images`) or text (token ids through a
+    `TextVectorization` fitted on the training split, as the `text:` source), chosen from the
+    dataset's supervised features. `splits` maps to train/val/test (TFDS slicing works:
+    `("train[:90%]", "train[90%:]", "test")`); a missing validation split is skipped.
+
+    Example (with internet, or a `data_dir` that holds the prepared dataset):
+
+    ```python
+    import pipelines
+    data = pipelines.load_dataset("tfds:imdb_reviews", sequence_length=256)
+    data.task  # 'text_classification'
+    ```
+    """
+    import tensorflow_datasets as tfds
+
+    from pipelines import image
+
+    builder = _builder(name, data_dir)
+    if download:
+        _prepare(builder, name, data_dir)
+    info = builder.info
+    if not info.supervised_keys:
+        raise ValueError(f"TFDS {name!r} has no supervised (input, label) keys; the zoo trains classifiers on it.")
+    x_key, y_key = info.supervised_keys[:2]
+    feature = info.features[x_key]
+    if isinstance(feature, tfds.features.Image):
+        return image.tfds_images(name, data_dir=data_dir, splits=splits, image_size=image_size, download=False,
+                                 augment=augment)
+    if isinstance(feature, tfds.features.Text):
+        return _tfds_text(builder, name, splits, info.features[y_key], max_tokens, sequence_length, truncate)
+    raise ValueError(f"TFDS {name!r} has {type(feature).__name__} inputs; the zoo reads image or text "
+                     "classification datasets from TFDS.")
+
+
+def _tfds_text(builder, name, splits, label_feature, max_tokens, sequence_length, truncate):
+    from pipelines.text import text_splits
+
+    pairs = {}
+    for key, split in zip(("train", "val", "test"), splits):
+        if split is None:
+            continue
+        try:
+            ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+        except ValueError as err:
+            if key == "train" or "Unknown split" not in str(err):
+                raise ValueError(f"TFDS {name!r} split {split!r}: {err}") from None
+            continue
+        texts, labels = [], []
+        for text, label in ds.batch(4096).as_numpy_iterator():
+            texts += [t.decode("utf8", errors="replace") for t in text]
+            labels.append(label)
+        pairs[key] = (np.array(texts, dtype=object), np.concatenate(labels).astype("int32") if labels else
+                      np.zeros((0,), "int32"))
+    names = list(getattr(label_feature, "names", None) or [str(i) for i in range(int(label_feature.num_classes))])
+    return text_splits(pairs["train"], pairs.get("val"), pairs.get("test"), name=name, labels=names,
+                       max_tokens=max_tokens, sequence_length=sequence_length, truncate=truncate)
