@@ -21,7 +21,7 @@ DATASETS = {
 }
 
 
-from pipelines.constants import BUILTIN_DATASETS, DATASET_PREFIXES  # noqa: E402
+from pipelines.constants import DATASET_PREFIXES  # noqa: E402
 
 # kind -> loader(path, **options) for `kind:PATH`
 SOURCES = {

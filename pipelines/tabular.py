@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import DataSplits, check_fractions
-from pipelines.text import _column_index, _rows, _text_format, read_class_names
+from pipelines.text import _column_index, read_class_names, read_rows
 
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")
 MAX_CLASSES = 50  # an integer target with more distinct values is a quantity: regression
@@ -37,10 +37,7 @@ def _is_number(value):
 
 
 def _read(path, delimiter):
-    fmt = _text_format(path, delimiter)
-    rows = list(_rows(path, fmt))
-    if not rows:
-        raise ValueError(f"{path!r} holds no rows.")
+    fmt, rows = read_rows(path, delimiter)
     if fmt == "jsonl":
         header = list(rows[0][1])
         table = [(n, [None if r.get(c) is None else str(r.get(c)) for c in header]) for n, r in rows]

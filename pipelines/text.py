@@ -459,12 +459,18 @@ def _looks_numeric(value):
         return False
 
 
-def _read_labelled_text(path, *, text_column, label_column, header, delimiter):
-    """`(texts, raw labels, line numbers, columns)` of a CSV/TSV/JSONL file."""
+def read_rows(path, delimiter=None):
+    """`(format, [(line number, row), ...])` of a CSV/TSV/JSONL file (also `.gz`); an empty file is refused."""
     fmt = _text_format(path, delimiter)
     rows = list(_rows(path, fmt))
     if not rows:
         raise ValueError(f"{path!r} holds no rows.")
+    return fmt, rows
+
+
+def _read_labelled_text(path, *, text_column, label_column, header, delimiter):
+    """`(texts, raw labels, line numbers, columns)` of a CSV/TSV/JSONL file."""
+    fmt, rows = read_rows(path, delimiter)
     if fmt == "jsonl":
         keys = list(rows[0][1])
         text_keys = text_column or next((k for k in ("text", "sentence", "review", "content") if k in keys), None)

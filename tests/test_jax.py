@@ -2,6 +2,8 @@
 zoo's id and length policy there (test_sequence_limits has it on TensorFlow and in exported files).
 
 One subprocess for both: importing JAX and Keras and compiling costs ~10 s a process on this machine.
+nasnet_tiny only predicts here: XLA compiles its ~300-layer training step in ~30 s (a quarter of this
+test), and its layers are keras.layers plus DropPath, which trains compiled in test_weights.
 """
 
 import json
@@ -25,6 +27,7 @@ from conftest import small_kwargs
 assert keras.backend.backend() == "jax"
 
 # 1. Every tiny model: one compiled training step (jit), then inference-mode predictions.
+INFERENCE_ONLY = {"nasnet_tiny"}
 rng = np.random.default_rng(0)
 for name in zoo.list_models(tiny=True):
     model = zoo.create_model(name)
@@ -36,10 +39,12 @@ for name in zoo.list_models(tiny=True):
     x = inputs if len(inputs) > 1 else next(iter(inputs.values()))
     task = zoo.tasks.task_of(model)
     shape = model.compute_output_shape({k: v.shape for k, v in inputs.items()} if len(inputs) > 1 else x.shape)
-    model.compile(optimizer="adam", loss=task.keras_loss())
-    hist = model.fit(x, task.random_targets(rng, tuple(shape)), epochs=1, verbose=0)
+    if name not in INFERENCE_ONLY:
+        model.compile(optimizer="adam", loss=task.keras_loss())
+        hist = model.fit(x, task.random_targets(rng, tuple(shape)), epochs=1, verbose=0)
+        assert np.isfinite(hist.history["loss"][0]), name
     y = np.asarray(model.predict_on_batch(x))
-    assert np.isfinite(hist.history["loss"][0]) and np.isfinite(y).all(), name
+    assert np.isfinite(y).all(), name
     print("ok", name, json.dumps(list(y.shape)))
 
 # 2. Text models: ids outside [0, vocab) read as [UNK] (1); past max_length a ValueError.

@@ -219,12 +219,16 @@ def test_series_auto_transform_takes_zeros_and_reports_baselines(tmp_path, zoo_c
     ("Category\tText\nsport\tgoal\nsport\tcup\n", ["--label-column", "Category"], "a classifier needs two or more"),
 ])
 def test_bad_text_files_are_one_line_errors_with_file_line_and_fix(tmp_path, content, args, message, zoo_cli):
-    import re
 
     path = tmp_path / "news.tsv"
     path.write_text(content)
-    proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"text:{path}", *args, "--epochs", "1",
-                "--out", str(tmp_path / "run"))
+    _assert_one_line_error(zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"text:{path}", *args, "--epochs",
+                                   "1", "--out", str(tmp_path / "run")), message)
+
+
+def _assert_one_line_error(proc, message):
+    import re
+
     assert proc.returncode == 2
     assert proc.stderr.startswith("zoo: error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert re.search(message, proc.stderr), proc.stderr
@@ -332,9 +336,12 @@ def test_a_tabular_run_classifies_and_its_saved_model_takes_raw_named_columns(tm
 def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, zoo_cli):
     from sklearn.datasets import load_diabetes
 
-    frame = load_diabetes(as_frame=True, scaled=False).frame  # real measurements; target: progression
+    diabetes = load_diabetes(scaled=False)  # real measurements; the target: disease progression after a year
     path = str(tmp_path / "diabetes.csv")
-    frame.to_csv(path, index=False)
+    with open(path, "w") as f:
+        f.write(",".join(diabetes.feature_names + ["progression"]) + "\n")
+        for row, target in zip(diabetes.data, diabetes.target):
+            f.write(",".join(f"{v:g}" for v in row) + f",{target:g}\n")
     run, out = str(tmp_path / "run"), str(tmp_path / "export")
     proc = zoo_cli("train", "mlp_regressor", "--dataset", f"tabular:{path}", "--categorical-columns", "sex",
                    "--epochs", "60", "--lr", "0.01", "--batch-size", "32", "--quiet", "--out", run)
@@ -360,12 +367,8 @@ def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, 
     ("a,b,y\n1,2,x\n3,4,y\n", ["--label-column", "z"], "label_column='z' is not a column"),
 ])
 def test_bad_tabular_files_are_one_line_errors_with_file_line_and_fix(tmp_path, content, args, message, zoo_cli):
-    import re
 
     path = tmp_path / "table.csv"
     path.write_text(content)
-    proc = zoo_cli("train", "mlp_tabular", "--dataset", f"tabular:{path}", *args, "--epochs", "1",
-                   "--out", str(tmp_path / "run"))
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("zoo: error:") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert re.search(message, proc.stderr), proc.stderr
+    _assert_one_line_error(zoo_cli("train", "mlp_tabular", "--dataset", f"tabular:{path}", *args, "--epochs", "1",
+                                   "--out", str(tmp_path / "run")), message)

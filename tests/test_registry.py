@@ -31,7 +31,7 @@ def test_registry_metadata_and_catalog_match_the_built_model(name, catalog):
     (test_models' DEPTH_VARIANTS) also run forward here, at full size, on the model built once."""
     spec = zoo.get_spec(name)
     model = zoo.create_model(name, weights=None)
-    if name in REPEATED:
+    if name in REPEATED and name != "nasnet_large":  # its cells run at full size in nasnet_mobile, 331px costs ~10 s
         x = example_inputs(model, batch=1)
         y = keras.ops.convert_to_numpy(model(x, training=False))
         assert y.shape == (1,) + tuple(model.output_shape[1:]) and np.isfinite(y).all()
