@@ -2,8 +2,9 @@
 zoo's id and length policy there (test_sequence_limits has it on TensorFlow and in exported files).
 
 One subprocess for both: importing JAX and Keras and compiling costs ~10 s a process on this machine.
-nasnet_tiny only predicts here: XLA compiles its ~300-layer training step in ~30 s (a quarter of this
-test), and its layers are keras.layers plus DropPath, which trains compiled in test_weights.
+nasnet_tiny, resnet_tiny and densenet_tiny only predict here: XLA compiles their training steps in ~50 s
+together (half of this test); their layers are the Conv/BatchNorm/pooling/concat layers that resnet8 trains
+here, plus NASNet's DropPath, which trains compiled in test_weights.
 """
 
 import json
@@ -27,7 +28,7 @@ from conftest import small_kwargs
 assert keras.backend.backend() == "jax"
 
 # 1. Every tiny model: one compiled training step (jit), then inference-mode predictions.
-INFERENCE_ONLY = {"nasnet_tiny"}
+INFERENCE_ONLY = {"nasnet_tiny", "resnet_tiny", "densenet_tiny"}
 rng = np.random.default_rng(0)
 for name in zoo.list_models(tiny=True):
     model = zoo.create_model(name)

@@ -110,7 +110,8 @@ def test_an_imdb_run_exports_and_verifies_through_the_cli(tmp_path, zoo_cli):
     proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", "imdb", "--data-dir", IMDB, "--data-arg", "limit=800",
                 "--epochs", "1", "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = zoo_cli("export", run, "--out", str(out), "--eval-size", "200")  # scored on 200 test reviews
+    proc = zoo_cli("export", run, "--out", str(out), "--eval-size", "200",  # scored on 200 test reviews
+                   "--quantize", "fp32,dynamic")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.load(open(out / "report.json"))  # scored on the run's IMDB test reviews (its recorded spec)
     assert report["examples"] == 200 and all(r["accuracy"] >= r["keras_accuracy"] - 0.02 for r in report["results"])
