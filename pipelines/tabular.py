@@ -141,8 +141,60 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
         raise ValueError(f"{path!r}: no feature columns left besides the target {header[target]!r}.")
     forced = {_column_index(c, header, path, "categorical_columns") for c in _names(categorical_columns)}
 
-    # Column kinds from the whole file (a categorical value first seen in the test rows still makes
-    # the column categorical); statistics from the training rows only, below.
+    numeric, categorical = _column_kinds(path, header, rows, features, forced)
+    task, names, raw_target = _target(path, header, rows, target, task, class_names)
+
+    parts = {"train": [], "val": [], "test": []}
+    for (number, row), value in zip(rows, raw_target):
+        parts[_split_of(row, val_fraction, test_fraction)].append((row, value))
+    if len(parts["train"]) < 2:
+        raise ValueError(f"{path!r}: {len(parts['train'])} row(s) fell in the training split. Add rows or lower "
+                         "val_fraction/test_fraction.")
+
+    spec_numeric, spec_categorical = _encoder_state(header, numeric, categorical, [row for row, _ in parts["train"]])
+    columns = [header[i] for i in features]
+    inputs = [input_name(c) for c in columns]
+    if len(set(inputs)) != len(inputs):
+        raise ValueError(f"{path!r}: columns {columns} give clashing input names {inputs} (only letters, digits and "
+                         "_ are kept). Rename the columns.")
+    preprocessing = {"type": "tabular", "columns": columns, "inputs": inputs, "numeric": spec_numeric,
+                     "categorical": spec_categorical, "target": header[target], "task": task}
+    encode = tabular_encoder(preprocessing)
+    preprocessing["encoded_size"] = int(len(spec_numeric) + sum(len(c["vocabulary"]) + 1 for c in spec_categorical))
+
+    kinds = {header[i]: "numeric" for i in numeric}
+    index = {name: k for k, name in enumerate(names or [])}
+    splits, sizes = {}, {}
+    for split, part in parts.items():
+        if not part:
+            continue
+        x = encode({header[i]: (np.array([float(r[i]) for r, _ in part], "float32") if i in numeric else
+                                np.array([_category(r[i]) for r, _ in part], dtype=object))
+                    for i in features})
+        if task == "classification":
+            y = np.array([index[v] for _, v in part], "int32")
+        else:
+            y = np.array([[float(v)] for _, v in part], "float32")  # (n, 1): the model's output shape
+        splits[split] = tf.data.Dataset.from_tensor_slices((np.asarray(x, "float32"), y))
+        sizes[split] = len(part)
+    data = DataSplits(
+        **splits, task="tabular_classification" if task == "classification" else "regression",
+        input_shape=(preprocessing["encoded_size"],), input_dtype="float32",
+        num_classes=len(names) if names else None, labels=names, sizes=sizes,
+        preprocessing=preprocessing, name=f"tabular:{os.path.basename(path)}", source=path)
+    data.extras["columns"] = {"features": columns, "target": header[target],
+                              "kinds": {c: kinds.get(c, "categorical") for c in columns}}
+    if names:
+        data.extras["class_counts"] = {
+            s: {names[k]: int(c) for k, c in enumerate(np.bincount([index[v] for _, v in part],
+                                                                   minlength=len(names)))}
+            for s, part in parts.items() if part}
+    return data
+
+
+def _column_kinds(path, header, rows, features, forced):
+    """(numeric, categorical) feature indices. Kinds come from the whole file (a text value first seen in
+    the test rows still makes the column categorical); statistics from the training rows only."""
     numeric, categorical = [], []
     for i in features:
         values = [r[i] for _, r in rows]
@@ -155,7 +207,11 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
                                  "column. Fill it in, drop the row, or pass ignore_columns / categorical_columns "
                                  "(a categorical column keeps missing values as their own category).")
         numeric.append(i)
+    return numeric, categorical
 
+
+def _target(path, header, rows, target, task, class_names):
+    """(task, class names or None, raw target values): the task from the values unless given."""
     raw_target = [r[target] for _, r in rows]
     for (number, _), value in zip(rows, raw_target):
         if _missing(value):
@@ -166,34 +222,27 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
     if task == "auto":
         task = "classification" if not all_numbers or (integers and len(set(raw_target)) <= MAX_CLASSES) \
             else "regression"
-    if task == "regression" and not all_numbers:
-        bad = next(n for (n, _), v in zip(rows, raw_target) if not _is_number(v))
-        raise ValueError(f"{path!r} line {bad}: task='regression' needs a numeric target; column "
-                         f"{header[target]!r} holds {raw_target[[n for n, _ in rows].index(bad)]!r}.")
+    if task == "regression":
+        if not all_numbers:
+            bad = next(n for (n, _), v in zip(rows, raw_target) if not _is_number(v))
+            raise ValueError(f"{path!r} line {bad}: task='regression' needs a numeric target; column "
+                             f"{header[target]!r} holds {raw_target[[n for n, _ in rows].index(bad)]!r}.")
+        return task, None, raw_target
+    distinct = sorted(set(raw_target), key=lambda v: (float(v), v) if integers else (0, v))
+    names = read_class_names(class_names) or distinct
+    if len(names) < 2:
+        raise ValueError(f"{path!r}: the target column {header[target]!r} holds one value ({names[0]!r}); a "
+                         "classifier needs two or more classes.")
+    unknown = sorted(set(raw_target) - set(names))
+    if unknown:
+        bad = next(n for (n, _), v in zip(rows, raw_target) if v in unknown)
+        raise ValueError(f"{path!r} line {bad}: label {unknown[0]!r} is not one of class_names {names}. "
+                         "Add it to class_names or fix the row.")
+    return task, names, raw_target
 
-    names = None
-    if task == "classification":
-        names = read_class_names(class_names)
-        distinct = sorted(set(raw_target), key=lambda v: (float(v), v) if integers else (0, v))
-        names = names or distinct
-        if len(names) < 2:
-            raise ValueError(f"{path!r}: the target column {header[target]!r} holds one value ({names[0]!r}); a "
-                             "classifier needs two or more classes.")
-        unknown = sorted(set(raw_target) - set(names))
-        if unknown:
-            bad = next(n for (n, _), v in zip(rows, raw_target) if v in unknown)
-            raise ValueError(f"{path!r} line {bad}: label {unknown[0]!r} is not one of class_names {names}. "
-                             "Add it to class_names or fix the row.")
 
-    parts = {"train": [], "val": [], "test": []}
-    for (number, row), value in zip(rows, raw_target):
-        parts[_split_of(row, val_fraction, test_fraction)].append((row, value))
-    if len(parts["train"]) < 2:
-        raise ValueError(f"{path!r}: {len(parts['train'])} row(s) fell in the training split. Add rows or lower "
-                         "val_fraction/test_fraction.")
-
-    # The encoder's state from the training rows (Keras' preprocessing layers, adapted here).
-    train_rows = [row for row, _ in parts["train"]]
+def _encoder_state(header, numeric, categorical, train_rows):
+    """The encoder's recorded state, from Keras' preprocessing layers adapted on the training rows."""
     spec_numeric = []
     if numeric:
         norm = keras.layers.Normalization()
@@ -208,43 +257,7 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
         lookup.adapt(np.array([_category(r[i]) for r in train_rows], dtype=object))
         vocabulary = [str(v) for v in lookup.get_vocabulary() if v != "[UNK]"]
         spec_categorical.append({"name": header[i], "vocabulary": vocabulary})
-    columns = [header[i] for i in features]
-    inputs = [input_name(c) for c in columns]
-    if len(set(inputs)) != len(inputs):
-        raise ValueError(f"{path!r}: columns {columns} give clashing input names {inputs} (only letters, digits and "
-                         "_ are kept). Rename the columns.")
-    preprocessing = {"type": "tabular", "columns": columns, "inputs": inputs, "numeric": spec_numeric,
-                     "categorical": spec_categorical, "target": header[target], "task": task}
-    encode = tabular_encoder(preprocessing)
-    preprocessing["encoded_size"] = int(len(spec_numeric) + sum(len(c["vocabulary"]) + 1 for c in spec_categorical))
-
-    kinds = {header[i]: "numeric" for i in numeric}
-    splits, sizes = {}, {}
-    for split, part in parts.items():
-        if not part:
-            continue
-        x = encode({header[i]: (np.array([float(r[i]) for r, _ in part], "float32") if i in numeric else
-                                np.array([_category(r[i]) for r, _ in part], dtype=object))
-                    for i in features})
-        if task == "classification":
-            y = np.array([names.index(v) for _, v in part], "int32")
-        else:
-            y = np.array([[float(v)] for _, v in part], "float32")  # (n, 1): the model's output shape
-        splits[split] = tf.data.Dataset.from_tensor_slices((np.asarray(x, "float32"), y))
-        sizes[split] = len(part)
-    data = DataSplits(
-        **splits, task="tabular_classification" if task == "classification" else "regression",
-        input_shape=(preprocessing["encoded_size"],), input_dtype="float32",
-        num_classes=len(names) if names else None, labels=names, sizes=sizes,
-        preprocessing=preprocessing, name=f"tabular:{os.path.basename(path)}", source=path)
-    data.extras["columns"] = {"features": columns, "target": header[target],
-                              "kinds": {c: kinds.get(c, "categorical") for c in columns}}
-    if names:
-        data.extras["class_counts"] = {
-            s: {names[k]: int(c) for k, c in enumerate(np.bincount([names.index(v) for _, v in part],
-                                                                   minlength=len(names)))}
-            for s, part in parts.items() if part}
-    return data
+    return spec_numeric, spec_categorical
 
 
 def _names(value):

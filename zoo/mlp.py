@@ -109,25 +109,22 @@ def mlp_tiny(**kwargs):
 _TABULAR_REF = "MLP baseline for tabular data (Gorishniy et al., 2021, https://arxiv.org/abs/2106.11959)"
 
 
+def _tabular_mlp(task, name, classes, kwargs):
+    for key, value in (("input_shape", (16,)), ("hidden_units", (64, 32)), ("dropout", 0.1), ("classes", classes),
+                       ("name", name)):
+        kwargs.setdefault(key, value)
+    return MLP(task=task, **kwargs)
+
+
 @register_model(family="mlp", task="tabular_classification", input_shape=(16,), reference=_TABULAR_REF, tiny=True)
 def mlp_tabular(**kwargs):
     """64-32 MLP with dropout 0.1 for tables (`--dataset tabular:FILE.csv`): encoded features in,
     class probabilities out."""
-    kwargs.setdefault("input_shape", (16,))
-    kwargs.setdefault("hidden_units", (64, 32))
-    kwargs.setdefault("dropout", 0.1)
-    kwargs.setdefault("classes", 2)
-    kwargs.setdefault("name", "mlp_tabular")
-    return MLP(task="tabular_classification", **kwargs)
+    return _tabular_mlp("tabular_classification", "mlp_tabular", 2, kwargs)
 
 
 @register_model(family="mlp", task="regression", input_shape=(16,), reference=_TABULAR_REF, tiny=True)
 def mlp_regressor(**kwargs):
     """64-32 MLP with dropout 0.1 for a numeric target in a table: encoded features in, `classes`
     real values out (default 1)."""
-    kwargs.setdefault("input_shape", (16,))
-    kwargs.setdefault("hidden_units", (64, 32))
-    kwargs.setdefault("dropout", 0.1)
-    kwargs.setdefault("classes", 1)
-    kwargs.setdefault("name", "mlp_regressor")
-    return MLP(task="regression", **kwargs)
+    return _tabular_mlp("regression", "mlp_regressor", 1, kwargs)
