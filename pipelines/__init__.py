@@ -26,8 +26,10 @@ _MODULES = {
     "pipelines.tabular": ("raw_feature_specs", "tabular_encoder", "tabular_file"),
     "pipelines.tfds_source": ("tfds_dataset",),
     "pipelines.strategy": ("get_strategy", "parameter_server_task", "serve_cluster_task", "use_logical_cpus"),
-    "pipelines.text": ("imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2", "text_file",
+    "pipelines.text": ("batched_text_splits", "imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2",
                         "text_splits"),
+    "pipelines.text_source": ("text_file",),
+    "pipelines.table": ("read_class_names", "read_rows"),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -38,7 +40,8 @@ def __getattr__(name):
     # TensorFlow loads with the first pipeline used, not with `import pipelines`.
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("checks", "core", "image", "series", "tabular", "text", "tfds_source", "strategy", "catalog"):
+    if name in ("checks", "core", "image", "series", "tabular", "table", "text", "text_source", "tfds_source",
+                "strategy", "catalog"):
         return importlib.import_module(f"pipelines.{name}")
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
 

@@ -7,7 +7,7 @@ saves so `zoo export RUN` reloads the same data for calibration and scoring.
 import json
 import os
 
-from pipelines import image, series, tabular, text, tfds_source
+from pipelines import image, series, tabular, text, text_source, tfds_source
 
 # name -> (loader, needs data_dir, description)
 DATASETS = {
@@ -25,7 +25,7 @@ from pipelines.constants import DATASET_PREFIXES  # noqa: E402
 
 # kind -> loader(path, **options) for `kind:PATH`
 SOURCES = {
-    "text": text.text_file,
+    "text": text_source.text_file,
     "tabular": tabular.tabular_file,
     "idx": image.idx,
     "series": series.series_file,

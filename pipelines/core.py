@@ -44,6 +44,8 @@ class DataSplits:
         source: where the data came from (a path), for messages.
         checked: splits already checked at the source (`pipelines.checks`).
         spec: what reloads it (`pipelines.catalog.load_spec`), set by `load_dataset`.
+        cacheable: whether `batches` may keep a split in memory after its first
+            pass (False for sources streamed from files too big to hold).
     """
 
     train: tf.data.Dataset = None
@@ -64,6 +66,7 @@ class DataSplits:
     source: str = None
     checked: tuple = ()
     spec: dict = None
+    cacheable: bool = True
 
     def split(self, name):
         ds = getattr(self, name, None) if name in ("train", "val", "test") else None
@@ -81,7 +84,7 @@ class DataSplits:
         return make_batches(
             self.split(split), batch_size, training=training, seed=seed, epoch=epoch,
             augment=self.augment if training else None, normalize=self.normalize,
-            drop_remainder=drop_remainder, cache=cache, shuffle_buffer=self.sizes.get(split),
+            drop_remainder=drop_remainder, cache=cache and self.cacheable, shuffle_buffer=self.sizes.get(split),
         )
 
     def summary(self):

@@ -146,7 +146,7 @@ def idx(path, *, class_names=None, val_fraction=0.1, seed=0, train_images=None, 
                          "sneaker,bag,boot")
     ```
     """
-    from pipelines.text import read_class_names
+    from pipelines.table import read_class_names
 
     given = {"train_images": train_images, "train_labels": train_labels, "test_images": test_images,
              "test_labels": test_labels}
@@ -331,7 +331,7 @@ def tfrecords(path, *, class_names=None, image_key="image/encoded", label_key="i
     data = pipelines.tfrecords("flowers/", image_key="jpeg", label_key="class", class_names="flowers/names.txt")
     ```
     """
-    from pipelines.text import read_class_names
+    from pipelines.table import read_class_names
 
     if not os.path.isdir(path):
         raise ValueError(f"TFRecord folder {path!r} does not exist.")

@@ -1,4 +1,5 @@
-"""Tables of your own: CSV/TSV/JSON Lines rows of named features and one target column.
+"""Tables of your own: CSV/TSV/JSON Lines (also `.gz`) or Parquet rows of named features and one
+target column.
 
 Numeric columns are standardized with the training split's mean and variance
 (`keras.layers.Normalization`), categorical ones (strings, or any column named in
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import DataSplits, check_fractions
-from pipelines.text import _column_index, read_class_names, read_rows
+from pipelines.table import _column_index, read_class_names, read_rows
 
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")
 MAX_CLASSES = 50  # an integer target with more distinct values is a quantity: regression
@@ -36,7 +37,34 @@ def _is_number(value):
         return False
 
 
+def _read_parquet(path):
+    """`(header, [(row number, [str or None, ...]), ...])` of a Parquet file, read in record batches."""
+    try:
+        import pyarrow
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError(f"Reading {path!r} needs pyarrow: pip install 'zoo[parquet]' (or pyarrow), or save the "
+                         "table as CSV.") from None
+    if not os.path.isfile(path):
+        raise ValueError(f"Parquet file {path!r} does not exist.")
+    try:
+        table = pq.ParquetFile(path)
+        header, rows = list(table.schema_arrow.names), []
+        for batch in table.iter_batches(batch_size=65536):
+            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+            rows.extend((len(rows) + k + 1, [None if v is None else str(v) for v in values])
+                        for k, values in enumerate(zip(*columns)))
+    except (OSError, pyarrow.ArrowException) as err:
+        raise ValueError(f"{path!r} is not a readable Parquet file ({err}). Re-write it (e.g. "
+                         "pandas.DataFrame.to_parquet) or save the table as CSV.") from None
+    if not rows:
+        raise ValueError(f"{path!r} has columns {header} but no rows.")
+    return header, rows
+
+
 def _read(path, delimiter):
+    if path.lower().endswith((".parquet", ".pq")):
+        return _read_parquet(path)
     fmt, rows = read_rows(path, delimiter)
     if fmt == "jsonl":
         header = list(rows[0][1])
@@ -111,9 +139,10 @@ def raw_feature_specs(preprocessing):
 
 def tabular_file(path, *, label_column=None, task="auto", categorical_columns=None, ignore_columns=None,
                  delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None):
-    """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`).
+    """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`), or a
+    Parquet file (`.parquet`, read with pyarrow: `pip install 'zoo[parquet]'`).
 
-    The first row names the columns. `label_column` (a name or index; default the last column) is the
+    The first row names the columns (Parquet: its schema). `label_column` (a name or index; default the last column) is the
     target: strings, or integers with at most 50 distinct values, make a classification
     (class names sorted, or `class_names=` to fix them); other numbers a regression (`task=` says
     which: `"classification"`, `"regression"` or `"auto"`). Every other column is a feature:

@@ -77,6 +77,17 @@ def test_text_jsonl_gz_and_separate_files_with_class_names(tmp_path):
     assert list(labels[:3]) == [2, 1, 0]  # business, sport, tech in the file; named order kept
 
 
+def test_text_csv_is_streamed_with_quoted_fields_spanning_lines(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text('label,text\npos,"good, ""really""\nfine"\nneg,bad film\n')
+    data = pipelines.text_file(str(path), val_fraction=0.0, test_fraction=0.0, sequence_length=8)
+    assert data.sizes == {"train": 2} and data.labels == ["neg", "pos"]
+    (ids, label), _ = list(data.split("train"))
+    vocab = data.vectorizer.get_vocabulary()
+    assert sorted(vocab[i] for i in ids.numpy() if i) == ["fine", "good", "really"] and int(label) == 1
+    assert data.cacheable  # small files are kept in memory after the first epoch
+
+
 def test_a_text_run_exports_with_its_class_names_and_real_accuracy(tmp_path, zoo_cli):
     path = _write_news_tsv(tmp_path / "news.tsv", n=600)
     run, out = str(tmp_path / "run"), str(tmp_path / "export")
@@ -216,6 +227,7 @@ def test_series_auto_transform_takes_zeros_and_reports_baselines(tmp_path, zoo_c
     ("Category\tText\nsport\tgoal\ntech\tchip\n", ["--label-column", "Category", "--class-names", "sport,business"],
      "line 3: label 'tech' is not one of the class names"),
     ("Category\tText\nsport\tgoal\n", ["--data-arg", "limit=5"], "has no option\\(s\\) \\['limit'\\]. Allowed"),
+    ("Category\tText\nsport\tgoal\n\ntech\tchip\n", [], "news.tsv' line 3 is blank. Remove the blank lines"),
     ("Category\tText\nsport\tgoal\nsport\tcup\n", ["--label-column", "Category"], "a classifier needs two or more"),
 ])
 def test_bad_text_files_are_one_line_errors_with_file_line_and_fix(tmp_path, content, args, message, zoo_cli):
@@ -357,6 +369,27 @@ def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, 
     test = pipelines.load_spec(data["spec"]).split("test")
     y = np.concatenate([t.numpy() for _, t in test.batch(1000)])
     assert rows[0]["keras_rmse"] < 0.9 * float(np.sqrt(np.mean((y - y.mean()) ** 2))), rows[0]
+
+
+def test_a_parquet_table_reads_as_its_csv_does(tmp_path, zoo_cli):
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    csv_path = _write_iris_csv(tmp_path / "iris.csv")
+    header, *lines = open(csv_path).read().splitlines()
+    columns = list(zip(*[line.split(",") for line in lines]))
+    table = pa.table({name: [v if name in ("site", "species") else float(v) for v in values]
+                      for name, values in zip(header.split(","), columns)})
+    pq.write_table(table, tmp_path / "iris.parquet")
+    from_csv = pipelines.tabular_file(csv_path, label_column="species")
+    from_parquet = pipelines.load_dataset(f"tabular:{tmp_path / 'iris.parquet'}", label_column="species")
+    assert from_parquet.preprocessing == from_csv.preprocessing and from_parquet.sizes == from_csv.sizes
+    assert from_parquet.labels == ["setosa", "versicolor", "virginica"]
+    x_csv = np.concatenate([x.numpy() for x, _ in from_csv.split("train").batch(512)])
+    x_parquet = np.concatenate([x.numpy() for x, _ in from_parquet.split("train").batch(512)])
+    np.testing.assert_array_equal(x_parquet, x_csv)
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    _assert_one_line_error(zoo_cli("train", "mlp_tabular", "--dataset", f"tabular:{tmp_path / 'bad.parquet'}",
+                                   "--epochs", "1", "--out", str(tmp_path / "run")),
+                           "bad.parquet' is not a readable Parquet file .*save the table as CSV")
 
 
 @pytest.mark.parametrize("content,args,message", [
