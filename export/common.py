@@ -112,6 +112,33 @@ def float32_copy(model):
     return clone
 
 
+def unrolled_copy(model, specs):
+    """The same model with every LSTM/GRU layer unrolled over the fixed time axis of `specs`, weights
+    copied: what the int8 LiteRT converter can calibrate. A `while` loop over time is what its
+    calibrator cannot run (TF 2.21); unrolled, each step is builtin FULLY_CONNECTED/LOGISTIC/TANH ops
+    sharing one set of int8 weights."""
+    shapes = iter([list(s.shape) for s in specs])
+
+    def rewrite(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(node.get("config"), dict):
+                node["config"]["unroll"] = True
+            if node.get("class_name") == "InputLayer" and isinstance(node.get("config"), dict):
+                shape = next(shapes)
+                node["config"]["batch_shape"] = [None, *shape[1:]]
+            for value in node.values():
+                rewrite(value)
+        elif isinstance(node, list):
+            for value in node:
+                rewrite(value)
+
+    config = keras.saving.serialize_keras_object(model)
+    rewrite(config)
+    clone = keras.saving.deserialize_keras_object(config)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def sample_inputs(model, *, batch=2, sequence_length=16, seed=0, vocab_size=None):
     """Random inputs that fit the model (images in [0, 1], token ids >= 1)."""
     rng = np.random.default_rng(seed)

@@ -59,18 +59,9 @@ def _check_args(model, formats, quantizations, name, opset):
 def _plan_quantizations(model, formats, quantizations, calibration_data):
     """The TFLite variants to write, and what was skipped (why)."""
     skipped = {}
-    recurrent = common.has_recurrent_layers(model)
-    if "int8" in quantizations and recurrent and "tflite" in formats:
-        raise ExportError(
-            "Full-integer int8 TFLite of LSTM/GRU models is not supported: the TFLite calibrator "
-            "crashes on their WHILE loops (TF 2.21). Use quantizations=('dynamic',) (int8 weights, "
-            "float activations) or fp16.")
     if calibration_data is not None and "int8" not in quantizations:
-        if recurrent:
-            skipped["tflite_int8"] = "recurrent model: full-integer int8 unsupported; use dynamic"
-        else:
-            quantizations += ("int8",)
-    if "int8" in quantizations and calibration_data is None and "tflite" in formats:
+        quantizations += ("int8",)
+    if "int8" in quantizations and calibration_data is None and ("tflite" in formats or "onnx" in formats):
         raise ExportError("int8 quantization needs calibration_data (representative inputs, "
                           "e.g. a few hundred training examples).")
     return quantizations, skipped
@@ -81,7 +72,7 @@ def _check_free(out_dir, name, formats, quantizations, overwrite):
     if "tflite" in formats:
         planned += [f"{name}.{q}.tflite" for q in quantizations]
     if "onnx" in formats:
-        planned.append(f"{name}.onnx")
+        planned += [f"{name}.onnx"] + [f"{name}.int8.onnx"] * ("int8" in quantizations)
     existing = [p for p in planned if os.path.exists(os.path.join(out_dir, p))]
     if existing and not overwrite:
         raise ExportError(f"{out_dir!r} already holds {existing}. Choose a new output folder, or pass "
@@ -124,7 +115,7 @@ def _hash_all(out_dir, *groups):
 def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizations=("fp32", "fp16", "dynamic"),
                  calibration_data=None, eval_data=None, labels=None, preprocessing=None, vectorizer=None,
                  opset=DEFAULT_OPSET, version=None, int8_io=False, allow_flex=False, overwrite=False,
-                 task=None, verbose=True):
+                 task=None, max_accuracy_drop=1.0, verbose=True):
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
     Args:
@@ -134,7 +125,8 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         formats: any of `export.FORMATS` (`saved_model`, `tflite`, `onnx`).
         name: model name in paths and TF Serving (default: `model.name`).
         quantizations: TFLite variants among `fp32, fp16, dynamic, int8`;
-            `int8` is added automatically when `calibration_data` is given.
+            `int8` is added automatically when `calibration_data` is given, and
+            with `onnx` in `formats` it also writes a static int8 ONNX file.
         calibration_data: representative inputs for int8 (array / dict / list).
         eval_data: `(inputs, labels)` or inputs to verify on (default: random
             inputs of the right spec); labels add accuracy and its delta.
@@ -147,9 +139,17 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
         overwrite: replace existing `.tflite`/`.onnx`/`model.keras` files.
         task: the task of a plain Keras model (zoo models record theirs).
+        max_accuracy_drop: the accuracy budget, in points: with labelled
+            `eval_data`, a reduced-precision file (fp16, dynamic, int8) that
+            loses more than this fails the export (nothing is written) with
+            the measured drop.
     """
     formats, name = tuple(formats), name or getattr(model, "name", None)
     _check_args(model, formats, tuple(quantizations), name, opset)
+    if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
+            not 0 <= max_accuracy_drop <= 100:
+        raise ExportError(f"`max_accuracy_drop` is in accuracy points, from 0 to 100. Received: "
+                          f"max_accuracy_drop={max_accuracy_drop!r}")
     quantizations, skipped = _plan_quantizations(model, formats, tuple(quantizations), calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
@@ -173,10 +173,12 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
             version = _free_version(os.path.join(out_dir, "saved_model", name), version)
         options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
                    "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
-                   "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset}
+                   "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset,
+                   "max_accuracy_drop": float(max_accuracy_drop)}
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
             report, published = _export_and_verify(model, signature, stage, formats, options, eval_inputs,
                                                    eval_labels, vectorizer, labels, preprocessing, skipped)
+            _check_budget(report, max_accuracy_drop)
             if not report["passed"]:
                 published = _withhold_saved_model(stage, published)
             _publish(stage, out_dir, published)
@@ -186,6 +188,20 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
             print("The SavedModel version was not published (TF Serving would have loaded it): fix the "
                   "failures above and export again.")
     return report
+
+
+def _check_budget(report, budget):
+    """An `ExportError` naming every reduced-precision file that loses more than `budget` accuracy points."""
+    over = [r for r in report["results"] if r["quantization"] != "fp32" and "accuracy_delta" in r
+            and -100 * r["accuracy_delta"] > budget + 1e-9]
+    if over:
+        worst = max(-100 * r["accuracy_delta"] for r in over)
+        lost = "; ".join(f"{r['file']} loses {-100 * r['accuracy_delta']:.2f} points ({r['keras_accuracy']:.4f} -> "
+                         f"{r['accuracy']:.4f})" for r in over)
+        raise ExportError(f"Accuracy budget exceeded on {report['examples']} labelled examples: {lost}; the budget is "
+                          f"{budget:g} point(s). Nothing was written. Calibrate on more or more representative data "
+                          f"(--calibration-size), leave that quantization out (--quantize), or relax the budget "
+                          f"(--max-accuracy-drop {np.ceil(worst * 10) / 10:g}).")
 
 
 def _withhold_saved_model(stage, paths):
@@ -212,6 +228,7 @@ def _export_and_verify(model, signature, stage, formats, options, eval_inputs, e
                      for s in tflite_specs(model, signature)] if "tflite" in formats else None
     manifest = manifest_lib.build(signature, entries=entries, labels=labels, preprocessing=preprocessing,
                                   skipped=skipped, tflite_inputs=tflite_inputs, references=references)
+    manifest["max_accuracy_drop"] = options["max_accuracy_drop"]  # `zoo verify` judges by the same budget
     report = verify_files(stage, model, eval_inputs, eval_labels, manifest=manifest)
     manifest_lib.write(stage, manifest)
     files.write_json(os.path.join(stage, manifest_lib.REPORT), report)

@@ -185,11 +185,15 @@ class TFLiteFormat:
 
         entries = {}
         calibration = options.get("calibration")
-        frozen = _frozen_function(model, tflite_specs(model, signature), signature.output)  # once for all variants
+        specs = tflite_specs(model, signature)
+        frozen = _frozen_function(model, specs, signature.output)  # once for all variants
         for q in options["quantizations"]:
             rep = None if calibration is None else [calibration[n] for n in signature.input_names]
+            source = frozen
+            if q == "int8" and signature.recurrent:  # the calibrator needs the time loop unrolled
+                source = _frozen_function(common.unrolled_copy(model, specs), specs, signature.output)
             flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
-                           allow_flex=options.get("allow_flex", False), signature=signature, frozen=frozen)
+                           allow_flex=options.get("allow_flex", False), signature=signature, frozen=source)
             rel = f"{signature.name}.{q}.tflite"
             atomic_write(os.path.join(out_dir, rel), flat)
             entries[f"tflite_{q}"] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat)}

@@ -36,10 +36,8 @@ def exports(tmp_path_factory):
             keras.utils.set_random_seed(0)
             model = zoo.create_model(name)
             x = _inputs(model)
-            recurrent = common.has_recurrent_layers(model)
             out = str(tmp_path_factory.mktemp(name))
-            report = export_model(model, out, calibration_data=None if recurrent else x,
-                                  eval_data=x, verbose=False)
+            report = export_model(model, out, calibration_data=x, eval_data=x, verbose=False)
             cache[name] = (model, out, report, x)
         return cache[name]
 
@@ -51,9 +49,8 @@ def test_every_format_matches_keras_and_tflite_is_builtins_only(name, exports):
     # One export per model (exporting is most of the cost): the accuracy checks and the op checks.
     model, out, report, _ = exports(name)
     rows = {r["file"]: r for r in report["results"]}
-    expected = {"saved_model", "onnx", "tflite_fp32", "tflite_fp16", "tflite_dynamic"}
-    if not common.has_recurrent_layers(model):
-        expected.add("tflite_int8")
+    # int8 for every family: LiteRT (recurrent models from an unrolled copy) and ONNX (static QDQ).
+    expected = {"saved_model", "onnx", "onnx_int8", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8"}
     assert set(rows) == expected
     for key in ("saved_model", "onnx", "tflite_fp32"):
         assert rows[key]["passed"], rows[key]
@@ -61,12 +58,12 @@ def test_every_format_matches_keras_and_tflite_is_builtins_only(name, exports):
     # Dynamic batch where the format allows; recurrent TFLite is fixed to batch 1.
     assert rows["saved_model"]["batch_sizes"] == [1, 6] and rows["onnx"]["batch_sizes"] == [1, 6]
     assert rows["tflite_fp32"]["batch_sizes"] == ([1] if common.has_recurrent_layers(model) else [1, 6])
-    for key in ("tflite_fp16", "tflite_dynamic", "tflite_int8"):
+    for key in ("tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx_int8"):
         if key in rows:  # reduced precision: close, not exact (untrained weights)
             assert np.isfinite(rows[key]["max_abs_err_batchN"]) and rows[key]["max_abs_err_batchN"] < 0.5
     # Every TFLite file runs in a stock interpreter: builtin ops only (no Flex/custom ops).
     files = [f for f in os.listdir(out) if f.endswith(".tflite")]
-    assert len(files) == len(expected) - 2
+    assert len(files) == len(expected) - 3
     for f in files:
         ops = tflite.op_names(open(os.path.join(out, f), "rb").read())
         assert not [o for o in ops if o.startswith("CUSTOM") or "Flex" in o], (f, ops)
@@ -200,19 +197,39 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     calibration = np.concatenate([x.numpy() for x, _ in data.batches("train", 64, training=False)])[:300]
     test_x, test_y = (np.concatenate(a) for a in zip(*[(x.numpy(), y.numpy())
                                                        for x, y in data.batches("test", 64)]))
-    report = export_model(result.model, str(tmp_path), formats=("tflite",), quantizations=("int8",),
+    report = export_model(result.model, str(tmp_path), formats=("tflite", "onnx"), quantizations=("int8",),
                           calibration_data=calibration, eval_data=(test_x, test_y), verbose=False)
-    row = report["results"][0]
-    assert row["quantization"] == "int8" and row["agreement"] >= 0.98, row
-    assert abs(row["accuracy_delta"]) <= 0.02 and row["passed"]
+    rows = {r["file"]: r for r in report["results"]}
+    for key in ("tflite_int8", "onnx_int8"):  # LiteRT and ONNX int8, calibrated on the same examples
+        row = rows[key]
+        assert row["quantization"] == "int8" and row["agreement"] >= 0.98, row
+        assert -row["accuracy_delta"] <= 0.01 and row["passed"], row
     ops = tflite.op_names(open(tmp_path / "mlp_tiny.int8.tflite", "rb").read())
     assert "FULLY_CONNECTED" in ops
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "mlp_tiny.int8.onnx")).graph
+    initializers = {i.name: i.data_type for i in graph.initializer}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}  # static QDQ
+    assert onnx.TensorProto.INT8 in initializers.values()  # int8 weights stored
     # int8 input/output tensors.
     report = export_model(result.model, str(tmp_path / "io"), formats=("tflite",), quantizations=("int8",),
                           calibration_data=calibration, eval_data=(test_x, test_y), int8_io=True, verbose=False)
     interp = tflite.interpreter(model_path=str(tmp_path / "io" / "mlp_tiny.int8.tflite"))
     assert interp.get_input_details()[0]["dtype"] == np.int8
     assert report["results"][0]["agreement"] >= 0.97
+    # The accuracy budget: calibrated on inputs a thousand times too small, int8 clips every real input
+    # and loses far more than a point; the export fails naming the drop, and writes nothing.
+    with pytest.raises(ExportError, match=r"Accuracy budget exceeded on \d+ labelled examples: tflite_int8 loses "
+                                          r"\d+\.\d\d points .*the budget is 1 point.*--max-accuracy-drop \d"):
+        export_model(result.model, str(tmp_path / "budget"), formats=("tflite",), quantizations=("int8",),
+                     calibration_data=calibration / 1000, eval_data=(test_x, test_y), verbose=False)
+    assert [f for f in os.listdir(tmp_path / "budget") if f != ".zoo-export.lock"] == []
+    relaxed = export_model(result.model, str(tmp_path / "budget"), formats=("tflite",), quantizations=("int8",),
+                           calibration_data=calibration / 1000, eval_data=(test_x, test_y), max_accuracy_drop=100,
+                           verbose=False)
+    assert -relaxed["results"][0]["accuracy_delta"] > 0.01  # written, with its drop in the report
+    assert (tmp_path / "budget" / "mlp_tiny.int8.tflite").exists()
 
 
 def test_mixed_precision_model_exports_from_a_float32_copy(tmp_path):
@@ -241,9 +258,8 @@ def test_bad_export_requests_raise_clear_errors(tmp_path):
         export_model(model, str(tmp_path / "a"), quantizations=("int4",))
     with pytest.raises(ExportError, match="calibration_data"):
         export_model(model, str(tmp_path / "a"), quantizations=("int8",))
-    with pytest.raises(ExportError, match="LSTM/GRU"):
-        export_model(zoo.lstm_classifier_tiny(), str(tmp_path / "a"), quantizations=("int8",),
-                     calibration_data=np.ones((4, 16), "int32"))
+    with pytest.raises(ExportError, match="max_accuracy_drop` is in accuracy points"):
+        export_model(model, str(tmp_path / "a"), max_accuracy_drop=-1)
 
     class Unbuilt(keras.Model):
         def call(self, x):

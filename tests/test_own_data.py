@@ -96,12 +96,21 @@ def test_a_text_run_exports_with_its_class_names_and_real_accuracy(tmp_path, zoo
                 "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "3 classes ['business', 'sport', 'tech']" in proc.stdout
-    proc = zoo_cli("export", run, "--out", out, "--quantize", "fp32")
+    proc = zoo_cli("export", run, "--out", out, "--quantize", "fp32,int8")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.load(open(os.path.join(out, "report.json")))
     manifest = json.load(open(os.path.join(out, "zoo_export.json")))
     assert manifest["labels"] == ["business", "sport", "tech"]
     rows = {r["file"]: r for r in report["results"]}
+    # The recurrent model's int8 files: LiteRT full-integer (builtin ops only) and ONNX static int8, each
+    # within the 1-point budget on the run's test split.
+    from export import tflite
+
+    ops = tflite.op_names(open(os.path.join(out, manifest["files"]["tflite_int8"]["path"]), "rb").read())
+    assert "FULLY_CONNECTED" in ops and not tflite.non_builtin_ops(
+        open(os.path.join(out, manifest["files"]["tflite_int8"]["path"]), "rb").read())
+    for key in ("tflite_int8", "onnx_int8"):
+        assert rows[key]["passed"] and -rows[key]["accuracy_delta"] <= 0.01, rows[key]
     # Scored on the run's own test split (reloaded from the recorded spec), not on random inputs.
     test_size = json.load(open(os.path.join(run, "data.json")))["sizes"]["test"]
     assert report["examples"] == test_size and rows["onnx"]["accuracy"] > 0.9
@@ -360,7 +369,7 @@ def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.load(open(os.path.join(run, "data.json")))
     assert data["task"] == "regression" and data["preprocessing"]["categorical"][0]["name"] == "sex"
-    proc = zoo_cli("export", run, "--out", out, "--quantize", "fp32")
+    proc = zoo_cli("export", run, "--out", out, "--quantize", "fp32,int8")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = json.load(open(os.path.join(out, "report.json")))["results"]
     for r in rows:  # scored in target units on the run's test rows; int8 (calibrated on its training rows) too

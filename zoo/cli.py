@@ -313,13 +313,17 @@ def _cmd_export(args):
             calibration = np.load(args.calibration_data, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise ValueError(f"--calibration-data {args.calibration_data!r} is not a .npy array ({err}).") from None
-    quantizations = tuple(q for q in args.quantize.split(",") if q)
+    # int8 (LiteRT and ONNX) by default wherever there is data to calibrate on; only when asked otherwise.
+    quantizations = tuple(q for q in (args.quantize or "fp32,fp16,dynamic" + ",int8" * (calibration is not None))
+                          .split(",") if q)
+    if "int8" not in quantizations:
+        calibration = None
     report = export_model(
         model, args.out, formats=tuple(args.formats.split(",")), name=args.name,
         quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
         labels=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
         opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
-        task=None if getattr(model, "task", None) else info.get("task"))
+        task=None if getattr(model, "task", None) else info.get("task"), max_accuracy_drop=args.max_accuracy_drop)
     print(f"Wrote {args.out} (report.json, zoo_export.json)")
     return 0 if report["passed"] else 1
 
@@ -441,8 +445,12 @@ def build_parser():
     p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
     p.add_argument("--out", required=True)
     p.add_argument("--formats", default="saved_model,tflite,onnx")
-    p.add_argument("--quantize", default="fp32,fp16,dynamic",
-                   help="TFLite variants: fp32,fp16,dynamic,int8 (int8 needs calibration data)")
+    p.add_argument("--quantize", help="TFLite variants among fp32,fp16,dynamic,int8; int8 also writes a static "
+                   "int8 ONNX file (default: all four where the run's data or --dataset gives calibration data, "
+                   "else fp32,fp16,dynamic)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
+                   help="accuracy budget: a fp16/dynamic/int8 file that loses more on the labelled test examples "
+                        "fails the export (default 1.0)")
     p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
     p.add_argument("--data-dir")
     p.add_argument("--calibration-data", help=".npy of representative inputs")
