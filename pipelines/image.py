@@ -313,8 +313,13 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
 
 def tfrecords(path, *, class_names=None, image_key="image/encoded", label_key="image/class/label",
               image_size=None, channels=3, train="train-*.tfrecord", test="test-*.tfrecord", val_fraction=0.1,
-              skip_corrupt=False, augment=None, name=None):
-    """Image classification from your `tf.train.Example` TFRecord shards.
+              skip_corrupt=False, augment=None, name=None, text_key=None, max_tokens=20000, sequence_length=128,
+              truncate="post", vectorizer=None):
+    """Image (or, with `text_key`, text) classification from your `tf.train.Example` TFRecord shards.
+
+    With `text_key` the records hold a text feature (bytes) and an int64 label
+    (`label_key`, default "label" there): see `pipelines.text_source.tfrecord_text`
+    (`max_tokens`, `sequence_length`, `truncate`, `vectorizer` as for `text_file`).
 
     `path` is the folder; `train`/`test` are file patterns in it. Feature keys
     are configurable (`image_key`: encoded JPEG/PNG bytes, `label_key`: int64
@@ -333,6 +338,13 @@ def tfrecords(path, *, class_names=None, image_key="image/encoded", label_key="i
     """
     from pipelines.table import read_class_names
 
+    if text_key is not None:
+        from pipelines.text_source import tfrecord_text
+
+        return tfrecord_text(path, text_key=text_key, class_names=class_names, train=train, test=test,
+                             label_key="label" if label_key == "image/class/label" else label_key,
+                             val_fraction=val_fraction, max_tokens=max_tokens, sequence_length=sequence_length,
+                             truncate=truncate, vectorizer=vectorizer)
     if not os.path.isdir(path):
         raise ValueError(f"TFRecord folder {path!r} does not exist.")
     labels = read_class_names(class_names)

@@ -293,3 +293,85 @@ def text_file(path, *, text_column=None, label_column=None, header="auto", delim
             per_class[index[label]] += n
         data.extras["class_counts"][split] = dict(zip(names, per_class))
     return data
+
+
+# --------------------------------------------------------------------------
+# TFRecord shards of text
+
+
+def tfrecord_text(path, *, text_key, label_key="label", class_names=None, train="train-*.tfrecord",
+                  test="test-*.tfrecord", val_fraction=0.1, max_tokens=20000, sequence_length=128,
+                  truncate="post", vectorizer=None):
+    """Text classification from `tf.train.Example` shards holding a text (bytes) feature `text_key`
+    and an int64 class index `label_key`, streamed like `text_file` (one counting pass that checks
+    every record, one pass adapting the vocabulary). Class names come from `class_names` or
+    `labels.txt` in the folder; the first `val_fraction` of the training records is held out.
+
+    Example:
+
+    ```python
+    import pipelines
+    data = pipelines.tfrecords("reviews/", text_key="review", label_key="stars", class_names="bad,ok,good")
+    ```
+    """
+    import glob
+
+    if not os.path.isdir(path):
+        raise ValueError(f"TFRecord folder {path!r} does not exist.")
+    names = read_class_names(class_names)
+    if names is None:
+        if not os.path.exists(os.path.join(path, "labels.txt")):
+            raise ValueError(f"No class names for the TFRecords in {path!r}: pass class_names= (--class-names a,b,c "
+                             "or a file with one name per line), or put labels.txt in the folder.")
+        names = read_class_names(os.path.join(path, "labels.txt"))
+    features = {text_key: tf.io.FixedLenFeature([], tf.string), label_key: tf.io.FixedLenFeature([], tf.int64)}
+
+    def records(pattern):
+        files = sorted(glob.glob(os.path.join(path, pattern)))
+        return files, tf.data.TFRecordDataset(files).batch(BATCH).map(
+            lambda r: (lambda ex: (ex[text_key], tf.cast(ex[label_key], tf.int32)))(
+                tf.io.parse_example(r, features)), num_parallel_calls=AUTOTUNE)
+
+    files, train_ds = records(train)
+    if not files:
+        raise ValueError(f"No TFRecord files match {os.path.join(path, train)!r} (train=).")
+    counts = {"train": _count_records(files, train_ds, names, text_key, label_key)}
+    test_files, test_ds = records(test)
+    if test_files:
+        counts["test"] = _count_records(test_files, test_ds, names, text_key, label_key)
+    n_val = int(sum(counts["train"]) * val_fraction)
+    rows = train_ds.unbatch()
+    batches = {"train": rows.skip(n_val).batch(BATCH), **({"val": rows.take(n_val).batch(BATCH)} if n_val else {}),
+               **({"test": test_ds} if test_files else {})}
+    sizes = {"train": sum(counts["train"]) - n_val, **({"val": n_val} if n_val else {}),
+             **({"test": sum(counts["test"])} if test_files else {})}
+    data = batched_text_splits(batches, sizes, name=f"tfrecord:{os.path.basename(os.path.normpath(path))}",
+                               labels=names, max_tokens=max_tokens, sequence_length=sequence_length,
+                               truncate=truncate, vectorizer=vectorizer, cacheable=sum(sizes.values()) <= CACHE_ROWS)
+    data.source = path
+    data.extras["class_counts"] = {s: dict(zip(names, map(int, c))) for s, c in counts.items()}
+    return data
+
+
+def _count_records(files, ds, names, text_key, label_key):
+    """Per-class record counts of TFRecord text shards, every record checked (parses, UTF-8 text, label
+    in range), else a `ValueError` naming the files, the keys and the fix."""
+    counts, seen = np.zeros(len(names), "int64"), 0
+    try:
+        for texts, labels in ds.map(lambda t, y: (tf.strings.unicode_transcode(t, "UTF-8", "UTF-8", errors="strict"),
+                                                   y)):
+            labels = labels.numpy()
+            bad = np.flatnonzero((labels < 0) | (labels >= len(names)))
+            if len(bad):
+                raise ValueError(f"{files[0]!r}...: record {seen + int(bad[0])} has label {int(labels[bad[0]])}, "
+                                 f"outside the {len(names)} class names {names}. Fix the labels or the class names.")
+            counts += np.bincount(labels, minlength=len(names))
+            seen += len(labels)
+    except tf.errors.OpError as err:
+        message = getattr(err, "message", str(err)).split(" [Op:")[0].split("}}")[-1].strip()
+        raise ValueError(f"The TFRecords {files[0]!r}... cannot be read as text examples with text_key={text_key!r} "
+                         f"(bytes) and label_key={label_key!r} (int64): {message}. Pass the keys your records use "
+                         "(--data-arg text_key=... --data-arg label_key=...).") from None
+    if not seen:
+        raise ValueError(f"The TFRecord files {files} hold no records.")
+    return counts

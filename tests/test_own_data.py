@@ -302,6 +302,36 @@ def test_tfrecords_with_custom_keys_and_class_names_train_export_and_verify(tmp_
     assert proc.returncode == 2 and "image_key='image/encoded'" in proc.stderr and "Pass image_key=" in proc.stderr
 
 
+def test_text_tfrecords_with_custom_keys_train_export_and_verify(tmp_path, zoo_cli):
+    folder = tmp_path / "news"
+    folder.mkdir()
+    rows = _news_rows(420)
+    names = sorted(WORDS)
+    for split, part in (("train", rows[:330]), ("test", rows[330:])):
+        with tf.io.TFRecordWriter(str(folder / f"{split}-00000.tfrecord")) as writer:
+            for label, text in part:
+                writer.write(tf.train.Example(features=tf.train.Features(feature={
+                    "body": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()])),
+                    "topic": tf.train.Feature(int64_list=tf.train.Int64List(value=[names.index(label)])),
+                })).SerializeToString())
+    run, out = str(tmp_path / "run"), str(tmp_path / "x")
+    proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"tfrecord:{folder}", "--class-names", ",".join(names),
+                   "--data-arg", "text_key=body", "--data-arg", "label_key=topic", "--data-arg", "sequence_length=16",
+                   "--epochs", "4", "--lr", "0.01", "--quiet", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 classes ['business', 'sport', 'tech']" in proc.stdout and "train 297, val 33, test 90" in proc.stdout
+    proc = zoo_cli("export", run, "--out", out, "--formats", "saved_model,onnx", "--quantize", "fp32")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["examples"] == 90 and all(r["accuracy"] > 0.9 for r in report["results"]), report
+    assert zoo_cli("verify", out).returncode == 0
+    # A wrong key is named with the fix.
+    _assert_one_line_error(zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"tfrecord:{folder}",
+                                   "--class-names", ",".join(names), "--data-arg", "text_key=text", "--epochs", "1",
+                                   "--out", str(tmp_path / "run2")),
+                           "text_key='text' \\(bytes\\) and label_key='label' \\(int64\\).*--data-arg text_key=")
+
+
 # ------------------------------------------------------------------- tabular
 
 

@@ -289,3 +289,28 @@ def test_cli_train_errors(capsys):
     assert "Did you mean ['cifar10']" in capsys.readouterr().err
     assert cli.main(["train", "lstm_classifier_tiny", "--dataset", "digits"]) == 2
     assert "text_classification model" in capsys.readouterr().err
+
+
+def test_bf16_is_on_by_default_only_where_it_is_native(tmp_path, monkeypatch):
+    import argparse
+
+    from zoo import cli, config
+
+    monkeypatch.setattr(config, "_has_gpu", lambda: False)
+    intel = tmp_path / "xeon"
+    intel.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n")
+    amd = tmp_path / "epyc"
+    amd.write_text("processor\t: 0\nflags\t\t: fpu sse2 fma avx avx2\n")
+    assert config.bf16_hardware(str(intel)) == "CPU avx512_bf16+amx_bf16"
+    assert config.bf16_hardware(str(amd)) is None and config.bf16_hardware(str(tmp_path / "none")) is None
+    monkeypatch.setattr(config, "_has_gpu", lambda: True)
+    assert config.bf16_hardware(str(amd)) == "GPU"
+    # The command line: auto follows the hardware; either flag wins over it.
+    for native, flag, expected in ((None, None, False), ("GPU", None, True), ("GPU", False, False),
+                                   (None, True, True)):
+        monkeypatch.setattr(config, "bf16_hardware", lambda native=native: native)
+        assert cli._mixed_precision(argparse.Namespace(mixed_precision=flag)) is expected
+    parser = cli.build_parser()
+    assert parser.parse_args(["train", "mlp", "--no-mixed-precision"]).mixed_precision is False
+    assert parser.parse_args(["train", "mlp", "--mixed-precision"]).mixed_precision is True
+    assert parser.parse_args(["train", "mlp"]).mixed_precision is None

@@ -98,6 +98,15 @@ def _parse_model_args(pairs):
     return out
 
 
+def _mixed_precision(args):
+    """`--mixed-precision`/`--no-mixed-precision`, else on where bf16 is native (`zoo.config.bf16_hardware`)."""
+    if args.mixed_precision is not None:
+        return args.mixed_precision
+    from zoo.config import bf16_hardware
+
+    return bf16_hardware() is not None
+
+
 def _train_config(args, task=None, **overrides):
     """The run's `TrainConfig`: the command line's values, else the task's recipe defaults
     (`zoo.config.TASK_DEFAULTS`), else `TrainConfig`'s."""
@@ -110,7 +119,7 @@ def _train_config(args, task=None, **overrides):
     fields.update(
         optimizer=args.optimizer, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, clipnorm=args.clipnorm,
-        label_smoothing=args.label_smoothing, mixed_precision=args.mixed_precision,
+        label_smoothing=args.label_smoothing, mixed_precision=_mixed_precision(args),
         seed=args.seed, out_dir=args.out,
         backup_every_steps=args.backup_every, verbose=0 if args.quiet else 1,
     )
@@ -140,6 +149,12 @@ def _cmd_train(args):
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     if args.out:
         print(_data_line(data), flush=True)
+        if args.mixed_precision is None:
+            from zoo.config import bf16_hardware
+
+            native = bf16_hardware()
+            print(f"Precision: mixed bfloat16 ({native} computes bf16 natively; --no-mixed-precision for float32)"
+                  if native else "Precision: float32 (no native bf16 here; --mixed-precision to force bf16)")
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
@@ -198,8 +213,10 @@ def _add_train_args(p):
     p.add_argument("--warmup-epochs", type=float, default=_DEFAULTS.warmup_epochs)
     p.add_argument("--clipnorm", type=float, default=_DEFAULTS.clipnorm)
     p.add_argument("--label-smoothing", type=float, default=_DEFAULTS.label_smoothing)
-    p.add_argument("--mixed-precision", action="store_true", default=_DEFAULTS.mixed_precision,
-                   help="bfloat16 compute")
+    p.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="bfloat16 compute (default: on where a GPU or a CPU with AVX512_BF16/AMX computes it "
+                        "natively, off elsewhere)")
+    p.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false", help="float32 compute")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help=f"default {_DEFAULTS.early_stopping_patience} (forecasting: 20)")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)

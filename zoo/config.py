@@ -93,6 +93,42 @@ class TrainConfig:
         return self
 
 
+def bf16_hardware(cpuinfo="/proc/cpuinfo"):
+    """What computes bfloat16 natively here — `"GPU"`, or the CPU flags among `avx512_bf16`/`amx_bf16`
+    — or None. `zoo train` turns `--mixed-precision` on by default where this is not None: measured on
+    an AVX512_BF16 Xeon, mixed_bfloat16 trained ResNet-20 1.31x (zoo recipe) to 1.55x (batch 128) faster
+    than float32, while a CPU without it emulates bf16 and runs slower."""
+    if _has_gpu():
+        return "GPU"
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return None
+    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return "CPU " + "+".join(found) if found else None
+
+
+def _has_gpu():
+    import os
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        if backend == "jax":
+            import jax
+
+            return jax.devices()[0].platform == "gpu"
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    except Exception:  # a backend that cannot say: assume none
+        return False
+
+
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         word = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
