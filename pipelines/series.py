@@ -222,14 +222,13 @@ def _season_of(dates):
 
 
 def airline(data_dir, *, input_width=12, horizon=1, log=True, relative=True):
-    """Monthly airline passengers 1949-1960 (`airline-passengers.csv`), by
-    default in log space relative to the last month (trend-robust)."""
+    """Monthly airline passengers (`airline-passengers.csv` in `data_dir`, or the file): a preset of the
+    `series:` source (`series_file`), by default in log space relative to the last month (trend-robust)."""
     path = data_dir if data_dir.endswith(".csv") else os.path.join(data_dir, "airline-passengers.csv")
-    data = windows(read_series(path, "Passengers"), input_width=input_width, horizon=horizon,
-                   log=log, relative=relative, name="airline")
-    data.source = path
-    data.extras["season"] = 12
-    return data
+    transform = {(True, True): "log_relative", (True, False): "log", (False, True): "relative"}.get(
+        (bool(log), bool(relative)), "none")
+    return series_file(path, column="Passengers", transform=transform, input_width=input_width, horizon=horizon,
+                       season=12, name="airline")
 
 
 def naive_baselines(data, split="test", season=None):

@@ -281,21 +281,19 @@ def _read_tar_splits(path):
 
 
 def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vectorizer=None):
-    """SST-2 from `train.tsv`, `dev.tsv`, `test.tsv` (`sentence<TAB>label`).
+    """SST-2 from GLUE-style TSVs (`train.tsv`, `dev.tsv`, optional `test.tsv`; header `sentence<TAB>label`,
+    labels 0/1): a preset of the `text:` source (`pipelines.text_file`), streamed and checked the same way.
     Pass a fitted `vectorizer` (e.g. a run's) to reuse its vocabulary."""
+    from pipelines.text_source import text_file
+
     paths = {s: os.path.join(data_dir, f"{f}.tsv") for s, f in (("train", "train"), ("val", "dev"), ("test", "test"))}
     if not os.path.exists(paths["train"]):
         raise ValueError(f"{paths['train']!r} not found: point --data-dir at the SST-2 folder.")
-    pairs = {s: read_table(p) if os.path.exists(p) else None for s, p in paths.items()}
-    for split, pair in pairs.items():
-        if pair is not None and (pair[1] > 1).any():
-            row = int(np.flatnonzero(pair[1] > 1)[0])
-            raise ValueError(f"{paths[split]!r} data row {row + 1}: label {int(pair[1][row])}; SST-2 labels are "
-                             "0 (negative) and 1 (positive).")
-    data = text_splits(pairs["train"], pairs["val"], pairs["test"], name="sst2",
-                       labels=["negative", "positive"], max_tokens=max_tokens,
-                       sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)
-    data.source = data_dir
+    data = text_file(paths["train"], val=paths["val"] if os.path.exists(paths["val"]) else None,
+                     test=paths["test"] if os.path.exists(paths["test"]) else None, text_column="sentence",
+                     label_column="label", header=True, class_names=["negative", "positive"], max_tokens=max_tokens,
+                     sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)
+    data.name, data.source = "sst2", data_dir
     return data
 
 

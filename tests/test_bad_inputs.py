@@ -151,14 +151,18 @@ def test_non_finite_regression_targets_are_refused():
         fit(lambda: zoo.lstm_forecaster_tiny(horizon=1), data, config=TrainConfig(epochs=1, verbose=0))
 
 
-SST2_ROWS = {
-    "label_5": ("train.tsv", "sentence\tlabel\ngood film\t0\nbad film\t5\n", "label 5; SST-2 labels are 0"),
-    "label_minus_1": ("train.tsv", "sentence\tlabel\ngood film\t-1\nbad film\t1\n", "label -1 is negative"),
-    "dev_label_7": ("dev.tsv", "sentence\tlabel\ngood\t0\nmeh\t7\n", "dev.tsv' data row 2: label 7"),
-    "label_text": ("train.tsv", "sentence\tlabel\ngood film\tpositive\n", "label 'positive' is not an integer"),
-    "other_header": ("train.tsv", "Category\tText\n1\tgood\n", "lacks the column\\(s\\)"),
+SST2_ROWS = {  # SST-2 is a preset of the text: source; its messages name the file, the line and the fix
+    "label_5": ("train.tsv", "sentence\tlabel\ngood film\t0\nbad film\t5\n",
+                "train.tsv' line 3: label '5' is not one of the class names \\['negative', 'positive'\\]"),
+    "label_minus_1": ("train.tsv", "sentence\tlabel\ngood film\t-1\nbad film\t1\n",
+                      "line 2: label '-1' is not one of the class names"),
+    "dev_label_7": ("dev.tsv", "sentence\tlabel\ngood\t0\nmeh\t7\n", "dev.tsv' line 3: label '7'"),
+    "label_text": ("train.tsv", "sentence\tlabel\ngood film\tgreat\n", "label 'great' is not one of the class names"),
+    "other_header": ("train.tsv", "Category\tText\n1\tgood\n", "text_column='sentence' is not a column .* "
+                     "header is \\['Category', 'Text'\\]"),
     "not_utf8": ("train.tsv", b"sentence\tlabel\ncaf\xe9 film\t1\n", "is not UTF-8 text"),
-    "empty": ("train.tsv", "sentence\tlabel\n", "holds no rows"),
+    "empty": ("train.tsv", "sentence\tlabel\n", "holds a header and no rows"),
+    "short_row": ("test.tsv", "sentence\tlabel\ngood\t1\nmeh\n", "test.tsv' line 3: 1 field\\(s\\) where 2"),
 }
 
 

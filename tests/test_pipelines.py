@@ -161,8 +161,8 @@ def test_vectorizer_is_fitted_on_the_training_split_only(tmp_path):
 
 
 def test_tsv_with_a_bad_label_names_the_line(tmp_path):
-    (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine\t1\nbroken\tpositive\n")
-    with pytest.raises(ValueError, match="line 3"):
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine\t1\nbroken\tgreat\n")
+    with pytest.raises(ValueError, match="line 3: label 'great'"):
         pipelines.sst2(str(tmp_path))
     (tmp_path / "train.tsv").write_text("text\tlabel\nfine\t1\n")
     with pytest.raises(ValueError, match="text_column"):
