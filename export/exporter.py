@@ -174,7 +174,8 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
                    "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
                    "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset,
-                   "max_accuracy_drop": float(max_accuracy_drop)}
+                   "max_accuracy_drop": float(max_accuracy_drop), "eval_inputs": eval_inputs,
+                   "eval_labels": eval_labels}
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
             report, published = _export_and_verify(model, signature, stage, formats, options, eval_inputs,
                                                    eval_labels, vectorizer, labels, preprocessing, skipped)

@@ -38,9 +38,10 @@ def tflite_specs(model, signature):
 
 
 def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=False,
-            allow_flex=False, signature=None, frozen=None):
+            allow_flex=False, signature=None, frozen=None, float_ops=()):
     """TFLite flatbuffer bytes of `model`. `frozen` is `_frozen_function(model, specs, output)` when the
-    caller converts several variants (tracing and freezing a large model costs more than converting it)."""
+    caller converts several variants (tracing and freezing a large model costs more than converting it).
+    `float_ops`: for int8, LiteRT op types (e.g. `("SOFTMAX",)`) kept in float (selective quantization)."""
     if quantization not in QUANTIZATIONS:
         raise common.ExportError(f"Unknown TFLite quantization. Allowed: {list(QUANTIZATIONS)}. "
                                  f"Received: quantization={quantization!r}")
@@ -77,7 +78,10 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = ops
     try:
-        flatbuffer = converter.convert()
+        if quantization == "int8" and float_ops:
+            flatbuffer = _selective(converter, representative, float_ops)
+        else:
+            flatbuffer = converter.convert()
     except Exception as err:  # the converter raises ConverterError and others
         message = str(err)
         flex = "Flex" in message or "Select TF" in message or "not supported" in message
@@ -96,6 +100,43 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
                                  "converter fell back to float); it is not written under an int8 name. Check the "
                                  "calibration data (--calibration-size >= 1, real examples).")
     return flatbuffer
+
+
+def _selective(converter, representative, float_ops):
+    """The int8 flatbuffer with the op types `float_ops` left in float (the converter's quantization
+    debugger's denylist: those ops run their float builtin kernels between dequantize/quantize)."""
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=representative,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)))
+    return debugger.get_nondebug_quantized_model()
+
+
+def op_errors(model, signature, calibration, frozen=None, samples=50):
+    """`{op type: worst relative error}` of the int8 conversion: per quantized tensor, the RMSE between
+    its float and its dequantized int8 value over `samples` calibration examples, divided by its
+    quantization step (the converter's quantization debugger); 0.3 is rounding alone."""
+    import csv
+    import io
+
+    specs = tflite_specs(model, signature)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [frozen or _frozen_function(model, specs, signature.output)])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    n = len(calibration[0])
+    converter.representative_dataset = lambda: ([x[i:i + 1] for x in calibration] for i in range(n))
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: ([x[i:i + 1] for x in calibration] for i in range(min(n, samples))))
+    debugger.run()
+    buffer = io.StringIO()
+    debugger.layer_statistics_dump(buffer)
+    buffer.seek(0)
+    worst = {}
+    for row in csv.DictReader(buffer):
+        scale, mse = float(row["scale"] or 0), float(row["mean_squared_error"] or 0)
+        if scale > 0 and np.isfinite(mse):
+            worst[row["op_name"]] = max(worst.get(row["op_name"], 0.0), mse ** 0.5 / scale)
+    return dict(sorted(worst.items(), key=lambda kv: -kv[1]))
 
 
 def quantized(flatbuffer):
@@ -175,6 +216,41 @@ def run(interp, inputs):
     return y
 
 
+# Ops that hold the weights stay int8 whatever their error: in float the file would not be an int8 file.
+WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "EMBEDDING_LOOKUP", "GATHER")
+
+
+def _within_budget(flat, model, signature, frozen, calibration, options, max_float_ops=6):
+    """`(flatbuffer, float op types)`: the full-integer file if it keeps accuracy within the export's
+    budget on the labelled evaluation examples, else the same conversion with the op types whose int8
+    error is largest (`op_errors`) kept in float, one more at a time, until it does. Without labels,
+    or when no such file is found, the full-integer file (the budget check then reports it)."""
+    labels, inputs = options.get("eval_labels"), options.get("eval_inputs")
+    if labels is None or inputs is None or signature.task.kind != "classification":
+        return flat, []
+    budget = options.get("max_accuracy_drop", 1.0) / 100
+    ordered = [inputs[n] for n in signature.input_names]
+    reference = np.concatenate([np.asarray(common.call_model(model, [x[i:i + 256] for x in ordered]))
+                                for i in range(0, len(ordered[0]), 256)])
+    keras_accuracy = float(np.mean(reference.argmax(-1) == labels))
+
+    def drop(candidate):
+        predicted = run(interpreter(model_content=candidate), inputs)
+        return keras_accuracy - float(np.mean(predicted.argmax(-1) == labels))
+
+    if drop(flat) <= budget:
+        return flat, []
+    ranked = [op for op, error in op_errors(model, signature, calibration, frozen).items()
+              if error > 0.5 and op not in WEIGHT_OPS]
+    for k in range(1, min(len(ranked), max_float_ops) + 1):
+        candidate = convert(model, quantization="int8", representative_inputs=calibration,
+                            int8_io=options.get("int8_io", False), allow_flex=options.get("allow_flex", False),
+                            signature=signature, frozen=frozen, float_ops=ranked[:k])
+        if drop(candidate) <= budget:
+            return candidate, ranked[:k]
+    return flat, []
+
+
 class TFLiteFormat:
     """LiteRT flatbuffers `<name>.<quantization>.tflite`, one per requested quantization."""
 
@@ -194,9 +270,13 @@ class TFLiteFormat:
                 source = _frozen_function(common.unrolled_copy(model, specs), specs, signature.output)
             flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
                            allow_flex=options.get("allow_flex", False), signature=signature, frozen=source)
+            float_ops = []
+            if q == "int8":
+                flat, float_ops = _within_budget(flat, model, signature, source, rep, options)
             rel = f"{signature.name}.{q}.tflite"
             atomic_write(os.path.join(out_dir, rel), flat)
-            entries[f"tflite_{q}"] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat)}
+            entries[f"tflite_{q}"] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),
+                                      **({"float_ops": float_ops} if float_ops else {})}
         return entries
 
     def runner(self, entry, out_dir):
