@@ -238,23 +238,27 @@ def _decode(image_bytes, image_size, channels):
     return image
 
 
-def _validate_records(files, check, num_classes, skip_corrupt):
-    """Decode every record of every file once: `(good records, {file: corrupt indices})`.
+def _validate_records(files, check, num_classes, skip_corrupt, keep=False):
+    """Decode every record of every file once: `(good records, {file: corrupt indices}, kept)`.
 
     A record whose image does not decode is named by file and index (or, with
     `skip_corrupt`, counted and left out); a label outside `[0, num_classes)`
-    is refused by file and index."""
-    good, corrupt = 0, {}
+    is refused by file and index. With `keep`, `check` returns the decoded
+    (fixed-size) image and `kept` is `{file: (indices, images, labels)}`: the
+    decode this check pays for anyway is what the epochs then read."""
+    good, corrupt, kept = 0, {}, {}
     for path in files:
         total = count_records([path])[path]  # a truncated file is named here
         ds = tf.data.TFRecordDataset(path).enumerate()
-        # Decode only (no resize); the image's size is returned so the decode is not pruned from the graph.
+        # The image (or its size, so the decode is not pruned from the graph) comes back with the label.
         ds = ds.map(lambda i, r: (i, *check(r)), num_parallel_calls=AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors()
-        indices, labels = [], []
-        for i, y, _ in ds.batch(8192):
+        indices, labels, images = [], [], []
+        for i, y, image in ds.batch(8192):
             indices.append(i.numpy())
             labels.append(y.numpy())
+            if keep:
+                images.append(image.numpy())
         indices = np.concatenate(indices) if indices else np.zeros((0,), "int64")
         labels = np.concatenate(labels) if labels else np.zeros((0,), "int32")
         missing = sorted(set(range(total)) - set(indices.tolist()))
@@ -271,8 +275,37 @@ def _validate_records(files, check, num_classes, skip_corrupt):
                 raise ValueError(f"TFRecord file {path!r}: record {int(indices[bad[0]])} has label "
                                  f"{int(labels[bad[0]])}, outside the {num_classes} class names (labels.txt); "
                                  f"{bad.size} such record(s) in this file. Fix the labels or the class names.")
+        if keep:
+            kept[path] = (indices, np.concatenate(images) if images else None, labels)
         good += len(indices)
-    return good, corrupt
+    return good, corrupt, kept
+
+
+def _in_stream_order(files, counts, kept, cycle_length):
+    """The kept `(images, labels)` in the order `TFRecordDataset(files, num_parallel_reads=cycle_length)`
+    reads them (a deterministic interleave, one record per file in turn), corrupt records left out."""
+    n = [counts[f] for f in files]
+    order = tf.data.Dataset.from_tensor_slices((np.arange(len(files), dtype="int64"), np.array(n, "int64")))
+    order = order.interleave(lambda f, k: tf.data.Dataset.range(k).map(lambda i: tf.stack([f, i])),
+                             cycle_length=cycle_length, block_length=1)
+    pairs = np.concatenate(list(order.batch(65536).as_numpy_iterator())) if sum(n) else np.zeros((0, 2), "int64")
+    # Row of (file, record) among the kept images, -1 for a corrupt record.
+    row_of, offset = [], 0
+    for path, total in zip(files, n):
+        indices = kept[path][0]
+        rows = np.full(total, -1, "int64")
+        rows[indices] = offset + np.arange(len(indices))
+        row_of.append(rows)
+        offset += len(indices)
+    starts = np.cumsum([0] + n[:-1])
+    rows = np.concatenate(row_of)[starts[pairs[:, 0]] + pairs[:, 1]]
+    rows = rows[rows >= 0]
+    images = np.concatenate([kept[p][1] for p in files if kept[p][1] is not None])
+    labels = np.concatenate([kept[p][2] for p in files])
+    return images[rows], labels[rows]
+
+
+IN_MEMORY_BYTES = 2 * 2**30  # decoded images up to this size are kept from the validation pass
 
 
 def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="image/encoded",
@@ -285,6 +318,9 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
     decode or a label outside `[0, num_classes)` fails here, named by file
     and record, instead of in the middle of an epoch. With `skip_corrupt`,
     records that do not decode are left out and listed in `report["corrupt"]`.
+    When the images have one size (`image_size`) and fit in `IN_MEMORY_BYTES`,
+    the decoded images of that pass are kept and the dataset reads them from
+    memory (`report["in_memory"]`), so no epoch, the first included, decodes.
     """
     files = sorted(glob.glob(file_pattern))
     if not files:
@@ -301,12 +337,24 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
         image = tf.io.decode_image(ex[image_key], channels=channels, expand_animations=False)
         return tf.cast(ex[label_key], tf.int32), tf.size(image)
 
-    num, corrupt = _validate_records(files, check, num_classes, skip_corrupt) if validate else (None, {})
+    def check_and_keep(record):  # the epochs' decode, done once
+        image, label = parse(record)
+        return label, image
+
+    cycle = min(len(files), 8) if len(files) > 1 else 1
+    counts = count_records(files) if validate else None  # a truncated file is named here
+    keep = validate and image_size is not None and \
+        sum(counts.values()) * int(np.prod(image_size)) * channels <= IN_MEMORY_BYTES
+    num, corrupt, kept = _validate_records(files, check_and_keep if keep else check, num_classes, skip_corrupt,
+                                           keep=keep) if validate else (None, {}, {})
     if validate and num == 0:
         raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no readable records.")
     if report is not None:
         report["corrupt"] = {os.path.basename(f): idx for f, idx in corrupt.items()}
-    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8) if len(files) > 1 else None)
+        report["in_memory"] = bool(keep)
+    if keep:
+        return tf.data.Dataset.from_tensor_slices(_in_stream_order(files, counts, kept, cycle)), num
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=cycle if len(files) > 1 else None)
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
     return (ds.ignore_errors() if corrupt else ds), num
 
@@ -374,6 +422,8 @@ def tfrecords(path, *, class_names=None, image_key="image/encoded", label_key="i
         augment=augment,
     )
     data.source, data.checked = path, ("train", "val", "test")  # decoded and label-checked above
+    # Splits read from memory need no cache (a second copy, filled by the first epoch).
+    data.cacheable = not all(r.get("in_memory") for r in reports.values() if r)
     data.extras["skipped_corrupt"] = {k: v["corrupt"] for k, v in reports.items() if v.get("corrupt")}
     return data
 
