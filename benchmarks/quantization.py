@@ -25,18 +25,11 @@ ORDER = ("mlp_mnist", "resnet20_cifar10", "bilstm_imdb", "gru_sst2", "transforme
 FILES = {"tflite_fp32": "LiteRT fp32", "tflite_int8": "LiteRT int8", "onnx": "ONNX fp32", "onnx_int8": "ONNX int8"}
 
 
-def _median_ms(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
-
-
 def latencies(runners, inputs, rounds=3, repeats=10):
     """`{file: (batch-1 ms, batch-32 ms)}`, medians over interleaved rounds. A file with a fixed batch
     of 1 (recurrent LiteRT) serves 32 examples as 32 calls."""
+    from export.verify import _latency_ms  # median ms of `repeats` calls after one warm-up call
+
     one = {k: v[:1] for k, v in inputs.items()}
     many = {k: v[:32] for k, v in inputs.items()}
     out = {k: ([], []) for k in runners}
@@ -45,10 +38,10 @@ def latencies(runners, inputs, rounds=3, repeats=10):
         fn(many) if dynamic else None
     for _ in range(rounds):
         for key, (fn, dynamic) in runners.items():
-            out[key][0].append(_median_ms(lambda fn=fn: fn(one), repeats))
+            out[key][0].append(_latency_ms(lambda fn=fn: fn(one), repeats))
             batch32 = (lambda fn=fn: fn(many)) if dynamic else (
                 lambda fn=fn: [fn({k: v[i:i + 1] for k, v in many.items()}) for i in range(32)])
-            out[key][1].append(_median_ms(batch32, max(2, repeats // 3)))
+            out[key][1].append(_latency_ms(batch32, max(2, repeats // 3)))
     return {k: (float(np.median(a)), float(np.median(b))) for k, (a, b) in out.items()}
 
 

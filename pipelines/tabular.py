@@ -140,15 +140,12 @@ def raw_feature_specs(preprocessing):
 def tabular_file(path, *, label_column=None, task="auto", categorical_columns=None, ignore_columns=None,
                  delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None):
     """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`), or a
-    Parquet file (`.parquet`, read with pyarrow: `pip install 'zoo[parquet]'`).
-
-    The first row names the columns (Parquet: its schema). `label_column` (a name or index; default the last column) is the
-    target: strings, or integers with at most 50 distinct values, make a classification
-    (class names sorted, or `class_names=` to fix them); other numbers a regression (`task=` says
-    which: `"classification"`, `"regression"` or `"auto"`). Every other column is a feature:
-    numeric unless it holds non-numbers or is named in `categorical_columns` (comma-separated or a
-    list); `ignore_columns` drops some (ids, free text). Rows go to train/val/test by a hash of the
-    row, so adding rows keeps every old row's split.
+    Parquet file (pyarrow: `pip install 'zoo[parquet]'`). The first row (or schema) names the columns;
+    `label_column` (a name or index; default the last column) is the target: strings, or integers with
+    at most 50 distinct values, make a classification (class names sorted, or `class_names=`); other
+    numbers a regression (or `task=`). Other columns are features: numeric unless they hold
+    non-numbers or are in `categorical_columns`; `ignore_columns` drops some (ids, free text). Rows go
+    to train/val/test by a hash of the row, so adding rows keeps every old row's split.
 
     Example:
 

@@ -422,6 +422,29 @@ def _add_data_args(p):
     g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, tabular:, series:)")
 
 
+def _add_export_args(p):
+    p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
+    p.add_argument("--out", required=True)
+    p.add_argument("--formats", default="saved_model,tflite,onnx")
+    p.add_argument("--quantize", help="TFLite variants among fp32,fp16,dynamic,int8; int8 also writes a static "
+                   "int8 ONNX file (default: all four where the run's data or --dataset gives calibration data, "
+                   "else fp32,fp16,dynamic)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
+                   help="accuracy budget: a fp16/dynamic/int8 file that loses more on the labelled test examples "
+                        "fails the export (default 1.0)")
+    p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
+    p.add_argument("--data-dir")
+    p.add_argument("--calibration-data", help=".npy of representative inputs")
+    p.add_argument("--calibration-size", type=_positive_int, default=300)
+    p.add_argument("--eval-size", type=_positive_int, default=1000)
+    p.add_argument("--weights", help="for a registered name: weights file or 'imagenet'")
+    p.add_argument("--name")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--allow-flex", action="store_true", help="let TFLite use Flex (TF) ops")
+    p.set_defaults(func=_cmd_export)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -458,27 +481,7 @@ def build_parser():
     _add_train_args(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("export", help="export to SavedModel / TFLite / ONNX and verify each file")
-    p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
-    p.add_argument("--out", required=True)
-    p.add_argument("--formats", default="saved_model,tflite,onnx")
-    p.add_argument("--quantize", help="TFLite variants among fp32,fp16,dynamic,int8; int8 also writes a static "
-                   "int8 ONNX file (default: all four where the run's data or --dataset gives calibration data, "
-                   "else fp32,fp16,dynamic)")
-    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
-                   help="accuracy budget: a fp16/dynamic/int8 file that loses more on the labelled test examples "
-                        "fails the export (default 1.0)")
-    p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
-    p.add_argument("--data-dir")
-    p.add_argument("--calibration-data", help=".npy of representative inputs")
-    p.add_argument("--calibration-size", type=_positive_int, default=300)
-    p.add_argument("--eval-size", type=_positive_int, default=1000)
-    p.add_argument("--weights", help="for a registered name: weights file or 'imagenet'")
-    p.add_argument("--name")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--allow-flex", action="store_true", help="let TFLite use Flex (TF) ops")
-    p.set_defaults(func=_cmd_export)
+    _add_export_args(sub.add_parser("export", help="export to SavedModel / TFLite / ONNX and verify each file"))
 
     p = sub.add_parser("verify", help="re-check an export folder against its Keras model")
     p.add_argument("folder")
