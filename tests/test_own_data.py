@@ -320,7 +320,7 @@ def test_text_tfrecords_with_custom_keys_train_export_and_verify(tmp_path, zoo_c
                    "--epochs", "4", "--lr", "0.01", "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "3 classes ['business', 'sport', 'tech']" in proc.stdout and "train 297, val 33, test 90" in proc.stdout
-    proc = zoo_cli("export", run, "--out", out, "--formats", "saved_model,onnx", "--quantize", "fp32")
+    proc = zoo_cli("export", run, "--out", out, "--formats", "onnx", "--quantize", "fp32")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.load(open(os.path.join(out, "report.json")))
     assert report["examples"] == 90 and all(r["accuracy"] > 0.9 for r in report["results"]), report
