@@ -154,10 +154,12 @@ def _readme_headline(records):
         if int8:
             rows.append(f"| resnet50 LiteRT int8 / fp32 batch-1 latency | {int8['vs LiteRT fp32']:.2f}x | <= 0.5x |")
     if "pipeline" in by_name:
-        p = by_name["pipeline"]["rows"]
-        best = max(x["x ResNet-20 train step"] for x in p[:-1] if "zoo" in x["pipeline"])
-        worst = min(x["x ResNet-20 train step"] for x in p[:-1] if "zoo" in x["pipeline"])
-        rows.append(f"| CIFAR-10 tf.data vs ResNet-20 train step | {worst:.1f}x-{best:.1f}x | >= 3x |")
+        epochs = [x for x in by_name["pipeline"]["rows"] if isinstance(x.get("epoch"), int)]
+        loaded = [x for x in by_name["pipeline"]["rows"] if "load included" in str(x.get("epoch"))]
+        if epochs and loaded:
+            worst = min(x["zoo vs naive"] for x in epochs)
+            rows.append(f"| CIFAR-10 tf.data epochs vs a naive pipeline: each epoch / epoch 1 with zoo's one-time "
+                        f"load (check + decode) | {worst:.2f}x / {loaded[0]['zoo vs naive']:.2f}x | >= 1x |")
     if "compression_mnist" in by_name:
         c = {x["variant"]: x for x in by_name["compression_mnist"]["rows"]}
         for variant in ("pruned 90%", "pruned 90% + int8", "int8 (post-training)"):
