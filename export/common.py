@@ -139,6 +139,14 @@ def unrolled_copy(model, specs):
     return clone
 
 
+def predict_in_chunks(model, ordered, chunk=256):
+    """float32 outputs of `model` on the positional input arrays `ordered`, `chunk` examples per call (a full
+    test split in one call would not fit in memory)."""
+    return np.concatenate([
+        np.asarray(keras.ops.convert_to_numpy(call_model(model, [x[i:i + chunk] for x in ordered])), "float32")
+        for i in range(0, len(ordered[0]), chunk)])
+
+
 def sample_inputs(model, *, batch=2, sequence_length=16, seed=0, vocab_size=None):
     """Random inputs that fit the model (images in [0, 1], token ids >= 1)."""
     rng = np.random.default_rng(seed)

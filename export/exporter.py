@@ -56,15 +56,14 @@ def _check_args(model, formats, quantizations, name, opset):
         raise ExportError(f"`name` must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
 
 
-def _plan_quantizations(model, formats, quantizations, calibration_data):
-    """The TFLite variants to write, and what was skipped (why)."""
-    skipped = {}
+def _plan_quantizations(formats, quantizations, calibration_data):
+    """The quantizations to write (int8 added when there is calibration data)."""
     if calibration_data is not None and "int8" not in quantizations:
         quantizations += ("int8",)
     if "int8" in quantizations and calibration_data is None and ("tflite" in formats or "onnx" in formats):
         raise ExportError("int8 quantization needs calibration_data (representative inputs, "
                           "e.g. a few hundred training examples).")
-    return quantizations, skipped
+    return quantizations
 
 
 def _check_free(out_dir, name, formats, quantizations, overwrite):
@@ -150,7 +149,7 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
             not 0 <= max_accuracy_drop <= 100:
         raise ExportError(f"`max_accuracy_drop` is in accuracy points, from 0 to 100. Received: "
                           f"max_accuracy_drop={max_accuracy_drop!r}")
-    quantizations, skipped = _plan_quantizations(model, formats, tuple(quantizations), calibration_data)
+    quantizations = _plan_quantizations(formats, tuple(quantizations), calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
                                     sequence_length=(preprocessing or {}).get("sequence_length"),
@@ -178,7 +177,7 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
                    "eval_labels": eval_labels}
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
             report, published = _export_and_verify(model, signature, stage, formats, options, eval_inputs,
-                                                   eval_labels, vectorizer, labels, preprocessing, skipped)
+                                                   eval_labels, vectorizer, labels, preprocessing)
             _check_budget(report, max_accuracy_drop)
             if not report["passed"]:
                 published = _withhold_saved_model(stage, published)
@@ -218,7 +217,7 @@ def _withhold_saved_model(stage, paths):
 
 
 def _export_and_verify(model, signature, stage, formats, options, eval_inputs, eval_labels, vectorizer, labels,
-                       preprocessing, skipped):
+                       preprocessing):
     """Write every file into `stage`, verify them there; returns (report, paths to publish)."""
     entries = {}
     for fmt in formats:
@@ -228,7 +227,7 @@ def _export_and_verify(model, signature, stage, formats, options, eval_inputs, e
     tflite_inputs = [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
                      for s in tflite_specs(model, signature)] if "tflite" in formats else None
     manifest = manifest_lib.build(signature, entries=entries, labels=labels, preprocessing=preprocessing,
-                                  skipped=skipped, tflite_inputs=tflite_inputs, references=references)
+                                  skipped={}, tflite_inputs=tflite_inputs, references=references)
     manifest["max_accuracy_drop"] = options["max_accuracy_drop"]  # `zoo verify` judges by the same budget
     report = verify_files(stage, model, eval_inputs, eval_labels, manifest=manifest)
     manifest_lib.write(stage, manifest)

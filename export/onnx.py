@@ -56,7 +56,7 @@ def convert(model, *, opset=DEFAULT_OPSET, metadata=None, signature=None):
     return proto.SerializeToString()
 
 
-def quantize_int8(float_path, out_path, calibration, *, per_channel=True):
+def quantize_int8(float_path, calibration, *, per_channel=True):
     """Static int8 ONNX (QDQ format: QuantizeLinear/DequantizeLinear pairs around int8 MatMul/Conv/Gemm/
     Gather, which ONNX Runtime fuses into integer kernels), activation ranges calibrated with MinMax on
     `calibration` (`{input name: array}`, the same examples as the LiteRT int8 file); weights per channel
@@ -77,22 +77,20 @@ def quantize_int8(float_path, out_path, calibration, *, per_channel=True):
             return next(self._batches, None)
 
     with tempfile.TemporaryDirectory(prefix="zoo-onnx-int8-") as folder:
-        prepared = os.path.join(folder, "prepared.onnx")
+        prepared, quantized = os.path.join(folder, "prepared.onnx"), os.path.join(folder, "int8.onnx")
         try:
             quant_pre_process(float_path, prepared, skip_symbolic_shape=True)
         except Exception:  # shape inference is an optimisation, not a requirement
             prepared = float_path
         try:
-            quantize_static(prepared, out_path + ".tmp", Reader(), quant_format=QuantFormat.QDQ,
+            quantize_static(prepared, quantized, Reader(), quant_format=QuantFormat.QDQ,
                             per_channel=per_channel, reduce_range=True, activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         except Exception as err:
             raise common.ExportError("ONNX int8 quantization (onnxruntime.quantization.quantize_static) failed: "
                                      + " ".join(str(err).split())[:1500]) from err
-    proto = onnx.load(out_path + ".tmp")
-    os.remove(out_path + ".tmp")
-    return proto.SerializeToString()
+        return onnx.load(quantized).SerializeToString()
 
 
 def _rename_io(proto, input_names, output_names):
@@ -144,8 +142,7 @@ class OnnxFormat:
         calibration = options.get("calibration")
         if "int8" in options.get("quantizations", ()) and calibration is not None:
             rel8 = f"{signature.name}.int8.onnx"
-            flat = quantize_int8(os.path.join(out_dir, rel), os.path.join(out_dir, rel8),
-                                 {n: calibration[n] for n in signature.input_names})
+            flat = quantize_int8(os.path.join(out_dir, rel), {n: calibration[n] for n in signature.input_names})
             atomic_write(os.path.join(out_dir, rel8), flat)
             entries["onnx_int8"] = {"format": self.name, "quantization": "int8", "path": rel8, "opset": opset}
         return entries

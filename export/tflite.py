@@ -224,9 +224,7 @@ def _within_budget(flat, model, signature, frozen, calibration, options, max_flo
     budget = options.get("max_accuracy_drop", 1.0) / 100
     inputs = {k: v[:search_examples] for k, v in inputs.items()}
     labels = np.asarray(labels)[:search_examples]
-    ordered = [inputs[n] for n in signature.input_names]
-    reference = np.concatenate([np.asarray(common.call_model(model, [x[i:i + 256] for x in ordered]))
-                                for i in range(0, len(ordered[0]), 256)])
+    reference = common.predict_in_chunks(model, [inputs[n] for n in signature.input_names])
     keras_accuracy = float(np.mean(reference.argmax(-1) == labels))
 
     def drop(candidate):

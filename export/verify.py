@@ -15,7 +15,6 @@ error relative to the output scale.
 import os
 import time
 
-import keras
 import numpy as np
 
 from export import common
@@ -64,10 +63,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     budget = manifest.get("max_accuracy_drop", MAX_ACCURACY_DROP) / 100
     names = [i["name"] for i in manifest["inputs"]]
     ordered = [inputs[n] for n in names]
-    # In chunks: a full test split (25,000 reviews) in one call would not fit in memory.
-    reference = np.concatenate([
-        np.asarray(keras.ops.convert_to_numpy(common.call_model(model, [x[i:i + CHUNK] for x in ordered])), "float32")
-        for i in range(0, len(ordered[0]), CHUNK)])
+    reference = common.predict_in_chunks(model, ordered, CHUNK)
     n_total = len(ordered[0])
     batch = min(batch, n_total)
     rows = []

@@ -243,8 +243,9 @@ def _decode(image_bytes, image_size, channels):
     return image
 
 
-def _validate_records(files, check, num_classes, skip_corrupt, keep=False):
-    """Decode every record of every file once: `(good records, {file: corrupt indices}, kept)`.
+def _validate_records(files, counts, check, num_classes, skip_corrupt, keep=False):
+    """Decode every record of every file once (`counts`: `count_records(files)`):
+    `(good records, {file: corrupt indices}, kept)`.
 
     A record whose image does not decode is named by file and index (or, with
     `skip_corrupt`, counted and left out); a label outside `[0, num_classes)`
@@ -253,7 +254,7 @@ def _validate_records(files, check, num_classes, skip_corrupt, keep=False):
     decode this check pays for anyway is what the epochs then read."""
     good, corrupt, kept = 0, {}, {}
     for path in files:
-        total = count_records([path])[path]  # a truncated file is named here
+        total = counts[path]
         ds = tf.data.TFRecordDataset(path).enumerate()
         # The image (or its size, so the decode is not pruned from the graph) comes back with the label.
         ds = ds.map(lambda i, r: (i, *check(r)), num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -350,8 +351,8 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
     counts = count_records(files) if validate else None  # a truncated file is named here
     keep = validate and image_size is not None and \
         sum(counts.values()) * int(np.prod(image_size)) * channels <= IN_MEMORY_BYTES
-    num, corrupt, kept = _validate_records(files, check_and_keep if keep else check, num_classes, skip_corrupt,
-                                           keep=keep) if validate else (None, {}, {})
+    num, corrupt, kept = _validate_records(files, counts, check_and_keep if keep else check, num_classes,
+                                           skip_corrupt, keep=keep) if validate else (None, {}, {})
     if validate and num == 0:
         raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no readable records.")
     if report is not None:
