@@ -29,6 +29,7 @@ _MODULES = {
     "pipelines.text": ("batched_text_splits", "imdb", "make_vectorizer", "read_table", "read_text_folder", "sst2",
                         "text_splits"),
     "pipelines.text_source": ("text_file",),
+    "pipelines.folder_source": ("text_folder",),
     "pipelines.table": ("read_class_names", "read_rows"),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
@@ -40,7 +41,7 @@ def __getattr__(name):
     # TensorFlow loads with the first pipeline used, not with `import pipelines`.
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("checks", "core", "image", "series", "tabular", "table", "text", "text_source", "tfds_source",
+    if name in ("checks", "core", "image", "series", "tabular", "table", "text", "folder_source", "text_source", "tfds_source",
                 "strategy", "catalog"):
         return importlib.import_module(f"pipelines.{name}")
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")

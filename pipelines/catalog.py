@@ -1,5 +1,5 @@
 """Datasets by name: `load_dataset("cifar10", data_dir=...)`, and your own files by kind:
-`load_dataset("text:reviews.csv", text_column="Text")` (`text:`, `tabular:`, `idx:`, `series:`, `folder:`,
+`load_dataset("text:reviews.csv", text_column="Text")` (`text:`, `textfolder:`, `tabular:`, `idx:`, `series:`, `folder:`,
 `tfds:`). Every loaded `DataSplits` records its `spec` (kind, absolute path, options), which a run
 saves so `zoo export RUN` reloads the same data for calibration and scoring.
 """
@@ -7,7 +7,7 @@ saves so `zoo export RUN` reloads the same data for calibration and scoring.
 import json
 import os
 
-from pipelines import image, series, tabular, text, text_source, tfds_source
+from pipelines import folder_source, image, series, tabular, text, text_source, tfds_source
 
 # name -> (loader, needs data_dir, description)
 DATASETS = {
@@ -26,6 +26,7 @@ from pipelines.constants import DATASET_PREFIXES  # noqa: E402
 # kind -> loader(path, **options) for `kind:PATH`
 SOURCES = {
     "text": text_source.text_file,
+    "textfolder": folder_source.text_folder,
     "tabular": tabular.tabular_file,
     "idx": image.idx,
     "series": series.series_file,
@@ -79,7 +80,8 @@ def load_dataset(name, data_dir=None, **kwargs):
     `name` is one of `list_datasets()`: a built-in or registered name, any
     TFDS dataset name (`tfds:<name>` to be explicit; loaded with `tfds.load`,
     from `data_dir` when given), or `KIND:PATH` for your own data:
-    `text:` (CSV/TSV/JSONL, `pipelines.text_file`), `tabular:` (a table of features and a
+    `text:` (CSV/TSV/JSONL, `pipelines.text_file`), `textfolder:` (class folders of text files or
+    their tar archive, `pipelines.text_folder`), `tabular:` (a table of features and a
     target, `pipelines.tabular_file`), `idx:` (four IDX files,
     `pipelines.idx`), `series:` (a CSV time series, `pipelines.series_file`), `tfrecord:` (image
     TFRecord shards, `pipelines.tfrecords`),

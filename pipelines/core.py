@@ -67,6 +67,7 @@ class DataSplits:
     checked: tuple = ()
     spec: dict = None
     cacheable: bool = True
+    _cached: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     def split(self, name):
         ds = getattr(self, name, None) if name in ("train", "val", "test") else None
@@ -81,10 +82,17 @@ class DataSplits:
                 drop_remainder=False, cache=True):
         """`split` as a batched, prefetched dataset (see `make_batches`)."""
         training = (split == "train") if training is None else training
+        ds = self.split(split)
+        if cache and self.cacheable:
+            # One cached dataset per split, reused by every call: its memory cache, filled by the first
+            # complete pass, is what later epochs read (a new `.cache()` per epoch would start empty).
+            if self._cached.get(split, (None,))[0] is not ds:  # (a split replaced after a call is cached anew)
+                self._cached[split] = (ds, ds.cache())
+            ds = self._cached[split][1]
         return make_batches(
-            self.split(split), batch_size, training=training, seed=seed, epoch=epoch,
+            ds, batch_size, training=training, seed=seed, epoch=epoch,
             augment=self.augment if training else None, normalize=self.normalize,
-            drop_remainder=drop_remainder, cache=cache and self.cacheable, shuffle_buffer=self.sizes.get(split),
+            drop_remainder=drop_remainder, cache=False, shuffle_buffer=self.sizes.get(split),
         )
 
     def summary(self):

@@ -1,5 +1,5 @@
-"""Text sources: class folders (the aclImdb layout, also read straight from
-its `.tar.gz`), TSV/CSV files (SST-2), arrays. Token ids come from a
+"""Text: the vectorizer every text source shares, `DataSplits` of token ids, the IMDB and SST-2
+presets (of `textfolder:` and `text:`), in-memory readers. Token ids come from a
 `keras.layers.TextVectorization` adapted on the training split only; it is
 kept in `DataSplits.vectorizer` so the trainer saves it beside the model and
 exports can take raw strings.
@@ -7,7 +7,6 @@ exports can take raw strings.
 
 import csv
 import os
-import tarfile
 
 import keras
 import numpy as np
@@ -17,49 +16,20 @@ from pipelines.core import AUTOTUNE, DataSplits
 
 
 def read_text_folder(path, split=None):
-    """`(texts, labels, class_names)` from `<root>/<class>/*.txt`.
+    """`(texts, labels, class_names)` arrays from `<root>/<class>/*.txt` (a folder, or a `.tar`/`.tar.gz`
+    holding one, read in place); `split` picks a split folder (`"train"`, `"test"`). In memory: for
+    training, `pipelines.text_folder` streams the same layouts."""
+    from pipelines.folder_source import SPLIT_FOLDERS, SPLITS, _documents, _layout, _list_names
 
-    `path` is a folder, or a `.tar`/`.tar.gz` holding one (read in place, no
-    extraction step); `split` picks a subfolder (`"train"`, `"test"`) in
-    either. Subfolders without `.txt` files (aclImdb's `unsup`) are ignored.
-    """
-    by_class = {}
-    if os.path.isfile(path) and tarfile.is_tarfile(path):
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                for member in tar:
-                    if not (member.isfile() and member.name.endswith(".txt")):
-                        continue
-                    parts = member.name.split("/")
-                    if len(parts) < 3 or (split is not None and parts[-3] != split):
-                        continue
-                    text = tar.extractfile(member).read().decode("utf8", errors="replace")
-                    by_class.setdefault(parts[-2], []).append((member.name, text))
-        except (tarfile.TarError, EOFError, OSError) as err:
-            raise ValueError(f"{path!r} is truncated or not a readable tar archive ({err}).") from err
-    elif os.path.isdir(path):
-        root = os.path.join(path, split) if split else path
-        if not os.path.isdir(root):
-            raise ValueError(f"Text folder {root!r} does not exist.")
-        for c in sorted(os.listdir(root)):
-            folder = os.path.join(root, c)
-            if not os.path.isdir(folder):
-                continue
-            for fname in sorted(os.listdir(folder)):
-                if fname.endswith(".txt"):
-                    with open(os.path.join(folder, fname), encoding="utf8", errors="replace") as f:
-                        by_class.setdefault(c, []).append((fname, f.read()))
-    else:
-        raise ValueError(f"{path!r} is neither a folder nor a tar archive of class folders.")
-    if not by_class:
-        where = f"{path!r}" + (f" (split {split!r})" if split else "")
-        raise ValueError(f"No `<class>/*.txt` files found in {where}.")
-    classes = sorted(by_class)
+    entries, classes, _ = _layout(path, _list_names(path, (".txt",)), None)
+    if split is not None:
+        entries = [e for e in entries if e[1] == SPLITS.index(SPLIT_FOLDERS.get(split, split))]
+        if not entries:
+            raise ValueError(f"No {split}/<class>/*.txt files found in {path!r}.")
     texts, labels = [], []
-    for i, c in enumerate(classes):
-        for _, text in sorted(by_class[c]):
-            texts.append(text)
-            labels.append(i)
+    for text, label, _ in _documents(path, entries)():
+        texts.append(text.decode("utf8", errors="replace"))
+        labels.append(label)
     return np.array(texts, dtype=object), np.array(labels, "int32"), classes
 
 
@@ -214,70 +184,28 @@ def _standardize_name(vectorizer):
     return "zoo.standardize" if callable(value) or isinstance(value, dict) else value
 
 
-def _hold_out(texts, labels, fraction, seed):
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n = int(len(texts) * fraction)
-    return (texts[order[n:]], labels[order[n:]]), (texts[order[:n]], labels[order[:n]])
-
-
 def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None,
          truncate="pre", vectorizer=None):
-    """IMDB reviews from the aclImdb layout: a folder or `aclImdb_v1*.tar.gz`
-    in `data_dir`. `limit` keeps a seeded subset per split (for quick runs).
-    Long reviews keep their last `sequence_length` tokens by default."""
+    """IMDB reviews (aclImdb: `train/` and `test/` class folders `neg`, `pos`), a preset of the
+    `textfolder:` source (`pipelines.text_folder`): `data_dir` holds the `aclImdb` folder or its
+    `.tar.gz` (read in place), or is the folder. Validation reviews are carved out of `train/` by a
+    fingerprint of each review. `limit` keeps a seeded sample of that many reviews per split folder
+    (quick runs). Long reviews keep their last `sequence_length` tokens by default."""
+    from pipelines.folder_source import ARCHIVES, text_folder
+
     source = data_dir
     if os.path.isdir(os.path.join(data_dir, "aclImdb")):
         source = os.path.join(data_dir, "aclImdb")
     elif os.path.isdir(data_dir) and not os.path.isdir(os.path.join(data_dir, "train")):
-        tars = sorted(f for f in os.listdir(data_dir) if f.endswith((".tar.gz", ".tgz", ".tar")))
+        tars = sorted(f for f in os.listdir(data_dir) if f.endswith(ARCHIVES))
         if not tars:
             raise ValueError(f"No aclImdb folder or tar archive in data_dir={data_dir!r}.")
         source = os.path.join(data_dir, tars[0])
-    if os.path.isfile(source):
-        # One pass over the archive for both splits.
-        all_texts, all_labels, classes = _read_tar_splits(source)
-        texts = {s: (all_texts[s], all_labels[s]) for s in ("train", "test")}
-    else:
-        texts = {}
-        for split in ("train", "test"):
-            t, l, classes = read_text_folder(source, split)
-            texts[split] = (t, l)
-    if classes != ["neg", "pos"]:
-        raise ValueError(f"Expected aclImdb classes ['neg', 'pos'], found {classes}.")
-    if limit:
-        rng = np.random.default_rng(seed)
-        texts = {s: tuple(a[idx] for a in p) for s, p in texts.items()
-                 for idx in [np.sort(rng.permutation(len(p[0]))[:limit])]}
-    train, val = _hold_out(*texts["train"], val_fraction, seed)
-    return text_splits(train, val if len(val[0]) else None, texts["test"], name="imdb",
-                       labels=classes, max_tokens=max_tokens, sequence_length=sequence_length,
-                       truncate=truncate, vectorizer=vectorizer)
-
-
-def _read_tar_splits(path):
-    out, labels, classes = {"train": [], "test": []}, {"train": [], "test": []}, set()
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for member in tar:
-                parts = member.name.split("/")
-                if not (member.isfile() and member.name.endswith(".txt") and len(parts) >= 3):
-                    continue
-                split, c = parts[-3], parts[-2]
-                if split not in out or c not in ("neg", "pos"):
-                    continue
-                classes.add(c)
-                out[split].append((member.name, tar.extractfile(member).read().decode("utf8", errors="replace")))
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise ValueError(f"{path!r} is truncated or not a readable tar archive ({err}). Re-copy it.") from err
-    classes = sorted(classes)
-    texts = {}
-    for split in out:
-        rows = sorted(out[split])
-        texts[split] = np.array([t for _, t in rows], dtype=object)
-        labels[split] = np.array([classes.index(n.split("/")[-2]) for n, _ in rows], "int32")
-        if len(rows) == 0:
-            raise ValueError(f"{path!r} has no {split}/<class>/*.txt files.")
-    return texts, labels, classes
+    data = text_folder(source, class_names=["neg", "pos"], val_fraction=val_fraction, test_fraction=0.0, limit=limit,
+                       seed=seed, max_tokens=max_tokens, sequence_length=sequence_length, truncate=truncate,
+                       vectorizer=vectorizer)
+    data.name, data.source = "imdb", data_dir
+    return data
 
 
 def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vectorizer=None):

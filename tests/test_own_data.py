@@ -332,6 +332,109 @@ def test_text_tfrecords_with_custom_keys_train_export_and_verify(tmp_path, zoo_c
                            "text_key='text' \\(bytes\\) and label_key='label' \\(int64\\).*--data-arg text_key=")
 
 
+# ------------------------------------------------------------------- text folders
+
+
+def _write_news_folders(root, rows, split=None, first=0):
+    """One .txt file per row under root/[split/]<class>/."""
+    for i, (label, text) in enumerate(rows, start=first):
+        folder = os.path.join(root, *([split] if split else []), label)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{i:05d}.txt"), "w", encoding="utf8") as f:
+            f.write(text)
+
+
+def test_a_text_folder_run_trains_exports_and_verifies_with_its_class_names(tmp_path, zoo_cli):
+    root = tmp_path / "news"
+    _write_news_folders(root, _news_rows(480))
+    (root / "README.txt").write_text("not a document: outside every class folder")
+    run, out = str(tmp_path / "run"), str(tmp_path / "x")
+    proc = zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"textfolder:{root}", "--data-arg",
+                   "sequence_length=16", "--epochs", "4", "--lr", "0.01", "--quiet", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 classes ['business', 'sport', 'tech']" in proc.stdout
+    sizes = json.load(open(os.path.join(run, "data.json")))["sizes"]
+    assert sum(sizes.values()) == 480 and set(sizes) == {"train", "val", "test"}
+    proc = zoo_cli("export", run, "--out", out, "--formats", "onnx", "--quantize", "fp32")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["examples"] == sizes["test"] and all(r["accuracy"] > 0.9 for r in report["results"]), report
+    assert json.load(open(os.path.join(out, "zoo_export.json")))["labels"] == ["business", "sport", "tech"]
+    assert zoo_cli("verify", out).returncode == 0
+
+
+def test_text_folders_split_folders_tar_archives_limit_and_stable_splits(tmp_path):
+    import tarfile
+
+    rows = _news_rows(300)
+    _write_news_folders(tmp_path / "corpus" / "wrapped", rows[:240], "train")
+    _write_news_folders(tmp_path / "corpus" / "wrapped", rows[240:], "test")
+    os.makedirs(tmp_path / "corpus" / "wrapped" / "train" / "unsup")  # aclImdb's unlabeled folder: not a class
+    (tmp_path / "corpus" / "wrapped" / "train" / "unsup" / "u.txt").write_text("no label")
+    archive = str(tmp_path / "corpus.tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "corpus", arcname="corpus")
+    for source in (str(tmp_path / "corpus"), archive):  # the wrapping folders are looked through
+        data = pipelines.text_folder(source, val_fraction=0.25, sequence_length=8)
+        assert data.labels == ["business", "sport", "tech"]
+        assert data.sizes["test"] == 60 and data.sizes["train"] + data.sizes["val"] == 240
+        assert 30 < data.sizes["val"] < 90  # carved out of train/ by a fingerprint of each document
+        assert data.extras["class_counts"]["test"] == {"business": 20, "sport": 20, "tech": 20}
+    # Reading in place from the archive gives the same documents in every split as the folder.
+    vectorizer = data.vectorizer  # the same token ids for the same texts
+
+    def val_ids(source):
+        return {bytes(x.numpy()) for x, _ in
+                pipelines.text_folder(source, val_fraction=0.25, vectorizer=vectorizer).split("val")}
+
+    before = val_ids(str(tmp_path / "corpus"))
+    assert before == val_ids(archive)
+    # Adding documents keeps every old one's split.
+    _write_news_folders(tmp_path / "corpus" / "wrapped", _news_rows(60, seed=3), "train", first=1000)
+    assert before < val_ids(str(tmp_path / "corpus"))
+    # `limit`: exactly that many per split folder, a seeded sample of every class.
+    small = pipelines.text_folder(archive, limit=30, val_fraction=0.2, seed=1)
+    assert small.sizes["train"] + small.sizes["val"] == 30 and small.sizes["test"] == 30
+    assert all(n > 0 for n in small.extras["class_counts"]["test"].values())
+    assert [int(y) for _, y in small.split("test")] == [int(y) for _, y in
+                                                         pipelines.text_folder(archive, limit=30, seed=1).split("test")]
+
+
+@pytest.mark.parametrize("layout,args,message", [
+    ({"a/1.txt": b"\xff\xfe bad bytes", "b/2.txt": b"fine"}, {}, "1.txt' is not UTF-8 text.*Re-save it as UTF-8"),
+    ({"a/1.txt": b"only one class"}, {}, "one class folder \\['a'\\]; a classifier needs two"),
+    ({"a/1.txt": b"x", "b/2.txt": b"y"}, {"class_names": "a,c"}, "no training folder for class\\(es\\) \\['c'\\]"),
+    ({"train/a/1.txt": b"x", "train/b/2.txt": b"y", "test/z/3.txt": b"z"}, {}, "test folder has a class folder 'z'"),
+    ({"1.txt": b"x"}, {}, "No <class>/ folders of text files found"),
+])
+def test_bad_text_folders_are_named_with_the_fix(tmp_path, layout, args, message):
+    for name, content in layout.items():
+        os.makedirs(os.path.dirname(tmp_path / "docs" / name), exist_ok=True)
+        (tmp_path / "docs" / name).write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        pipelines.load_dataset(f"textfolder:{tmp_path / 'docs'}", **args)
+
+
+def test_a_cached_split_is_read_from_its_source_once(tmp_path):
+    """Epochs after the first read the memory cache, not the source (a new `.cache()` per epoch would re-read)."""
+    reads = []
+
+    def source():
+        reads.append(1)
+        yield from ((np.float32([i]), np.int32(i % 2)) for i in range(10))
+
+    spec = (tf.TensorSpec((1,), tf.float32), tf.TensorSpec((), tf.int32))
+    data = pipelines.DataSplits(train=tf.data.Dataset.from_generator(source, output_signature=spec),
+                                task="image_classification", input_shape=(1,), num_classes=2, sizes={"train": 10})
+    for epoch in range(3):
+        assert sum(len(y) for _, y in data.batches("train", 4, epoch=epoch)) == 10
+    assert len(reads) == 1
+    data.cacheable = False  # a source too big to hold: read every epoch
+    for epoch in range(2):
+        list(data.batches("train", 4, epoch=epoch))
+    assert len(reads) == 3
+
+
 # ------------------------------------------------------------------- tabular
 
 
