@@ -18,7 +18,7 @@ _MODULES = {
     "pipelines.catalog": ("DATASETS", "SOURCES", "list_datasets", "load_dataset", "load_spec", "register_dataset"),
     "pipelines.checks": ("check_splits",),
     "pipelines.core": ("DataSplits", "from_arrays", "make_batches"),
-    "pipelines.image": ("cifar10", "count_records", "crop_and_flip", "digits", "idx", "image_folder", "mnist", "read_idx",
+    "pipelines.image": ("cifar10", "count_records", "crop_and_flip", "digits", "idx", "image_arrays", "image_folder", "npz", "mnist", "read_idx",
                         "tfrecords",
                         "tfds_images", "tfrecord_images"),
     "pipelines.series": ("airline", "forecast_report", "invert_windows", "naive_baselines", "read_series", "series_file",

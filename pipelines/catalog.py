@@ -1,5 +1,5 @@
 """Datasets by name: `load_dataset("cifar10", data_dir=...)`, and your own files by kind:
-`load_dataset("text:reviews.csv", text_column="Text")` (`text:`, `textfolder:`, `tabular:`, `idx:`, `series:`, `folder:`,
+`load_dataset("text:reviews.csv", text_column="Text")` (`text:`, `textfolder:`, `tabular:`, `idx:`, `npz:`, `series:`, `folder:`,
 `tfds:`). Every loaded `DataSplits` records its `spec` (kind, absolute path, options), which a run
 saves so `zoo export RUN` reloads the same data for calibration and scoring.
 """
@@ -29,6 +29,7 @@ SOURCES = {
     "textfolder": folder_source.text_folder,
     "tabular": tabular.tabular_file,
     "idx": image.idx,
+    "npz": image.npz,
     "series": series.series_file,
     "tfrecord": image.tfrecords,
     "folder": image.image_folder,
@@ -82,9 +83,9 @@ def load_dataset(name, data_dir=None, **kwargs):
     from `data_dir` when given), or `KIND:PATH` for your own data:
     `text:` (CSV/TSV/JSONL, `pipelines.text_file`), `textfolder:` (class folders of text files or
     their tar archive, `pipelines.text_folder`), `tabular:` (a table of features and a
-    target, `pipelines.tabular_file`), `idx:` (four IDX files,
-    `pipelines.idx`), `series:` (a CSV time series, `pipelines.series_file`), `tfrecord:` (image
-    TFRecord shards, `pipelines.tfrecords`),
+    target, `pipelines.tabular_file`), `idx:` (four IDX files, `pipelines.idx`), `npz:` (NumPy
+    image arrays in keras.datasets' layout, `pipelines.npz`), `series:` (a CSV time series,
+    `pipelines.series_file`), `tfrecord:` (image or text TFRecord shards, `pipelines.tfrecords`),
     `folder:` (image class folders). Options go to the loader; unknown ones
     are refused with the allowed ones.
     """

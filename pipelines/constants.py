@@ -2,4 +2,4 @@
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
 BUILTIN_DATASETS = ("digits", "mnist", "cifar10", "imdb", "sst2", "airline")
-DATASET_PREFIXES = ("text:<file>", "textfolder:<folder|tar>", "tabular:<file>", "idx:<folder>", "series:<file>", "tfrecord:<folder>", "folder:<path>", "tfds:<name>")
+DATASET_PREFIXES = ("text:<file>", "textfolder:<folder|tar>", "tabular:<file>", "idx:<folder>", "npz:<file>", "series:<file>", "tfrecord:<folder>", "folder:<path>", "tfds:<name>")

@@ -14,20 +14,27 @@ LiteRT and ONNX files take the encoded vector and carry the encoding in
 `zoo_export.json`.
 """
 
-import hashlib
+import itertools
 import math
 import os
 import re
+from collections import Counter
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines.core import DataSplits, check_fractions
-from pipelines.table import _column_index, read_class_names, read_rows
+from pipelines.core import AUTOTUNE, DataSplits, check_fractions
+from pipelines.table import _column_index, _rows, _text_format, read_class_names
+from pipelines.text_source import _BUCKETS, SPLITS
 
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")
 MAX_CLASSES = 50  # an integer target with more distinct values is a quantity: regression
+MAX_TARGET_VALUES = 10_000  # distinct target values kept by the profiling pass (a classifier's classes)
+NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"  # what a numeric column holds (besides missing values)
+INTEGER = r"[+-]?\d+(\.0*)?"
+BATCH = 4096
+CACHE_BYTES = 2**30  # an encoded table up to this size is kept in memory after the first epoch
 
 
 def _is_number(value):
@@ -37,8 +44,11 @@ def _is_number(value):
         return False
 
 
-def _read_parquet(path):
-    """`(header, [(row number, [str or None, ...]), ...])` of a Parquet file, read in record batches."""
+# --------------------------------------------------------------------------
+# Reading: (batch, columns) string matrices, streamed
+
+
+def _parquet_file(path):
     try:
         import pyarrow
         import pyarrow.parquet as pq
@@ -48,45 +58,138 @@ def _read_parquet(path):
     if not os.path.isfile(path):
         raise ValueError(f"Parquet file {path!r} does not exist.")
     try:
-        table = pq.ParquetFile(path)
-        header, rows = list(table.schema_arrow.names), []
-        for batch in table.iter_batches(batch_size=65536):
-            columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-            rows.extend((len(rows) + k + 1, [None if v is None else str(v) for v in values])
-                        for k, values in enumerate(zip(*columns)))
+        return pq.ParquetFile(path), pyarrow
     except (OSError, pyarrow.ArrowException) as err:
         raise ValueError(f"{path!r} is not a readable Parquet file ({err}). Re-write it (e.g. "
                          "pandas.DataFrame.to_parquet) or save the table as CSV.") from None
-    if not rows:
-        raise ValueError(f"{path!r} has columns {header} but no rows.")
-    return header, rows
 
 
-def _read(path, delimiter):
-    if path.lower().endswith((".parquet", ".pq")):
-        return _read_parquet(path)
-    fmt, rows = read_rows(path, delimiter)
-    if fmt == "jsonl":
-        header = list(rows[0][1])
-        table = [(n, [None if r.get(c) is None else str(r.get(c)) for c in header]) for n, r in rows]
-        return header, table
-    (_, header), data = rows[0], rows[1:]
-    if sum(_is_number(h) for h in header) * 2 > len(header):  # mostly numbers: a data row, not names
+def _format(path, delimiter):
+    return "parquet" if path.lower().endswith((".parquet", ".pq")) else _text_format(path, delimiter)
+
+
+def _header(path, fmt):
+    """The column names: the Parquet schema, the first JSON object's keys, or the first CSV/TSV row."""
+    if fmt == "parquet":
+        return list(_parquet_file(path)[0].schema_arrow.names)
+    first = next(_rows(path, fmt), None)
+    if first is None:
+        raise ValueError(f"{path!r} holds no rows.")
+    header = list(first[1]) if fmt == "jsonl" else [h.strip() for h in first[1]]
+    if fmt != "jsonl" and sum(_is_number(h) for h in header) * 2 > len(header):  # mostly numbers: data, not names
         raise ValueError(f"{path!r} line 1 is {header[:4]}...: a tabular file needs a header row naming its "
                          "columns (the names become the SavedModel's input names). Add one.")
-    if not data:
-        raise ValueError(f"{path!r} has a header but no data rows.")
-    for number, row in data:
+    return header
+
+
+def _data_rows(path, fmt, header):
+    """`(line or row number, [str, ...])` of every data row, in Python (errors name lines; JSON Lines and
+    Parquet are read this way)."""
+    if fmt == "parquet":
+        table, pyarrow = _parquet_file(path)
+        number = 0
+        try:
+            for batch in table.iter_batches(batch_size=BATCH):
+                columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                for values in zip(*columns):
+                    number += 1
+                    yield number, ["" if v is None else str(v) for v in values]
+        except (OSError, pyarrow.ArrowException) as err:
+            raise ValueError(f"{path!r} is not a readable Parquet file ({err}). Re-write it (e.g. "
+                             "pandas.DataFrame.to_parquet) or save the table as CSV.") from None
+        return
+    rows = _rows(path, fmt)
+    if fmt != "jsonl":
+        next(rows, None)  # the header
+    for number, row in rows:
+        yield number, (["" if row.get(c) is None else str(row.get(c)) for c in header] if fmt == "jsonl" else row)
+
+
+def _string_batches(path, fmt, header):
+    """`(batch, columns)` string matrices of every data row, in file order: CSV/TSV through
+    `tf.data.experimental.CsvDataset` (a row of another width is an error), JSON Lines and Parquet from Python."""
+    width = len(header)
+    if fmt in ("jsonl", "parquet"):
+        def batches():
+            rows = (row for _, row in _data_rows(path, fmt, header))
+            while chunk := list(itertools.islice(rows, BATCH)):
+                yield np.array(chunk, dtype=object).reshape(len(chunk), width)
+
+        return tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec((None, width), tf.string))
+    ds = tf.data.experimental.CsvDataset(
+        path, [tf.constant([""], tf.string)] * width, header=True, field_delim=fmt, use_quote_delim=fmt != "\t",
+        buffer_size=1 << 20, compression_type="GZIP" if path.endswith(".gz") else "")
+    return ds.batch(BATCH).map(lambda *fields: tf.stack(fields, axis=1), num_parallel_calls=AUTOTUNE)
+
+
+def _explain(path, fmt, header, err):
+    """Name the row `tf.data` refused (re-read in Python), and raise."""
+    for number, row in _data_rows(path, fmt, header):  # raises on bad UTF-8 / JSON / a truncated file
         if len(row) != len(header):
             raise ValueError(f"{path!r} line {number}: {len(row)} field(s), but the header names {len(header)}. "
                              "Fix the row (a stray delimiter, or a quote left open).")
-    return header, data
+    message = getattr(err, "message", str(err)).split(" [Op:")[0].split("}}")[-1].strip()
+    raise ValueError(f"{path!r} could not be parsed: {message}. Check its quoting and re-save it.") from None
 
 
-def _split_of(row, val_fraction, test_fraction):
-    # A hash of the row's content: adding rows to the file keeps every old row's split.
-    h = int.from_bytes(hashlib.sha1("\x1f".join(row).encode("utf8")).digest()[:8], "big") / 2**64
-    return "test" if h < test_fraction else "val" if h < test_fraction + val_fraction else "train"
+def _first_line(path, fmt, header, test):
+    """The number of the first data row for which `test(row)` holds (for an error message)."""
+    return next((number for number, row in _data_rows(path, fmt, header) if test(row)), "?")
+
+
+# --------------------------------------------------------------------------
+# The profiling pass: column kinds, the target's values per split, every row checked
+
+
+def _split_code(rows, val_fraction, test_fraction):
+    """0 (train), 1 (val) or 2 (test) from a fingerprint of the row's content: adding rows to the file
+    keeps every old row's split."""
+    bucket = tf.strings.to_hash_bucket_fast(tf.strings.reduce_join(rows, axis=1, separator="\x1f"), _BUCKETS)
+    u = tf.cast(bucket, tf.float64) / float(_BUCKETS)
+    return tf.where(u < test_fraction, 2, tf.where(u < test_fraction + val_fraction, 1, 0))
+
+
+def _profile(path, fmt, header, target, fractions):
+    """One pass over the file: `{"text": per column, a value that is neither a number nor missing;
+    "missing": per column, a missing value; "rows": {split: rows}; "targets": {split: Counter(target
+    value -> rows)} (empty past `MAX_TARGET_VALUES` distinct values); "target": its numbers/integers/
+    missing/capped flags}`."""
+    missing_values = tf.constant(MISSING)
+
+    def stats(rows):
+        values = tf.strings.strip(rows)
+        missing = tf.reduce_any(tf.equal(tf.strings.lower(values)[..., None], missing_values), axis=-1)
+        number = tf.strings.regex_full_match(values, NUMBER)
+        flags = tf.stack([tf.reduce_all(number[:, target]), tf.reduce_all(
+            tf.strings.regex_full_match(values[:, target], INTEGER)), tf.reduce_any(missing[:, target])])
+        return (tf.reduce_any(~number & ~missing, axis=0), tf.reduce_any(missing, axis=0),
+                values[:, target], _split_code(rows, *fractions), flags)
+
+    text, missing = np.zeros(len(header), bool), np.zeros(len(header), bool)
+    targets, rows = {s: Counter() for s in SPLITS}, dict.fromkeys(SPLITS, 0)
+    about = {"numbers": True, "integers": True, "missing": False, "capped": False}  # the target's values
+    try:
+        for is_text, is_missing, values, codes, flags in _string_batches(path, fmt, header).map(
+                stats, num_parallel_calls=AUTOTUNE).prefetch(2):
+            text |= is_text.numpy()
+            missing |= is_missing.numpy()
+            numbers, integers, empty = flags.numpy()
+            about.update(numbers=about["numbers"] and numbers, integers=about["integers"] and integers,
+                         missing=about["missing"] or empty)
+            values, codes = values.numpy(), codes.numpy()
+            for code in np.unique(codes):
+                rows[SPLITS[code]] += int((codes == code).sum())
+                if not about["capped"]:  # a numeric target's values are not kept past the cap
+                    found, n = np.unique(values[codes == code], return_counts=True)
+                    targets[SPLITS[code]].update({v.decode("utf8"): int(k) for v, k in zip(found, n)})
+            about["capped"] = about["capped"] or len(set().union(*targets.values())) > MAX_TARGET_VALUES
+    except tf.errors.OpError as err:
+        _explain(path, fmt, header, err)
+    if not sum(rows.values()):
+        raise ValueError(f"{path!r} has a header but no data rows.")
+    if about["capped"]:
+        targets = {s: Counter() for s in SPLITS}
+    return {"text": text, "missing": missing, "targets": targets, "rows": rows, "target": about}
 
 
 def tabular_encoder(preprocessing):
@@ -140,12 +243,16 @@ def raw_feature_specs(preprocessing):
 def tabular_file(path, *, label_column=None, task="auto", categorical_columns=None, ignore_columns=None,
                  delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None):
     """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`), or a
-    Parquet file (pyarrow: `pip install 'zoo[parquet]'`). The first row (or schema) names the columns;
-    `label_column` (a name or index; default the last column) is the target: strings, or integers with
-    at most 50 distinct values, make a classification (class names sorted, or `class_names=`); other
-    numbers a regression (or `task=`). Other columns are features: numeric unless they hold
-    non-numbers or are in `categorical_columns`; `ignore_columns` drops some (ids, free text). Rows go
-    to train/val/test by a hash of the row, so adding rows keeps every old row's split.
+    Parquet file (pyarrow: `pip install 'zoo[parquet]'`), streamed. The first row (or schema) names the
+    columns; `label_column` (a name or index; default the last column) is the target: strings, or
+    integers with at most 50 distinct values, make a classification (class names sorted, or
+    `class_names=`); other numbers a regression (or `task=`). Other columns are features: numeric unless
+    they hold non-numbers or are in `categorical_columns`; `ignore_columns` drops some (ids, free text).
+    Rows go to train/val/test by a fingerprint of the row, so adding rows keeps every old row's split.
+
+    Streaming: one pass checks every row and finds the column kinds and the target's values, one pass
+    per encoder adapts it on the training rows, and epochs read the file again (kept in memory after
+    the first epoch when the encoded table fits `CACHE_BYTES`).
 
     Example:
 
@@ -158,26 +265,31 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
     check_fractions(val_fraction, test_fraction)
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"`task` must be 'auto', 'classification' or 'regression'. Received: task={task!r}")
-    header, rows = _read(path, delimiter)
+    fmt = _format(path, delimiter)
+    header = _header(path, fmt)
     target = _column_index(label_column if label_column is not None else len(header) - 1, header, path,
-                           "label_column")
-    dropped = {_column_index(c, header, path, "ignore_columns") for c in _names(ignore_columns)}
+                           "label_column") % len(header)
+    dropped = {_column_index(c, header, path, "ignore_columns") % len(header) for c in _names(ignore_columns)}
     features = [i for i in range(len(header)) if i != target and i not in dropped]
     if not features:
         raise ValueError(f"{path!r}: no feature columns left besides the target {header[target]!r}.")
-    forced = {_column_index(c, header, path, "categorical_columns") for c in _names(categorical_columns)}
-
-    numeric, categorical = _column_kinds(path, header, rows, features, forced)
-    task, names, raw_target = _target(path, header, rows, target, task, class_names)
-
-    parts = {"train": [], "val": [], "test": []}
-    for (number, row), value in zip(rows, raw_target):
-        parts[_split_of(row, val_fraction, test_fraction)].append((row, value))
-    if len(parts["train"]) < 2:
-        raise ValueError(f"{path!r}: {len(parts['train'])} row(s) fell in the training split. Add rows or lower "
+    forced = {_column_index(c, header, path, "categorical_columns") % len(header) for c in _names(categorical_columns)}
+    fractions = (val_fraction, test_fraction)
+    profile = _profile(path, fmt, header, target, fractions)
+    numeric, categorical = _column_kinds(path, fmt, header, profile, features, forced)
+    task, names = _target(path, fmt, header, target, task, class_names, profile)
+    sizes = {s: n for s, n in profile["rows"].items() if n}
+    if sizes.get("train", 0) < 2:
+        raise ValueError(f"{path!r}: {sizes.get('train', 0)} row(s) fell in the training split. Add rows or lower "
                          "val_fraction/test_fraction.")
 
-    spec_numeric, spec_categorical = _encoder_state(header, numeric, categorical, [row for row, _ in parts["train"]])
+    def rows_of(split):  # (batch, columns) strings of one split, stripped
+        code = SPLITS.index(split)
+        return _string_batches(path, fmt, header).map(
+            lambda rows: tf.boolean_mask(tf.strings.strip(rows), tf.equal(_split_code(rows, *fractions), code)),
+            num_parallel_calls=AUTOTUNE).filter(lambda rows: tf.shape(rows)[0] > 0)
+
+    spec_numeric, spec_categorical = _encoder_state(header, numeric, categorical, rows_of("train"))
     columns = [header[i] for i in features]
     inputs = [input_name(c) for c in columns]
     if len(set(inputs)) != len(inputs):
@@ -187,92 +299,107 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
                      "categorical": spec_categorical, "target": header[target], "task": task}
     encode = tabular_encoder(preprocessing)
     preprocessing["encoded_size"] = int(len(spec_numeric) + sum(len(c["vocabulary"]) + 1 for c in spec_categorical))
+    label = _label_fn(task, names, profile, target)
 
-    kinds = {header[i]: "numeric" for i in numeric}
-    index = {name: k for k, name in enumerate(names or [])}
-    splits, sizes = {}, {}
-    for split, part in parts.items():
-        if not part:
-            continue
-        x = encode({header[i]: (np.array([float(r[i]) for r, _ in part], "float32") if i in numeric else
-                                np.array([_category(r[i]) for r, _ in part], dtype=object))
-                    for i in features})
-        if task == "classification":
-            y = np.array([index[v] for _, v in part], "int32")
-        else:
-            y = np.array([[float(v)] for _, v in part], "float32")  # (n, 1): the model's output shape
-        splits[split] = tf.data.Dataset.from_tensor_slices((np.asarray(x, "float32"), y))
-        sizes[split] = len(part)
+    def example(rows):  # (batch, encoded) float32, labels
+        features_ = {header[i]: tf.strings.to_number(rows[:, i], tf.float32) if i in numeric else rows[:, i]
+                     for i in features}
+        return encode(features_), label(rows)
+
+    splits = {s: rows_of(s).map(example, num_parallel_calls=AUTOTUNE).unbatch() for s in sizes}
     data = DataSplits(
         **splits, task="tabular_classification" if task == "classification" else "regression",
         input_shape=(preprocessing["encoded_size"],), input_dtype="float32",
         num_classes=len(names) if names else None, labels=names, sizes=sizes,
-        preprocessing=preprocessing, name=f"tabular:{os.path.basename(path)}", source=path)
+        preprocessing=preprocessing, name=f"tabular:{os.path.basename(path)}", source=path,
+        cacheable=sum(sizes.values()) * (preprocessing["encoded_size"] + 1) * 4 <= CACHE_BYTES)
+    kinds = {header[i]: "numeric" for i in numeric}
     data.extras["columns"] = {"features": columns, "target": header[target],
                               "kinds": {c: kinds.get(c, "categorical") for c in columns}}
     if names:
-        data.extras["class_counts"] = {
-            s: {names[k]: int(c) for k, c in enumerate(np.bincount([index[v] for _, v in part],
-                                                                   minlength=len(names)))}
-            for s, part in parts.items() if part}
+        index = {name: k for k, name in enumerate(names)}
+        data.extras["class_counts"] = {}
+        for split, found in profile["targets"].items():
+            per_class = [0] * len(names)
+            for value, n in found.items():
+                per_class[index[value]] += n
+            if sum(per_class):
+                data.extras["class_counts"][split] = dict(zip(names, per_class))
     return data
 
 
-def _column_kinds(path, header, rows, features, forced):
+def _column_kinds(path, fmt, header, profile, features, forced):
     """(numeric, categorical) feature indices. Kinds come from the whole file (a text value first seen in
     the test rows still makes the column categorical); statistics from the training rows only."""
     numeric, categorical = [], []
     for i in features:
-        values = [r[i] for _, r in rows]
-        if i in forced or not all(_is_number(v) or _missing(v) for v in values):
+        if i in forced or profile["text"][i]:
             categorical.append(i)
             continue
-        for number, r in rows:
-            if _missing(r[i]):
-                raise ValueError(f"{path!r} line {number}: column {header[i]!r} is empty ({r[i]!r}) in a numeric "
-                                 "column. Fill it in, drop the row, or pass ignore_columns / categorical_columns "
-                                 "(a categorical column keeps missing values as their own category).")
+        if profile["missing"][i]:
+            line = _first_line(path, fmt, header, lambda row: _missing(row[i]))
+            value = next(r[i] for n, r in _data_rows(path, fmt, header) if n == line) if line != "?" else ""
+            raise ValueError(f"{path!r} line {line}: column {header[i]!r} is empty ({value!r}) in a numeric "
+                             "column. Fill it in, drop the row, or pass ignore_columns / categorical_columns "
+                             "(a categorical column keeps missing values as their own category).")
         numeric.append(i)
     return numeric, categorical
 
 
-def _target(path, header, rows, target, task, class_names):
-    """(task, class names or None, raw target values): the task from the values unless given."""
-    raw_target = [r[target] for _, r in rows]
-    for (number, _), value in zip(rows, raw_target):
-        if _missing(value):
-            raise ValueError(f"{path!r} line {number}: the target column {header[target]!r} is empty. Drop the "
-                             "row or fill it in.")
-    all_numbers = all(_is_number(v) for v in raw_target)
-    integers = all_numbers and all(float(v).is_integer() for v in raw_target)
+def _target(path, fmt, header, target, task, class_names, profile):
+    """(task, class names or None): the task from the target's values unless given."""
+    t = profile["target"]
+    if t["missing"]:
+        line = _first_line(path, fmt, header, lambda row: _missing(row[target]))
+        raise ValueError(f"{path!r} line {line}: the target column {header[target]!r} is empty. Drop the "
+                         "row or fill it in.")
+    distinct = {v for c in profile["targets"].values() for v in c}
     if task == "auto":
-        task = "classification" if not all_numbers or (integers and len(set(raw_target)) <= MAX_CLASSES) \
-            else "regression"
+        task = "classification" if not t["numbers"] or (t["integers"] and not t["capped"] and
+                                                       len(distinct) <= MAX_CLASSES) else "regression"
     if task == "regression":
-        if not all_numbers:
-            bad = next(n for (n, _), v in zip(rows, raw_target) if not _is_number(v))
-            raise ValueError(f"{path!r} line {bad}: task='regression' needs a numeric target; column "
-                             f"{header[target]!r} holds {raw_target[[n for n, _ in rows].index(bad)]!r}.")
-        return task, None, raw_target
-    distinct = sorted(set(raw_target), key=lambda v: (float(v), v) if integers else (0, v))
-    names = read_class_names(class_names) or distinct
+        if not t["numbers"]:
+            line = _first_line(path, fmt, header, lambda row: not _is_number(row[target]))
+            value = next((r[target] for n, r in _data_rows(path, fmt, header) if n == line), "")
+            raise ValueError(f"{path!r} line {line}: task='regression' needs a numeric target; column "
+                             f"{header[target]!r} holds {value.strip()!r}.")
+        return task, None
+    if t["capped"]:
+        raise ValueError(f"{path!r}: the target column {header[target]!r} holds more than {MAX_TARGET_VALUES:,} "
+                         "distinct values, too many classes. Pick another label_column, or task='regression' for "
+                         "a numeric target.")
+    names = read_class_names(class_names) or sorted(distinct, key=lambda v: (float(v), v) if t["integers"] else (0, v))
     if len(names) < 2:
         raise ValueError(f"{path!r}: the target column {header[target]!r} holds one value ({names[0]!r}); a "
                          "classifier needs two or more classes.")
-    unknown = sorted(set(raw_target) - set(names))
+    unknown = sorted(distinct - set(names))
     if unknown:
-        bad = next(n for (n, _), v in zip(rows, raw_target) if v in unknown)
-        raise ValueError(f"{path!r} line {bad}: label {unknown[0]!r} is not one of class_names {names}. "
+        line = _first_line(path, fmt, header, lambda row: row[target].strip() == unknown[0])
+        raise ValueError(f"{path!r} line {line}: label {unknown[0]!r} is not one of class_names {names}. "
                          "Add it to class_names or fix the row.")
-    return task, names, raw_target
+    return task, names
 
 
-def _encoder_state(header, numeric, categorical, train_rows):
-    """The encoder's recorded state, from Keras' preprocessing layers adapted on the training rows."""
+def _label_fn(task, names, profile, target):
+    """`rows -> labels`: class indices `(batch,)` int32, or regression targets `(batch, 1)` float32 (the
+    model's output shape)."""
+    if task == "regression":
+        return lambda rows: tf.strings.to_number(rows[:, target], tf.float32)[:, None]
+    index = {name: k for k, name in enumerate(names)}
+    values = sorted({v for c in profile["targets"].values() for v in c})
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        values, tf.constant([index[v] for v in values], tf.int32)), default_value=-1)
+    return lambda rows: table.lookup(rows[:, target])
+
+
+def _encoder_state(header, numeric, categorical, train):
+    """The encoder's recorded state, from Keras' preprocessing layers adapted on the training rows
+    (`train`: a dataset of stripped `(batch, columns)` strings), one streaming pass per layer."""
     spec_numeric = []
     if numeric:
         norm = keras.layers.Normalization()
-        norm.adapt(np.array([[float(r[i]) for i in numeric] for r in train_rows], "float32"))
+        norm.adapt(train.map(lambda rows: tf.stack([tf.strings.to_number(rows[:, i], tf.float32) for i in numeric],
+                                                   axis=1)))
         mean, variance = (np.asarray(keras.ops.convert_to_numpy(v)).reshape(-1) for v in (norm.mean, norm.variance))
         # A constant column would divide by ~0 for any other value at serving time.
         spec_numeric = [{"name": header[i], "mean": float(m), "variance": float(v) if v > 1e-12 else 1.0}
@@ -280,7 +407,7 @@ def _encoder_state(header, numeric, categorical, train_rows):
     spec_categorical = []
     for i in categorical:
         lookup = keras.layers.StringLookup(num_oov_indices=1)
-        lookup.adapt(np.array([_category(r[i]) for r in train_rows], dtype=object))
+        lookup.adapt(train.map(lambda rows, i=i: rows[:, i]))
         vocabulary = [str(v) for v in lookup.get_vocabulary() if v != "[UNK]"]
         spec_categorical.append({"name": header[i], "vocabulary": vocabulary})
     return spec_numeric, spec_categorical

@@ -172,6 +172,42 @@ def test_an_idx_run_with_class_names_trains_exports_int8_and_verifies(tmp_path, 
     assert names.shape == (2,) and names[0].decode() in NAMES.split(",")
 
 
+def test_an_npz_run_in_keras_datasets_layout_trains_exports_and_verifies(tmp_path, zoo_cli):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images, names = (digits.images * 16).clip(0, 255).astype("uint8"), np.array(NAMES.split(","))
+    path = str(tmp_path / "digits.npz")  # string labels: class names from the data
+    np.savez(path, x_train=images[:1400], y_train=names[digits.target[:1400]], x_test=images[1400:],
+             y_test=names[digits.target[1400:]])
+    run, out = str(tmp_path / "run"), str(tmp_path / "export")
+    proc = zoo_cli("train", "mlp_tiny", "--dataset", f"npz:{path}", "--epochs", "20", "--lr", "0.003", "--quiet",
+                   "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.load(open(os.path.join(run, "data.json")))
+    assert data["labels"] == sorted(NAMES.split(",")) and data["sizes"]["test"] == 397
+    assert sum(data["sizes"].values()) == 1797
+    proc = zoo_cli("export", run, "--out", out, "--formats", "onnx", "--quantize", "fp32,int8")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = {r["file"]: r for r in json.load(open(os.path.join(out, "report.json")))["results"]}
+    assert rows["onnx"]["accuracy"] > 0.85 and rows["onnx_int8"]["passed"], rows
+    assert zoo_cli("verify", out).returncode == 0
+
+
+@pytest.mark.parametrize("arrays,message", [
+    ({"x_train": np.array([{"a": 1}], dtype=object), "y_train": np.zeros(1)}, "object arrays .*np.savez"),
+    ({"images": np.zeros((4, 8, 8)), "labels": np.zeros(4)}, "holds the arrays \\['images', 'labels'\\]; expected"),
+    ({"x": np.zeros((4, 8)), "y": np.zeros(4, "int64")}, "expected images \\(n, height, width.*`tabular:`"),
+    ({"x": np.zeros((4, 8, 8)), "y": np.array([0, 1, 5, 1])}, "example 2: label 5 is not one of the 2 class names"),
+    ({"x": np.full((4, 8, 8), np.nan), "y": np.array([0, 1, 0, 1])}, "image 0 holds NaN"),
+])
+def test_bad_npz_files_are_named_with_the_fix(tmp_path, arrays, message):
+    path = str(tmp_path / "bad.npz")
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message):
+        pipelines.load_dataset(f"npz:{path}", class_names="a,b")
+
+
 def test_a_moved_dataset_is_named_at_export_and_data_dir_points_at_it(tmp_path, zoo_cli):
     folder = _write_digits_idx(tmp_path / "idx")
     run = str(tmp_path / "run")
@@ -532,6 +568,33 @@ def test_a_parquet_table_reads_as_its_csv_does(tmp_path, zoo_cli):
     _assert_one_line_error(zoo_cli("train", "mlp_tabular", "--dataset", f"tabular:{tmp_path / 'bad.parquet'}",
                                    "--epochs", "1", "--out", str(tmp_path / "run")),
                            "bad.parquet' is not a readable Parquet file .*save the table as CSV")
+
+
+def test_a_large_gzipped_table_streams_with_a_regression_target_and_epochs_that_reread_it(tmp_path, monkeypatch):
+    """12,000 rows of a real-valued target (past the 10,000 distinct values the profiling pass keeps):
+    a regression; a table too big to cache (CACHE_BYTES lowered) is read again each epoch, the same rows."""
+    import gzip
+
+    from pipelines import tabular
+
+    rng = np.random.default_rng(0)
+    path = str(tmp_path / "houses.csv.gz")
+    with gzip.open(path, "wt", encoding="utf8") as f:
+        f.write("rooms,zone,area,price\n")
+        for _ in range(12_000):
+            rooms, zone, area = int(rng.integers(1, 6)), str(rng.choice(["a", "b", "c"])), rng.uniform(30, 200)
+            f.write(f"{rooms},{zone},{area:.3f},{1000 * area + 5000 * rooms + rng.normal(0, 100):.4f}\n")
+    monkeypatch.setattr(tabular, "CACHE_BYTES", 1000)
+    data = pipelines.tabular_file(path)
+    assert data.task == "regression" and not data.cacheable and sum(data.sizes.values()) == 12_000
+    assert data.extras["columns"]["kinds"] == {"rooms": "numeric", "zone": "categorical", "area": "numeric"}
+    assert sorted(data.preprocessing["categorical"][0]["vocabulary"]) == ["a", "b", "c"]
+    numeric = {c["name"]: c for c in data.preprocessing["numeric"]}
+    assert abs(numeric["area"]["mean"] - 115) < 3 and abs(numeric["rooms"]["mean"] - 3) < 0.1  # training rows' statistics
+    epochs = [np.concatenate([y.numpy() for _, y in data.batches("test", 512, training=False)]) for _ in range(2)]
+    assert len(epochs[0]) == data.sizes["test"] and (epochs[0] == epochs[1]).all()
+    x, _ = next(iter(data.batches("train", 4096, training=False)))
+    assert abs(float(np.mean(x.numpy()[:, 0]))) < 0.1  # standardized
 
 
 @pytest.mark.parametrize("content,args,message", [

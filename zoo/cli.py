@@ -411,7 +411,7 @@ def _add_data_args(p):
     g.add_argument("--ignore-columns", help="tabular: 'id,notes' left out of the features")
     g.add_argument("--no-header", dest="header", action="store_const", const=False,
                    help="text: the first row is data (default: detected)")
-    g.add_argument("--class-names", help="text/tabular/idx/tfrecord: 'a,b,c' or a file with one name per line "
+    g.add_argument("--class-names", help="text/textfolder/tabular/idx/npz/tfrecord: 'a,b,c' or a file with one name per line "
                                          "(fixes the order)")
     g.add_argument("--column", help="series: the value column (default: the last numeric one)")
     g.add_argument("--date-column", help="series: sort by this date column (and guess the season)")
