@@ -230,6 +230,9 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
                            verbose=False)
     assert -relaxed["results"][0]["accuracy_delta"] > 0.01  # written, with its drop in the report
     assert (tmp_path / "budget" / "mlp_tiny.int8.tflite").exists()
+    # A relaxed budget is the contract verification keeps: the file passes on its accuracy drop, even
+    # where its argmax agreement is below what unlabelled verification asks.
+    assert relaxed["passed"] and relaxed["results"][0]["criterion"] == "accuracy drop <= 100 points"
 
 
 def test_mixed_precision_model_exports_from_a_float32_copy(tmp_path):
