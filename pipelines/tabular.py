@@ -267,13 +267,7 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
         raise ValueError(f"`task` must be 'auto', 'classification' or 'regression'. Received: task={task!r}")
     fmt = _format(path, delimiter)
     header = _header(path, fmt)
-    target = _column_index(label_column if label_column is not None else len(header) - 1, header, path,
-                           "label_column") % len(header)
-    dropped = {_column_index(c, header, path, "ignore_columns") % len(header) for c in _names(ignore_columns)}
-    features = [i for i in range(len(header)) if i != target and i not in dropped]
-    if not features:
-        raise ValueError(f"{path!r}: no feature columns left besides the target {header[target]!r}.")
-    forced = {_column_index(c, header, path, "categorical_columns") % len(header) for c in _names(categorical_columns)}
+    target, features, forced = _roles(path, header, label_column, ignore_columns, categorical_columns)
     fractions = (val_fraction, test_fraction)
     profile = _profile(path, fmt, header, target, fractions)
     numeric, categorical = _column_kinds(path, fmt, header, profile, features, forced)
@@ -318,14 +312,23 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
                               "kinds": {c: kinds.get(c, "categorical") for c in columns}}
     if names:
         index = {name: k for k, name in enumerate(names)}
-        data.extras["class_counts"] = {}
-        for split, found in profile["targets"].items():
-            per_class = [0] * len(names)
-            for value, n in found.items():
-                per_class[index[value]] += n
-            if sum(per_class):
-                data.extras["class_counts"][split] = dict(zip(names, per_class))
+        data.extras["class_counts"] = {split: {name: sum(n for v, n in found.items() if index[v] == k)
+                                               for k, name in enumerate(names)}
+                                       for split, found in profile["targets"].items() if found}
     return data
+
+
+def _roles(path, header, label_column, ignore_columns, categorical_columns):
+    """`(target index, feature indices, indices forced categorical)` from the options (names or positions)."""
+    def index(spec, what):
+        return _column_index(spec, header, path, what) % len(header)
+
+    target = index(label_column if label_column is not None else len(header) - 1, "label_column")
+    dropped = {index(c, "ignore_columns") for c in _names(ignore_columns)}
+    features = [i for i in range(len(header)) if i != target and i not in dropped]
+    if not features:
+        raise ValueError(f"{path!r}: no feature columns left besides the target {header[target]!r}.")
+    return target, features, {index(c, "categorical_columns") for c in _names(categorical_columns)}
 
 
 def _column_kinds(path, fmt, header, profile, features, forced):
