@@ -12,7 +12,6 @@ import os
 import platform
 import shlex
 import sys
-import time
 
 import numpy as np  # noqa: F401
 
