@@ -233,6 +233,23 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     # A relaxed budget is the contract verification keeps: the file passes on its accuracy drop, even
     # where its argmax agreement is below what unlabelled verification asks.
     assert relaxed["passed"] and relaxed["results"][0]["criterion"] == "accuracy drop <= 100 points"
+    # ONNX: a fully quantized file over the budget is replaced by one with only the weight ops in int8
+    # when that loses less (here the full file is the badly calibrated one; the narrow one is calibrated
+    # on real digits, so it keeps the float accuracy).
+    from export import onnx as onnx_format
+
+    float_path = str(tmp_path / "mlp_tiny.onnx")
+    signature = common.signature_of(result.model, name="mlp_tiny")
+    name = signature.input_names[0]
+    bad = onnx_format.quantize_int8(float_path, {name: calibration / 1000})
+    options = {"eval_inputs": {name: test_x}, "eval_labels": test_y, "max_accuracy_drop": 1.0}
+    chosen, op_types = onnx_format._within_budget(float_path, bad, signature, {name: calibration}, options)
+    assert op_types == onnx_format.WEIGHT_OPS and chosen != bad
+    float_pred = onnx_format.run(onnx_format.session(float_path), {name: test_x}).argmax(-1)
+    narrow_pred = onnx_format.run(onnx_format.session(chosen), {name: test_x}).argmax(-1)
+    assert abs(np.mean(narrow_pred == test_y) - np.mean(float_pred == test_y)) <= 0.01
+    good = onnx_format.quantize_int8(float_path, {name: calibration})  # within the budget: kept as it is
+    assert onnx_format._within_budget(float_path, good, signature, {name: calibration}, options) == (good, None)
 
 
 def test_mixed_precision_model_exports_from_a_float32_copy(tmp_path):
