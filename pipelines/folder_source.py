@@ -64,11 +64,13 @@ def _layout(path, names, class_names):
     """`(entries, classes, split folders)`: `entries` is `[(name, folder split index, class index)]` in reading
     order; files outside a class folder (aclImdb's `imdbEr.txt`) and classes not in `class_names` are left out."""
     parts = [n.split("/") for n in names]
-    depth = 0  # look through folders that only wrap the rest (aclImdb/)
-    while parts and all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1 \
-            and parts[0][depth].lower() not in SPLIT_FOLDERS:
+    depth = 0  # look through a folder that only wraps the rest (aclImdb/, whose own imdbEr.txt is no document)
+    while True:
+        deep = {p[depth] for p in parts if len(p) > depth + 2}  # folders holding (class) folders of files
+        if len(deep) != 1 or next(iter(deep)).lower() in SPLIT_FOLDERS:
+            break
         depth += 1
-    parts = [p[depth:] for p in parts]
+    names, parts = zip(*[(n, p[depth:]) for n, p in zip(names, parts) if len(p) > depth]) if depth else (names, parts)
     split_layout = any(len(p) >= 3 and p[0].lower() in SPLIT_FOLDERS for p in parts)
     found = []  # (name, split, class folder)
     for name, p in zip(names, parts):

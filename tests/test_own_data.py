@@ -407,6 +407,7 @@ def test_text_folders_split_folders_tar_archives_limit_and_stable_splits(tmp_pat
     _write_news_folders(tmp_path / "corpus" / "wrapped", rows[240:], "test")
     os.makedirs(tmp_path / "corpus" / "wrapped" / "train" / "unsup")  # aclImdb's unlabeled folder: not a class
     (tmp_path / "corpus" / "wrapped" / "train" / "unsup" / "u.txt").write_text("no label")
+    (tmp_path / "corpus" / "wrapped" / "imdbEr.txt").write_text("0.1 0.2")  # a file beside the split folders
     archive = str(tmp_path / "corpus.tar.gz")
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "corpus", arcname="corpus")
