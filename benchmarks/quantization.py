@@ -98,7 +98,10 @@ def measure(name, epochs=None, keep=None):
         r = results[key]
         float_ops, only = manifest["files"][key].get("float_ops"), manifest["files"][key].get("quantized_ops")
         rows.append({"model / data": f"{task['model']} / {task['dataset']}",
-                     "file": label + (f" ({', '.join(float_ops)} in float)" if float_ops else "")
+                     "file": label + (f" ({', '.join(float_ops)} in float)" if float_ops and len(float_ops) <= 3 else
+                                      " (only " + ", ".join(sorted(set(manifest["files"][key]["ops"]) - set(float_ops)
+                                                                  - {"QUANTIZE", "DEQUANTIZE"})) + " in int8)"
+                                      if float_ops else "")
                      + (f" (only {', '.join(only)} in int8)" if only else ""),
                      "test accuracy": r["accuracy"], "vs float (points)": 100 * r["accuracy_delta"],
                      "size MB": r["size_bytes"] / 1e6, "batch-1 ms": timed[key][0], "batch-32 ms": timed[key][1],

@@ -236,8 +236,6 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     # ONNX: a fully quantized file over the budget is replaced by one with only the weight ops in int8
     # when that loses less (here the full file is the badly calibrated one; the narrow one is calibrated
     # on real digits, so it keeps the float accuracy).
-    from export import onnx as onnx_format
-
     float_path = str(tmp_path / "mlp_tiny.onnx")
     signature = common.signature_of(result.model, name="mlp_tiny")
     name = signature.input_names[0]
@@ -250,6 +248,26 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     assert abs(np.mean(narrow_pred == test_y) - np.mean(float_pred == test_y)) <= 0.01
     good = onnx_format.quantize_int8(float_path, {name: calibration})  # within the budget: kept as it is
     assert onnx_format._within_budget(float_path, good, signature, {name: calibration}, options) == (good, None)
+    # LiteRT: over the budget, op types go back to float (read from the file: their outputs are float32)
+    # until a variant is within the budget; at most every op but the weight ops.
+    frozen = tflite._frozen_function(result.model, tflite.tflite_specs(result.model, signature), signature.output)
+    bad = tflite.convert(result.model, quantization="int8", representative_inputs=[calibration / 1000],
+                         signature=signature, frozen=frozen)
+    chosen, float_ops = tflite._within_budget(bad, result.model, signature, frozen, [calibration], options)
+    assert float_ops and chosen != bad
+    assert np.mean(tflite.run(tflite.interpreter(model_content=chosen), {name: test_x}).argmax(-1) == test_y) >= \
+        np.mean(float_pred == test_y) - 0.01
+    present = set(tflite.op_names(bad))
+    weights_only = sorted(present - set(tflite.WEIGHT_OPS) - {"QUANTIZE", "DEQUANTIZE"})
+    flat = tflite.convert(result.model, quantization="int8", representative_inputs=[calibration],
+                          signature=signature, frozen=frozen, float_ops=weights_only)
+    interp = tflite.interpreter(model_content=flat)
+    dtypes = {t["index"]: t["dtype"] for t in interp.get_tensor_details()}
+    outputs = {}
+    for op in interp._get_ops_details():
+        outputs.setdefault(op["op_name"], set()).update(dtypes[i] for i in op["outputs"])
+    assert "SOFTMAX" in weights_only and outputs["SOFTMAX"] == {np.float32}
+    assert outputs["FULLY_CONNECTED"] == {np.int8}  # int8 weights and activations
 
 
 def test_mixed_precision_model_exports_from_a_float32_copy(tmp_path):
