@@ -45,6 +45,16 @@ def latencies(runners, inputs, rounds=3, repeats=10):
     return {k: (float(np.median(a)), float(np.median(b))) for k, (a, b) in out.items()}
 
 
+def _selective_note(entry):
+    """What a selectively quantized file kept in float (or, for many ops, what it kept in int8)."""
+    float_ops, only = entry.get("float_ops"), entry.get("quantized_ops")
+    if float_ops and len(float_ops) > 3:
+        only = sorted(set(entry["ops"]) - set(float_ops) - {"QUANTIZE", "DEQUANTIZE"})
+    elif float_ops:
+        return f" ({', '.join(float_ops)} in float)"
+    return f" (only {', '.join(only)} in int8)" if only else ""
+
+
 def train_or_load(name, task, data, epochs, keep):
     import zoo
     from zoo.cli import model_kwargs_for
@@ -96,13 +106,8 @@ def measure(name, epochs=None, keep=None):
     rows = []
     for key, label in FILES.items():
         r = results[key]
-        float_ops, only = manifest["files"][key].get("float_ops"), manifest["files"][key].get("quantized_ops")
         rows.append({"model / data": f"{task['model']} / {task['dataset']}",
-                     "file": label + (f" ({', '.join(float_ops)} in float)" if float_ops and len(float_ops) <= 3 else
-                                      " (only " + ", ".join(sorted(set(manifest["files"][key]["ops"]) - set(float_ops)
-                                                                  - {"QUANTIZE", "DEQUANTIZE"})) + " in int8)"
-                                      if float_ops else "")
-                     + (f" (only {', '.join(only)} in int8)" if only else ""),
+                     "file": label + _selective_note(manifest["files"][key]),
                      "test accuracy": r["accuracy"], "vs float (points)": 100 * r["accuracy_delta"],
                      "size MB": r["size_bytes"] / 1e6, "batch-1 ms": timed[key][0], "batch-32 ms": timed[key][1],
                      "x fp32 batch-1": timed[key][0] / timed["tflite_fp32" if key.startswith("tflite") else "onnx"][0]})

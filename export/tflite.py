@@ -219,8 +219,8 @@ def _within_budget(flat, model, signature, frozen, calibration, options, search_
     reviews): full int8 lost 3.1 points, any one op type in float still ~3, every op but
     FULLY_CONNECTED and BATCH_MATMUL in float 3.0, every op but FULLY_CONNECTED 0.5.
 
-    (Measured, not predicted: the converter's quantization debugger instruments the model with
-    verification ops whose integer DIV crashes on the Transformer's attention mask.)"""
+    (Candidates are judged by measured accuracy, not ranked by the quantization debugger's per-layer
+    error: its verification ops' integer DIV crashes on the Transformer's attention mask.)"""
     labels, inputs = options.get("eval_labels"), options.get("eval_inputs")
     if labels is None or inputs is None or signature.task.kind != "classification" or signature.recurrent:
         # Recurrent: the converter's selective path crashed the process (double free) on an unrolled

@@ -15,7 +15,6 @@ LiteRT and ONNX files take the encoded vector and carry the encoding in
 """
 
 import itertools
-import math
 import os
 import re
 from collections import Counter
@@ -38,10 +37,8 @@ CACHE_BYTES = 2**30  # an encoded table up to this size is kept in memory after 
 
 
 def _is_number(value):
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
+    """What the profiling pass counts as a number (`NUMBER`), for the rows Python reads again."""
+    return value is not None and re.fullmatch(NUMBER, str(value).strip()) is not None
 
 
 # --------------------------------------------------------------------------
@@ -132,9 +129,9 @@ def _explain(path, fmt, header, err):
     raise ValueError(f"{path!r} could not be parsed: {message}. Check its quoting and re-save it.") from None
 
 
-def _first_line(path, fmt, header, test):
-    """The number of the first data row for which `test(row)` holds (for an error message)."""
-    return next((number for number, row in _data_rows(path, fmt, header) if test(row)), "?")
+def _first_row(path, fmt, header, test):
+    """`(line number, row)` of the first data row for which `test(row)` holds (for an error message)."""
+    return next(((number, row) for number, row in _data_rows(path, fmt, header) if test(row)), ("?", None))
 
 
 # --------------------------------------------------------------------------
@@ -340,8 +337,8 @@ def _column_kinds(path, fmt, header, profile, features, forced):
             categorical.append(i)
             continue
         if profile["missing"][i]:
-            line = _first_line(path, fmt, header, lambda row: _missing(row[i]))
-            value = next(r[i] for n, r in _data_rows(path, fmt, header) if n == line) if line != "?" else ""
+            line, row = _first_row(path, fmt, header, lambda row: _missing(row[i]))
+            value = row[i] if row else ""
             raise ValueError(f"{path!r} line {line}: column {header[i]!r} is empty ({value!r}) in a numeric "
                              "column. Fill it in, drop the row, or pass ignore_columns / categorical_columns "
                              "(a categorical column keeps missing values as their own category).")
@@ -353,7 +350,7 @@ def _target(path, fmt, header, target, task, class_names, profile):
     """(task, class names or None): the task from the target's values unless given."""
     t = profile["target"]
     if t["missing"]:
-        line = _first_line(path, fmt, header, lambda row: _missing(row[target]))
+        line, _ = _first_row(path, fmt, header, lambda row: _missing(row[target]))
         raise ValueError(f"{path!r} line {line}: the target column {header[target]!r} is empty. Drop the "
                          "row or fill it in.")
     distinct = {v for c in profile["targets"].values() for v in c}
@@ -362,10 +359,9 @@ def _target(path, fmt, header, target, task, class_names, profile):
                                                        len(distinct) <= MAX_CLASSES) else "regression"
     if task == "regression":
         if not t["numbers"]:
-            line = _first_line(path, fmt, header, lambda row: not _is_number(row[target]))
-            value = next((r[target] for n, r in _data_rows(path, fmt, header) if n == line), "")
+            line, row = _first_row(path, fmt, header, lambda row: not _is_number(row[target]))
             raise ValueError(f"{path!r} line {line}: task='regression' needs a numeric target; column "
-                             f"{header[target]!r} holds {value.strip()!r}.")
+                             f"{header[target]!r} holds {(row[target] if row else '').strip()!r}.")
         return task, None
     if t["capped"]:
         raise ValueError(f"{path!r}: the target column {header[target]!r} holds more than {MAX_TARGET_VALUES:,} "
@@ -377,7 +373,7 @@ def _target(path, fmt, header, target, task, class_names, profile):
                          "classifier needs two or more classes.")
     unknown = sorted(distinct - set(names))
     if unknown:
-        line = _first_line(path, fmt, header, lambda row: row[target].strip() == unknown[0])
+        line, _ = _first_row(path, fmt, header, lambda row: row[target].strip() == unknown[0])
         raise ValueError(f"{path!r} line {line}: label {unknown[0]!r} is not one of class_names {names}. "
                          "Add it to class_names or fix the row.")
     return task, names
