@@ -89,8 +89,8 @@ def main():
                 "interleaved epoch by epoch in one process. naive: the same stages written the plain way (one "
                 "file reader, sequential maps, decode every epoch, shuffle buffer 10,000, no cache, no prefetch). "
                 "zoo: `pipelines.cifar10` — its load decodes and checks every record once (%.1f s here) and keeps "
-                "the decoded uint8 images, so no epoch decodes; shuffle over the whole split, parallel augment, "
-                "prefetch. The training rate is compiled ResNet-20 steps on a fixed batch (no input pipeline); "
+                "the decoded uint8 images, so no epoch decodes; shuffle over the whole split, augment per batch (each "
+                "image its own crop and flip, `crop_and_flip(4).batched`), prefetch. The training rate is compiled ResNet-20 steps on a fixed batch (no input pipeline); "
                 "all on the same 2 cores." % (args.batch_size, load_seconds)))
 
 

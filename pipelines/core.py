@@ -133,7 +133,9 @@ def make_batches(ds, batch_size, *, training=False, seed=0, epoch=0, augment=Non
         training: shuffle and augment (evaluation keeps file order).
         seed, epoch: the shuffle order and augmentation are a pure function
             of these two, so runs are reproducible and resumable.
-        augment: `(x, seed) -> x`, stateless; training only.
+        augment: `(x, seed) -> x`, stateless; training only. If it has a
+            `batched` attribute (`(x batch, seed) -> x batch`, e.g. `crop_and_flip`),
+            that is applied to whole batches instead.
         normalize: `x -> x` after augmentation (e.g. uint8 -> float).
         cache: keep decoded elements in memory after the first pass.
         shuffle_buffer: defaults to 10,000 elements.
@@ -142,9 +144,12 @@ def make_batches(ds, batch_size, *, training=False, seed=0, epoch=0, augment=Non
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
     if cache:
         ds = ds.cache()
+    batched = getattr(augment, "batched", None) if training else None
     if training:
         ds = ds.shuffle(min(shuffle_buffer or 10_000, 50_000), seed=_epoch_seed(seed, epoch),
                         reshuffle_each_iteration=False)
+        if batched is not None:
+            return _augmented_batches(ds, batch_size, batched, normalize, drop_remainder, _epoch_seed(seed, epoch))
         if augment is not None:
             base = tf.constant([_epoch_seed(seed, epoch) % (2**31 - 1)], tf.int64)
 
@@ -159,6 +164,22 @@ def make_batches(ds, batch_size, *, training=False, seed=0, epoch=0, augment=Non
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True  # parallel maps keep element order
+    return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _augmented_batches(ds, batch_size, augment, normalize, drop_remainder, epoch_seed):
+    """`make_batches`' training path for a batch-wise `augment`: batch, then augment and normalize each
+    batch (its seed: the epoch's and the batch's index, so the epoch is a pure function of both)."""
+    base = tf.constant([epoch_seed % (2**31 - 1)], tf.int64)
+
+    def _augment(index, batch):
+        x, y = batch
+        x = augment(x, tf.cast(tf.concat([base, [index]], 0), tf.int32))
+        return (normalize(x) if normalize is not None else x), y
+
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).enumerate().map(_augment, num_parallel_calls=AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
     return ds.with_options(options).prefetch(AUTOTUNE)
 
 

@@ -30,7 +30,11 @@ def rescale(scale):
 
 
 def crop_and_flip(pad=4):
-    """Pad by `pad`, random crop back, random horizontal flip (He et al. 2016)."""
+    """Pad by `pad`, random crop back, random horizontal flip (He et al. 2016).
+
+    The returned `augment(image, seed)` works on one image; its `augment.batched(images, seed)` does the
+    same to a whole batch at once (each image its own crop and flip, drawn from the one seed), which
+    `make_batches` prefers: per-image tf.data maps cost more than the arithmetic (CIFAR-10 on 2 cores)."""
 
     def augment(image, seed):
         shape = tf.shape(image)
@@ -39,6 +43,25 @@ def crop_and_flip(pad=4):
         image = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
         return tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
 
+    def reflect(i, n):  # index on an axis reflect-padded by `pad` (shifted by -pad) -> index in the image
+        i = tf.abs(i)
+        return tf.where(i >= n, 2 * (n - 1) - i, i)
+
+    def batched(images, seed):
+        # One gather of source pixels instead of pad + crop + flip: the same pixels, ~3x faster.
+        shape = tf.shape(images)
+        b, h, w = shape[0], shape[1], shape[2]  # (batch, height, width, channels)
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        corner = tf.random.stateless_uniform([b, 2], seeds[0], maxval=2 * pad + 1, dtype=tf.int32)
+        flip = tf.random.stateless_uniform([b, 1], seeds[1]) < 0.5
+        rows = reflect(corner[:, :1] - pad + tf.range(h)[None], h)  # (batch, height)
+        steps = tf.where(flip, tf.range(w - 1, -1, -1)[None], tf.range(w)[None])  # right to left where flipped
+        cols = reflect(corner[:, 1:] - pad + steps, w)  # (batch, width)
+        pixel = tf.reshape(rows[:, :, None] * w + cols[:, None, :], [b, h * w])  # (batch, height * width)
+        out = tf.gather(tf.reshape(images, [b, h * w, -1]), pixel, axis=1, batch_dims=1)
+        return tf.reshape(out, shape)
+
+    augment.batched = batched
     return augment
 
 
@@ -293,6 +316,19 @@ def mnist(data_dir, *, val_fraction=0.1, seed=0):
 
 def count_records(files):
     """Records per file; a truncated or corrupt file is a `ValueError` naming it."""
+    if not files:
+        return {}
+    try:  # all files at once, in parallel, in batches; a bad file is then found file by file
+        batches = tf.data.Dataset.range(len(files)).interleave(
+            lambda k: tf.data.TFRecordDataset(tf.gather([os.fspath(f) for f in files], k)).batch(4096).map(
+                lambda b: (k, tf.shape(b)[0])),
+            cycle_length=max(1, len(files)), num_parallel_calls=AUTOTUNE)
+        counts = np.zeros(len(files), "int64")
+        for k, n in batches.as_numpy_iterator():
+            counts[k] += n
+        return {path: int(n) for path, n in zip(files, counts)}
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError):
+        pass
     counts = {}
     for path in files:
         try:  # in batches (fast); a bad file is counted again record by record to name where it breaks
@@ -317,14 +353,51 @@ def count_records(files):
 def _decode(image_bytes, image_size, channels):
     image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
     if image_size is not None:
-        image = tf.cast(tf.image.resize(image, image_size, antialias=True), tf.uint8)
+        # Resized only when its size differs: an antialiased resize to the same size returns the same
+        # pixels at ~3x the cost of the decode itself (CIFAR-10: 32x32 images, image_size (32, 32)).
+        same = tf.reduce_all(tf.equal(tf.shape(image)[:2], image_size))
+        image = tf.cond(same, lambda: image,
+                        lambda: tf.cast(tf.image.resize(image, image_size, antialias=True), tf.uint8))
     image.set_shape((*(image_size or (None, None)), channels))
     return image
 
 
-def _validate_records(files, counts, check, num_classes, skip_corrupt, keep=False):
-    """Decode every record of every file once (`counts`: `count_records(files)`):
-    `(good records, {file: corrupt indices}, kept)`.
+def _checked_records(files, counts, features, check, signature, keep):
+    """`{file: (record indices, labels, images or None)}` of the records that decode; `check(parsed
+    example) -> (label, image or its size)`, `signature` its output's `tf.TensorSpec`s. First one
+    parallel pass over all the files, 1024 records parsed at once; only when a record fails there, a
+    pass per file, record by record, that names it. (Measured on CIFAR-10's 8 train shards: one pass
+    over all files takes half the time of one pass per file, and parsing records one at a time costs
+    about as much as decoding them: prices that only data with a corrupt record pays.)"""
+    def checked_batch(records):
+        return tf.map_fn(check, tf.io.parse_example(records, features), fn_output_signature=signature,
+                         parallel_iterations=16)
+
+    try:
+        # The image (or its size, so the decode is not pruned from the graph) comes back with the label.
+        ds = tf.data.TFRecordDataset(files).batch(1024).map(checked_batch, num_parallel_calls=AUTOTUNE)
+        parts = [(y.numpy(), image.numpy() if keep else None) for y, image in ds]
+        labels = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0,), "int32")
+        images = np.concatenate([p[1] for p in parts]) if parts and keep else None
+    except tf.errors.InvalidArgumentError:  # a record that does not parse or decode: find which, file by file
+        out = {}
+        for path in files:
+            ds = tf.data.TFRecordDataset(path).enumerate()
+            ds = ds.map(lambda i, r: (i, *check(tf.io.parse_single_example(r, features))),
+                        num_parallel_calls=AUTOTUNE, deterministic=True).ignore_errors()
+            parts = [(i.numpy(), y.numpy(), image.numpy() if keep else None) for i, y, image in ds.batch(8192)]
+            out[path] = (np.concatenate([p[0] for p in parts]) if parts else np.zeros((0,), "int64"),
+                         np.concatenate([p[1] for p in parts]) if parts else np.zeros((0,), "int32"),
+                         np.concatenate([p[2] for p in parts]) if parts and keep else None)
+        return out
+    starts = np.cumsum([0] + [counts[f] for f in files])
+    return {path: (np.arange(counts[path], dtype="int64"), labels[a:b], None if images is None else images[a:b])
+            for path, a, b in zip(files, starts[:-1], starts[1:])}
+
+
+def _validate_records(files, counts, features, check, signature, num_classes, skip_corrupt, keep=False):
+    """Decode every record of every file once (`counts`: `count_records(files)`; `features`, `check`,
+    `signature`: see `_checked_records`): `(good records, {file: corrupt indices}, kept)`.
 
     A record whose image does not decode is named by file and index (or, with
     `skip_corrupt`, counted and left out); a label outside `[0, num_classes)`
@@ -332,20 +405,10 @@ def _validate_records(files, counts, check, num_classes, skip_corrupt, keep=Fals
     (fixed-size) image and `kept` is `{file: (indices, images, labels)}`: the
     decode this check pays for anyway is what the epochs then read."""
     good, corrupt, kept = 0, {}, {}
+    checked = _checked_records(files, counts, features, check, signature, keep)
     for path in files:
         total = counts[path]
-        ds = tf.data.TFRecordDataset(path).enumerate()
-        # The image (or its size, so the decode is not pruned from the graph) comes back with the label.
-        ds = ds.map(lambda i, r: (i, *check(r)), num_parallel_calls=AUTOTUNE, deterministic=True)
-        ds = ds.ignore_errors()
-        indices, labels, images = [], [], []
-        for i, y, image in ds.batch(8192):
-            indices.append(i.numpy())
-            labels.append(y.numpy())
-            if keep:
-                images.append(image.numpy())
-        indices = np.concatenate(indices) if indices else np.zeros((0,), "int64")
-        labels = np.concatenate(labels) if labels else np.zeros((0,), "int32")
+        indices, labels, images = checked[path]
         missing = sorted(set(range(total)) - set(indices.tolist()))
         if missing and not skip_corrupt:
             raise ValueError(f"TFRecord file {path!r}: record {missing[0]} (of {len(missing)} corrupt) does not "
@@ -361,7 +424,7 @@ def _validate_records(files, counts, check, num_classes, skip_corrupt, keep=Fals
                                  f"{int(labels[bad[0]])}, outside the {num_classes} class names (labels.txt); "
                                  f"{bad.size} such record(s) in this file. Fix the labels or the class names.")
         if keep:
-            kept[path] = (indices, np.concatenate(images) if images else None, labels)
+            kept[path] = (indices, images, labels)
         good += len(indices)
     return good, corrupt, kept
 
@@ -370,10 +433,14 @@ def _in_stream_order(files, counts, kept, cycle_length):
     """The kept `(images, labels)` in the order `TFRecordDataset(files, num_parallel_reads=cycle_length)`
     reads them (a deterministic interleave, one record per file in turn), corrupt records left out."""
     n = [counts[f] for f in files]
-    order = tf.data.Dataset.from_tensor_slices((np.arange(len(files), dtype="int64"), np.array(n, "int64")))
-    order = order.interleave(lambda f, k: tf.data.Dataset.range(k).map(lambda i: tf.stack([f, i])),
-                             cycle_length=cycle_length, block_length=1)
-    pairs = np.concatenate(list(order.batch(65536).as_numpy_iterator())) if sum(n) else np.zeros((0, 2), "int64")
+    if len(files) <= cycle_length:  # every file in the cycle from the start: record i of each file in turn
+        pairs = np.concatenate([np.stack([np.full(k, f), np.arange(k)], 1) for f, k in enumerate(n)]).astype("int64")
+        pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]
+    else:  # files wait for a free slot in the cycle: as tf.data does it
+        order = tf.data.Dataset.from_tensor_slices((np.arange(len(files), dtype="int64"), np.array(n, "int64")))
+        order = order.interleave(lambda f, k: tf.data.Dataset.range(k).map(lambda i: tf.stack([f, i])),
+                                 cycle_length=cycle_length, block_length=1)
+        pairs = np.concatenate(list(order.batch(65536).as_numpy_iterator())) if sum(n) else np.zeros((0, 2), "int64")
     # Row of (file, record) among the kept images, -1 for a corrupt record.
     row_of, offset = [], 0
     for path, total in zip(files, n):
@@ -417,21 +484,22 @@ def tfrecord_images(file_pattern, *, image_size=None, channels=3, image_key="ima
         ex = tf.io.parse_single_example(record, features)
         return _decode(ex[image_key], image_size, channels), tf.cast(ex[label_key], tf.int32)
 
-    def check(record):  # (label, decoded size): what validation needs, at the least cost
-        ex = tf.io.parse_single_example(record, features)
+    def check(ex):  # (label, decoded size) of a parsed example: what validation needs, at the least cost
         image = tf.io.decode_image(ex[image_key], channels=channels, expand_animations=False)
         return tf.cast(ex[label_key], tf.int32), tf.size(image)
 
-    def check_and_keep(record):  # the epochs' decode, done once
-        image, label = parse(record)
-        return label, image
+    def check_and_keep(ex):  # the epochs' decode, done once
+        return tf.cast(ex[label_key], tf.int32), _decode(ex[image_key], image_size, channels)
 
     cycle = min(len(files), 8) if len(files) > 1 else 1
     counts = count_records(files) if validate else None  # a truncated file is named here
     keep = validate and image_size is not None and \
         sum(counts.values()) * int(np.prod(image_size)) * channels <= IN_MEMORY_BYTES
-    num, corrupt, kept = _validate_records(files, counts, check_and_keep if keep else check, num_classes,
-                                           skip_corrupt, keep=keep) if validate else (None, {}, {})
+    label_spec = tf.TensorSpec([], tf.int32)
+    checker = (check_and_keep, (label_spec, tf.TensorSpec((*image_size, channels), tf.uint8))) if keep else \
+        (check, (label_spec, tf.TensorSpec([], tf.int32)))
+    num, corrupt, kept = _validate_records(files, counts, features, *checker, num_classes, skip_corrupt,
+                                           keep=keep) if validate else (None, {}, {})
     if validate and num == 0:
         raise ValueError(f"The TFRecord files matching {file_pattern!r} hold no readable records.")
     if report is not None:

@@ -76,6 +76,42 @@ def test_tfrecord_source_reads_cifar_layout(tmp_path):
     assert sorted(y.numpy().tolist()) == list(range(10))
 
 
+def _unequal_shards(folder, shards, corrupt=None):
+    """`shards` TFRecord files of 1, 2, ... PNG records, half of them 40x36 (resized on decode to 32x32)."""
+    rng = np.random.default_rng(shards)
+    for s in range(shards):
+        with tf.io.TFRecordWriter(os.path.join(folder, f"train-{s:05d}.tfrecord")) as w:
+            for i in range(s + 1):
+                image = tf.io.encode_png(rng.integers(0, 255, (32, 32, 3) if i % 2 else (40, 36, 3), np.uint8))
+                w.write(_example(b"\x89PNG broken" if (s, i) == corrupt else image.numpy(), (s + i) % 10))
+    return os.path.join(folder, "train-*.tfrecord")
+
+
+@pytest.mark.parametrize("shards", [3, 9])  # all files in the read cycle at once / files waiting for a slot
+def test_images_kept_at_load_read_as_the_streamed_records(tmp_path, shards):
+    from pipelines.image import tfrecord_images
+
+    pattern, report = _unequal_shards(str(tmp_path), shards), {}
+    kept, n = tfrecord_images(pattern, image_size=(32, 32), num_classes=10, report=report)
+    streamed, _ = tfrecord_images(pattern, image_size=(32, 32), validate=False)
+    assert report["in_memory"] and n == shards * (shards + 1) // 2
+    pairs = list(zip(kept.as_numpy_iterator(), streamed.as_numpy_iterator(), strict=True))
+    assert len(pairs) == n
+    for (x_kept, y_kept), (x_streamed, y_streamed) in pairs:
+        assert x_kept.shape == (32, 32, 3) and np.array_equal(x_kept, x_streamed) and y_kept == y_streamed
+
+
+def test_corrupt_record_in_a_later_shard_is_named(tmp_path):
+    from pipelines.image import tfrecord_images
+
+    pattern = _unequal_shards(str(tmp_path), 3, corrupt=(2, 1))
+    with pytest.raises(ValueError, match=r"train-00002.tfrecord': record 1 \(of 1 corrupt\) does not decode"):
+        tfrecord_images(pattern, image_size=(32, 32))
+    report = {}
+    kept, n = tfrecord_images(pattern, image_size=(32, 32), skip_corrupt=True, report=report)
+    assert n == 5 and report["corrupt"] == {"train-00002.tfrecord": [1]} and len(list(kept)) == 5
+
+
 def test_truncated_tfrecord_is_an_error_naming_the_file(tmp_path):
     _write_cifar_like(str(tmp_path))
     shard = tmp_path / "train-00001-of-00002.tfrecord"
@@ -217,6 +253,24 @@ def test_augmentation_only_on_train_and_deterministic_per_epoch(tmp_path):
     assert not np.array_equal(a, c)
     originals = {img.tobytes() for img in ordered}
     assert sum(img.tobytes() not in originals for img in a) >= 8  # most were cropped/flipped
+
+
+def test_batched_crop_and_flip_gives_each_image_its_own_crop_of_the_padded_image():
+    pad, rng = 2, np.random.default_rng(0)
+    images = rng.integers(0, 255, (256, 6, 5, 3), np.uint8)
+    out = pipelines.crop_and_flip(pad).batched(tf.constant(images), tf.constant([3, 4])).numpy()
+    again = pipelines.crop_and_flip(pad).batched(tf.constant(images), tf.constant([3, 4])).numpy()
+    np.testing.assert_array_equal(out, again)  # a pure function of the seed
+    padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode="reflect")
+    seen = set()
+    for i in range(len(images)):
+        matches = [(dy, dx, flip) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1) for flip in (0, 1)
+                   if np.array_equal(out[i], (lambda c: c[:, ::-1] if flip else c)(padded[i, dy:dy + 6, dx:dx + 5]))]
+        assert matches, f"image {i} is no crop (or flipped crop) of its padded original"
+        seen.update(matches)
+    # every corner and both flips occur in 256 images, so the draws are per image, over the whole range
+    assert {(dy, dx) for dy, dx, _ in seen} == {(dy, dx) for dy in range(5) for dx in range(5)}
+    assert {flip for *_, flip in seen} == {0, 1}
 
 
 def test_unknown_dataset_and_missing_dir_errors():
