@@ -1,5 +1,6 @@
 """What the format modules share: the model's signature (computed once), names, float32 copies."""
 
+import contextlib
 import dataclasses
 import re
 
@@ -110,6 +111,44 @@ def float32_copy(model):
     clone.set_weights([np.asarray(w, dtype="float32") if np.asarray(w).dtype.kind == "f" else w
                        for w in model.get_weights()])
     return clone
+
+
+@contextlib.contextmanager
+def unrolled_backward_mask_fix():
+    """While tracing an unrolled copy: Keras' TensorFlow `rnn` (3.15) zeroes the masked steps of an
+    unrolled `go_backwards` layer by the mask in time order while its outputs are in processing
+    (reversed) order, so a Bidirectional LSTM/GRU on padded tokens zeroed real steps and lost the
+    padding ones (a trained IMDB BiLSTM's unrolled copy disagreed with it on 4% of reviews). Here such a
+    call runs without that zeroing and the masked steps are zeroed by the reversed mask, as the
+    `while` loop does."""
+    from keras.src import backend
+
+    original = backend.rnn
+
+    def rnn(step_function, inputs, initial_states, go_backwards=False, mask=None, constants=None,
+            unroll=False, input_length=None, time_major=False, zero_output_for_mask=False,
+            return_all_outputs=True):
+        fix = unroll and go_backwards and mask is not None and zero_output_for_mask
+        last, outputs, states = original(
+            step_function, inputs, initial_states, go_backwards=go_backwards, mask=mask, constants=constants,
+            unroll=unroll, input_length=input_length, time_major=time_major,
+            zero_output_for_mask=zero_output_for_mask and not fix, return_all_outputs=return_all_outputs)
+        if fix:
+            valid = tf.cast(mask, tf.bool)
+            valid = valid[..., 0] if len(valid.shape) == 3 else valid
+            valid = tf.transpose(valid) if time_major else valid  # (batch, time)
+            last = tf.where(valid[:, :1], last, tf.zeros_like(last))  # the last step processed is time 0
+            if return_all_outputs:
+                steps = tf.reverse(valid, [1])[:, :, None]  # (batch, time, 1) in processing order
+                steps = tf.transpose(steps, [1, 0, 2]) if time_major else steps
+                outputs = tf.where(steps, outputs, tf.zeros_like(outputs))
+        return last, outputs, states
+
+    backend.rnn = rnn
+    try:
+        yield
+    finally:
+        backend.rnn = original
 
 
 def unrolled_copy(model, specs):

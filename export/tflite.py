@@ -271,7 +271,8 @@ class TFLiteFormat:
             rep = None if calibration is None else [calibration[n] for n in signature.input_names]
             source = frozen
             if q == "int8" and signature.recurrent:  # the calibrator needs the time loop unrolled
-                source = _frozen_function(common.unrolled_copy(model, specs), specs, signature.output)
+                with common.unrolled_backward_mask_fix():
+                    source = _frozen_function(common.unrolled_copy(model, specs), specs, signature.output)
             flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
                            allow_flex=options.get("allow_flex", False), signature=signature, frozen=source)
             float_ops = []

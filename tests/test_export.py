@@ -270,6 +270,24 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     assert outputs["FULLY_CONNECTED"] == {np.int8}  # int8 weights and activations
 
 
+@pytest.mark.parametrize("padding", ["post", "pre"])
+def test_unrolled_copy_of_a_bidirectional_lstm_matches_it_on_padded_tokens(padding):
+    # The int8 LiteRT file of a recurrent model is calibrated on this copy: it must compute what the model
+    # does, padding included (Keras' unrolled backward pass zeroed real steps: `unrolled_backward_mask_fix`).
+    model, rng = zoo.create_model("lstm_classifier_tiny"), np.random.default_rng(0)
+    tokens = rng.integers(1, 50, (32, 12)).astype("int32")
+    for row, n in zip(tokens, rng.integers(3, 12, 32)):
+        row[n:] = 0
+        if padding == "pre":
+            row[:] = np.roll(row, 12 - n)
+    specs = common.input_specs(model, sequence_length=12)
+    with common.unrolled_backward_mask_fix():
+        unrolled = tflite._frozen_function(common.unrolled_copy(model, specs), specs, "out")
+    np.testing.assert_allclose(unrolled(tf.constant(tokens))[0].numpy(), model.predict(tokens, verbose=0),
+                               atol=1e-5)
+    assert "WHILE" not in str([op.type for op in unrolled.graph.get_operations()])
+
+
 def test_mixed_precision_model_exports_from_a_float32_copy(tmp_path):
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = zoo.transformer_tiny()
