@@ -87,7 +87,6 @@ def measure(name, epochs=None, keep=None):
     from benchmarks.accuracy import TASKS, arrays
     from benchmarks.common import SHARED
     from export import ExportError, export_model
-    from export.common import has_recurrent_layers
     from export.formats import runner
 
     task = TASKS[name]
@@ -100,21 +99,13 @@ def measure(name, epochs=None, keep=None):
     out = tempfile.mkdtemp(prefix=f"zoo-quant-{name}-")
     options = dict(formats=("tflite", "onnx"), quantizations=("fp32", "int8"), calibration_data=calibration,
                    eval_data=(x_test, y_test), labels=data.labels, preprocessing=data.preprocessing, verbose=True)
-    if has_recurrent_layers(model):
-        # No selective search for recurrent int8 (see export.tflite._within_budget): the files are the same
-        # whatever the budget, so one export (scoring batch-1 LiteRT files on every test example) is enough.
+    try:  # as `zoo export` makes it: within the default 1-point budget (narrower int8 files if needed)
+        report = export_model(model, out, **options)
+        over_budget = None
+    except ExportError as err:  # no file within the budget: measure the full-integer files anyway
+        over_budget = str(err)
+        out = tempfile.mkdtemp(prefix=f"zoo-quant-{name}-")
         report = export_model(model, out, max_accuracy_drop=100, **options)
-        over = [f"{r['file']} loses {-100 * r['accuracy_delta']:.2f} points" for r in report["results"]
-                if r.get("accuracy_delta") is not None and -r["accuracy_delta"] > 0.01 + 1e-9]
-        over_budget = "; ".join(over) + " (the budget is 1 point)" if over else None
-    else:
-        try:  # as `zoo export` makes it: within the default 1-point budget (selective int8 if needed)
-            report = export_model(model, out, **options)
-            over_budget = None
-        except ExportError as err:  # no file within the budget: measure the full-integer files anyway
-            over_budget = str(err)
-            out = tempfile.mkdtemp(prefix=f"zoo-quant-{name}-")
-            report = export_model(model, out, max_accuracy_drop=100, **options)
     manifest = json.load(open(os.path.join(out, "zoo_export.json")))
     input_name = manifest["inputs"][0]["name"]
     runners = {k: runner(manifest["files"][k], out) for k in FILES}
