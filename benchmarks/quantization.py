@@ -123,6 +123,20 @@ def measure(name, epochs=None, keep=None):
                   "train_minutes": minutes, "epochs": epochs or task["epochs"], "over_budget": over_budget}
 
 
+def notes(extra):
+    """The table's notes from each task's `measure` extras."""
+    return ("Each model trained with its `benchmarks/accuracy.py` recipe ("
+            + ", ".join(f"{t}: {v['epochs']} epochs" for t, v in extra.items())
+            + "); int8 (LiteRT full-integer, builtin ops; ONNX static QDQ, 7-bit per-channel weights) calibrated "
+              "on 300 training examples; accuracy on the full test split (SST-2: the dev split); latency: "
+              "median ms of interleaved rounds in one process, 2 threads; recurrent LiteRT files have a "
+              "fixed batch of 1, so their batch-32 figure is 32 calls. int8 files are made as `zoo export` makes "
+              "them: within the default 1-point budget; over it, LiteRT op types kept in float and ONNX files "
+              "with only the weight ops in int8 (named in the file column)."
+            + "".join(f" {t}: no int8 file met the budget, so the full-integer files are shown ({v['over_budget']})"
+                      for t, v in extra.items() if v.get("over_budget")))
+
+
 def main():
     from benchmarks.accuracy import TASKS
     from benchmarks.common import RESULTS_DIR, save
@@ -148,17 +162,7 @@ def main():
         for r in new_rows:
             print(r, flush=True)
         rows = sorted(rows + new_rows, key=lambda r: rank.get(r["model / data"].split(" / ")[0], 9))
-        save("quantization", "Quantization: float32 vs int8, LiteRT and ONNX Runtime", rows, notes=(
-            "Each model trained with its `benchmarks/accuracy.py` recipe ("
-            + ", ".join(f"{t}: {v['epochs']} epochs" for t, v in extra.items())
-            + "); int8 (LiteRT full-integer, builtin ops; ONNX static QDQ, 7-bit per-channel weights) calibrated "
-              "on 300 training examples; accuracy on the full test split (SST-2: the dev split); latency: "
-              "median ms of interleaved rounds in one process, 2 threads; recurrent LiteRT files have a "
-              "fixed batch of 1, so their batch-32 figure is 32 calls. int8 files are made as `zoo export` makes "
-              "them: within the default 1-point budget, LiteRT op types of largest int8 error kept in float where "
-              "needed (named in the file column)."
-            + "".join(f" {t}: no int8 file met the budget, so the full-integer files are shown ({v['over_budget']})"
-                      for t, v in extra.items() if v.get("over_budget"))))
+        save("quantization", "Quantization: float32 vs int8, LiteRT and ONNX Runtime", rows, notes=notes(extra))
         record = json.load(open(path))
         record["extra"] = extra
         with open(path, "w") as f:
