@@ -294,3 +294,22 @@ def truncate_tokens(args, signature):
             value = value[:, -keep:] if signature.truncate == "pre" else value[:, :keep]
         out.append(value)
     return out
+
+
+def has_budget(task):
+    """Whether the accuracy budget (`max_accuracy_drop`) judges a task's reduced-precision files with labels:
+    classifiers (accuracy points lost) and tabular regressors (percent of RMSE gained)."""
+    return task.kind == "classification" or task.name == "regression"
+
+
+def budget_loss(task, labels, reference, predicted):
+    """What a reduced-precision file's outputs `predicted` lose against the Keras model's `reference` on
+    labelled examples, as a fraction compared with `max_accuracy_drop / 100`: accuracy (classifiers), or
+    the RMSE's relative increase (regressors; targets in the model's output units)."""
+    labels = np.asarray(labels)
+    if task.kind == "classification":
+        return float(np.mean(reference.argmax(-1) == labels) - np.mean(predicted.argmax(-1) == labels))
+    target = labels.astype("float64").reshape(np.shape(reference))
+    keras_rmse = float(np.sqrt(np.mean((np.asarray(reference, "float64") - target) ** 2)))
+    rmse = float(np.sqrt(np.mean((np.asarray(predicted, "float64").reshape(target.shape) - target) ** 2)))
+    return (rmse - keras_rmse) / max(keras_rmse, 1e-12)

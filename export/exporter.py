@@ -194,6 +194,15 @@ def _check_budget(report, budget):
     """An `ExportError` naming every reduced-precision file that loses more than `budget` accuracy points."""
     over = [r for r in report["results"] if r["quantization"] != "fp32" and "accuracy_delta" in r
             and -100 * r["accuracy_delta"] > budget + 1e-9]
+    grown = [r for r in report["results"] if r["quantization"] != "fp32" and 100 * r.get("rmse_increase", 0) > budget + 1e-9]
+    if grown:
+        worst = max(100 * r["rmse_increase"] for r in grown)
+        lost = "; ".join(f"{r['file']} RMSE +{100 * r['rmse_increase']:.2f}% ({r['keras_rmse']:.4g} -> {r['rmse']:.4g})"
+                         for r in grown)
+        raise ExportError(f"Accuracy budget exceeded on {report['examples']} labelled examples: {lost}; the budget is "
+                          f"{budget:g}% of the RMSE. Nothing was written. Calibrate on more or more representative data "
+                          f"(--calibration-size), leave that quantization out (--quantize), or relax the budget "
+                          f"(--max-accuracy-drop {np.ceil(worst * 10) / 10:g}).")
     if over:
         worst = max(-100 * r["accuracy_delta"] for r in over)
         lost = "; ".join(f"{r['file']} loses {-100 * r['accuracy_delta']:.2f} points ({r['keras_accuracy']:.4f} -> "

@@ -137,23 +137,26 @@ def _within_budget(float_path, flat, signature, calibration, options, search_exa
     ops (`WEIGHT_OPS`) in int8 when it loses less. Measured on the IMDB Transformer (2,000 test reviews):
     all ops in int8 lost 2.95 points, MatMul/Gemm alone 0.0, agreeing with float on 99.8%."""
     labels, inputs = options.get("eval_labels"), options.get("eval_inputs")
-    if labels is None or inputs is None or signature.task.kind != "classification":
+    if labels is None or inputs is None or not common.has_budget(signature.task):
         return flat, None
     inputs = {n: np.asarray(inputs[n])[:search_examples] for n in signature.input_names}
     labels = np.asarray(labels)[:search_examples]
 
-    def accuracy(model):
+    def outputs(model):
         sess = session(model)
-        predicted = np.concatenate([run(sess, {n: v[i:i + CHUNK] for n, v in inputs.items()})
-                                    for i in range(0, len(labels), CHUNK)])
-        return float(np.mean(predicted.argmax(-1) == labels))
+        return np.concatenate([run(sess, {n: v[i:i + CHUNK] for n, v in inputs.items()})
+                               for i in range(0, len(labels), CHUNK)])
 
-    reference, budget = accuracy(float_path), options.get("max_accuracy_drop", 1.0) / 100
-    full = reference - accuracy(flat)
+    reference, budget = outputs(float_path), options.get("max_accuracy_drop", 1.0) / 100
+
+    def loss(model):  # accuracy lost (classifiers) or relative RMSE gained (regressors)
+        return common.budget_loss(signature.task, labels, reference, outputs(model))
+
+    full = loss(flat)
     if full <= budget:
         return flat, None
     narrow = quantize_int8(float_path, calibration, op_types=WEIGHT_OPS)
-    return (narrow, WEIGHT_OPS) if reference - accuracy(narrow) < full else (flat, None)
+    return (narrow, WEIGHT_OPS) if loss(narrow) < full else (flat, None)
 
 
 class OnnxFormat:

@@ -222,7 +222,7 @@ def _within_budget(flat, model, signature, frozen, calibration, options, search_
     (Candidates are judged by measured accuracy, not ranked by the quantization debugger's per-layer
     error: its verification ops' integer DIV crashes on the Transformer's attention mask.)"""
     labels, inputs = options.get("eval_labels"), options.get("eval_inputs")
-    if labels is None or inputs is None or signature.task.kind != "classification" or signature.recurrent:
+    if labels is None or inputs is None or not common.has_budget(signature.task) or signature.recurrent:
         # Recurrent: the converter's selective path crashed the process (double free) on an unrolled
         # BiLSTM (TF 2.21), so an over-budget recurrent int8 file is reported by the budget check instead.
         return flat, []
@@ -230,11 +230,9 @@ def _within_budget(flat, model, signature, frozen, calibration, options, search_
     inputs = {k: v[:search_examples] for k, v in inputs.items()}
     labels = np.asarray(labels)[:search_examples]
     reference = common.predict_in_chunks(model, [inputs[n] for n in signature.input_names])
-    keras_accuracy = float(np.mean(reference.argmax(-1) == labels))
 
-    def drop(candidate):
-        predicted = run(interpreter(model_content=candidate), inputs)
-        return keras_accuracy - float(np.mean(predicted.argmax(-1) == labels))
+    def drop(candidate):  # accuracy lost (classifiers) or relative RMSE gained (regressors)
+        return common.budget_loss(signature.task, labels, reference, run(interpreter(model_content=candidate), inputs))
 
     def variant(float_ops):
         return convert(model, quantization="int8", representative_inputs=calibration,

@@ -20,7 +20,7 @@ import numpy as np
 from export import common
 from export import manifest as manifest_lib
 from export.formats import runner
-from zoo import files, tasks
+from zoo import files, metrics, tasks
 
 FP32_TOL = 1e-4
 AGREEMENT = {"fp16": 0.98, "dynamic": 0.95, "int8": 0.95}
@@ -67,6 +67,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     n_total = len(ordered[0])
     batch = min(batch, n_total)
     rows = []
+    tabular = (manifest.get("preprocessing") or {}).get("type") == "tabular"
     for key, entry in manifest["files"].items():
         run, dynamic_batch = _load(entry, out_dir)
         got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
@@ -93,10 +94,22 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
             target = np.asarray(labels, "float32").reshape(full.shape)
             row["rmse"] = float(np.sqrt(np.mean((full - target) ** 2)))
             row["keras_rmse"] = float(np.sqrt(np.mean((reference - target) ** 2)))
+            if common.has_budget(task):
+                row["rmse_increase"] = common.budget_loss(task, labels, reference, full)
+        if labels is not None and tabular and task.kind in ("classification", "regression"):
+            row["metrics"] = (metrics.classification(labels, full) if task.kind == "classification"
+                              else metrics.regression(labels, full))
         quant = row["quantization"]
-        if quant == "fp32":
+        if quant == "fp32" and task.kind == "regression":  # outputs in target units: float32's relative precision
+            scale = float(np.abs(reference).max()) + 1.0
+            row["criterion"] = f"max_abs_err <= {FP32_TOL} x (1 + max|y|)"
+            row["passed"] = max(err_b1, err_bn) <= FP32_TOL * scale
+        elif quant == "fp32":
             row["criterion"] = f"max_abs_err <= {FP32_TOL}"
             row["passed"] = max(err_b1, err_bn) <= FP32_TOL
+        elif "rmse_increase" in row:  # tabular regression with labels: the budget, in percent of the RMSE
+            row["criterion"] = f"RMSE increase <= {100 * budget:g}%"
+            row["passed"] = row["rmse_increase"] <= budget + 1e-9
         elif task.kind in ("classification", "seq2seq"):
             # With labels, the accuracy budget is the contract (what --max-accuracy-drop sets); without
             # them, agreement with the Keras model stands in for it.
@@ -111,8 +124,15 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
             row["criterion"] = f"max_abs_err <= {RELATIVE_TOL[quant]} x (1 + max|y|)"
             row["passed"] = max(err_b1, err_bn) <= RELATIVE_TOL[quant] * scale
         rows.append(row)
-    return {"model": manifest["name"], "examples": n_total, "labels_given": labels is not None,
-            "results": rows, "passed": all(r["passed"] for r in rows)}
+    report = {"model": manifest["name"], "examples": n_total, "labels_given": labels is not None,
+              "results": rows, "passed": all(r["passed"] for r in rows)}
+    if labels is not None and tabular and task.kind in ("classification", "regression"):
+        report["keras_metrics"] = (metrics.classification(labels, reference) if task.kind == "classification"
+                                   else metrics.regression(labels, reference))
+        found = metrics.baseline(task.kind, labels, manifest.get("preprocessing"), reference.shape[-1])
+        if found:
+            report["baseline"] = {"name": found[0], **found[1]}
+    return report
 
 
 def _dir_size(path):
@@ -127,13 +147,20 @@ def format_table(report):
         size = f"{r['size_bytes'] / 1e6:.2f}MB" if r["size_bytes"] >= 1e5 else f"{r['size_bytes'] / 1e3:.1f}KB"
         agree = f"{r['agreement']:.3f}" if "agreement" in r else "-"
         acc = f"{r['accuracy']:.3f}" if "accuracy" in r else f"{r['rmse']:.4f}" if "rmse" in r else "-"
-        drop = f"{-100 * r['accuracy_delta']:.2f}" if "accuracy_delta" in r else "-"  # accuracy points lost
+        drop = (f"{-100 * r['accuracy_delta']:.2f}" if "accuracy_delta" in r  # accuracy points lost
+                else f"{100 * r['rmse_increase']:.2f}%" if "rmse_increase" in r else "-")  # RMSE gained
         lines.append(f"{r['file']:<34} {size:>9} {r['max_abs_err_batch1']:>12.2e} {r['max_abs_err_batchN']:>12.2e} "
                      f"{agree:>7} {acc:>7} {drop:>6} {r['latency_ms_batch1']:>8.3f}  {'yes' if r['passed'] else 'NO'}")
     if report["results"] and "keras_accuracy" in report["results"][0]:
         lines.append(f"Keras model accuracy on the same examples: {report['results'][0]['keras_accuracy']:.4f}")
     if report["results"] and "keras_rmse" in report["results"][0]:
-        lines.append(f"Keras model RMSE (scaled targets) on the same examples: {report['results'][0]['keras_rmse']:.4f}")
+        lines.append(f"Keras model RMSE (model output units) on the same examples: "
+                     f"{report['results'][0]['keras_rmse']:.4f}")
+    if "keras_metrics" in report:  # tables: the metrics people read, next to the baseline
+        rows = [("keras", report["keras_metrics"])] + [(r["file"], r["metrics"]) for r in report["results"]]
+        if "baseline" in report:
+            rows.append((report["baseline"]["name"], {k: v for k, v in report["baseline"].items() if k != "name"}))
+        lines.append(metrics.table(rows, f"{report['examples']:,} labelled examples"))
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
 

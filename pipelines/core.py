@@ -104,6 +104,7 @@ class DataSplits:
             **({"spec": self.spec} if self.spec else {}),
             **({"class_counts": self.extras["class_counts"]} if self.extras.get("class_counts") else {}),
             **({"columns": self.extras["columns"]} if self.extras.get("columns") else {}),
+            **({"dropped_rows": self.extras["dropped_rows"]} if self.extras.get("dropped_rows") else {}),
             **({"skipped_corrupt": self.extras["skipped_corrupt"]} if self.extras.get("skipped_corrupt") else {}),
         }
 

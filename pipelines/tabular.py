@@ -12,6 +12,18 @@ export puts it in front of the model as the SavedModel's `serving_features`
 signature (one tensor per column, as TF Serving clients send them), while the
 LiteRT and ONNX files take the encoded vector and carry the encoding in
 `zoo_export.json`.
+
+Missing values (empty cells and `MISSING`'s spellings, plus `na_values=`): in a numeric column they
+are imputed with the training mean and flagged by a missing-indicator feature (for every numeric
+column that has missing values anywhere in the file); in a categorical column they are one category
+of their own (`""`); rows whose target is missing are left out (counted in `extras["dropped_rows"]`).
+The SavedModel's `serving_features` takes NaN (numeric) and `""`/NA (categorical) and does the same.
+
+Encoded vector layout (`preprocessing["layout"]`): standardized numeric columns first (what
+`zoo.mlp.TabularMLP` embeds), then the missing indicators, then the one-hot categorical columns.
+Regression targets are described by `preprocessing["target_scale"]` (training mean and standard
+deviation): `zoo train` builds the regressor with them, so its output is in target units in Keras and
+in every exported file while the network itself fits a standardized target.
 """
 
 import itertools
@@ -146,59 +158,77 @@ def _split_code(rows, val_fraction, test_fraction):
     return tf.where(u < test_fraction, 2, tf.where(u < test_fraction + val_fraction, 1, 0))
 
 
-def _profile(path, fmt, header, target, fractions):
+def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
     """One pass over the file: `{"text": per column, a value that is neither a number nor missing;
-    "missing": per column, a missing value; "rows": {split: rows}; "targets": {split: Counter(target
-    value -> rows)} (empty past `MAX_TARGET_VALUES` distinct values); "target": its numbers/integers/
-    missing/capped flags}`."""
-    missing_values = tf.constant(MISSING)
+    "missing": per column, a missing value; "rows": {split: rows with a target}; "dropped": {split: rows
+    whose target is missing}; "targets": {split: Counter(target value -> rows)} (empty past
+    `MAX_TARGET_VALUES` distinct values); "target": its numbers/integers/capped flags (over the rows
+    that have one)}`."""
+    missing_values = tf.constant(list(missing_values))
 
     def stats(rows):
         values = tf.strings.strip(rows)
         missing = tf.reduce_any(tf.equal(tf.strings.lower(values)[..., None], missing_values), axis=-1)
         number = tf.strings.regex_full_match(values, NUMBER)
-        flags = tf.stack([tf.reduce_all(number[:, target]), tf.reduce_all(
-            tf.strings.regex_full_match(values[:, target], INTEGER)), tf.reduce_any(missing[:, target])])
+        has_target = ~missing[:, target]
+        flags = tf.stack([tf.reduce_all(number[:, target] | ~has_target), tf.reduce_all(
+            tf.strings.regex_full_match(values[:, target], INTEGER) | ~has_target)])
         return (tf.reduce_any(~number & ~missing, axis=0), tf.reduce_any(missing, axis=0),
-                values[:, target], _split_code(rows, *fractions), flags)
+                values[:, target], _split_code(rows, *fractions), has_target, flags)
 
     text, missing = np.zeros(len(header), bool), np.zeros(len(header), bool)
-    targets, rows = {s: Counter() for s in SPLITS}, dict.fromkeys(SPLITS, 0)
-    about = {"numbers": True, "integers": True, "missing": False, "capped": False}  # the target's values
+    targets, rows, dropped = {s: Counter() for s in SPLITS}, dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
+    about = {"numbers": True, "integers": True, "capped": False}  # the target's values
     try:
-        for is_text, is_missing, values, codes, flags in _string_batches(path, fmt, header).map(
+        for is_text, is_missing, values, codes, has_target, flags in _string_batches(path, fmt, header).map(
                 stats, num_parallel_calls=AUTOTUNE).prefetch(2):
             text |= is_text.numpy()
             missing |= is_missing.numpy()
-            numbers, integers, empty = flags.numpy()
-            about.update(numbers=about["numbers"] and numbers, integers=about["integers"] and integers,
-                         missing=about["missing"] or empty)
-            values, codes = values.numpy(), codes.numpy()
+            numbers, integers = flags.numpy()
+            about.update(numbers=about["numbers"] and numbers, integers=about["integers"] and integers)
+            values, codes, has_target = values.numpy(), codes.numpy(), has_target.numpy()
             for code in np.unique(codes):
-                rows[SPLITS[code]] += int((codes == code).sum())
-                if not about["capped"]:  # a numeric target's values are not kept past the cap
-                    found, n = np.unique(values[codes == code], return_counts=True)
+                here = codes == code
+                dropped[SPLITS[code]] += int((here & ~has_target).sum())
+                here &= has_target
+                rows[SPLITS[code]] += int(here.sum())
+                if not about["capped"] and here.any():  # a numeric target's values are not kept past the cap
+                    found, n = np.unique(values[here], return_counts=True)
                     targets[SPLITS[code]].update({v.decode("utf8"): int(k) for v, k in zip(found, n)})
             about["capped"] = about["capped"] or len(set().union(*targets.values())) > MAX_TARGET_VALUES
     except tf.errors.OpError as err:
         _explain(path, fmt, header, err)
-    if not sum(rows.values()):
+    if not sum(rows.values()) and not sum(dropped.values()):
         raise ValueError(f"{path!r} has a header but no data rows.")
+    if not sum(rows.values()):
+        raise ValueError(f"{path!r}: the target column {header[target]!r} is empty in every row. Pick another "
+                         "label_column.")
     if about["capped"]:
         targets = {s: Counter() for s in SPLITS}
-    return {"text": text, "missing": missing, "targets": targets, "rows": rows, "target": about}
+    return {"text": text, "missing": missing, "targets": targets, "rows": rows, "target": about,
+            "dropped": {s: n for s, n in dropped.items() if n}}
 
 
 def tabular_encoder(preprocessing):
     """`encode(features) -> (batch, encoded_size) float32` from a tabular `DataSplits.preprocessing`:
-    `features` maps each column name to a `(batch,)` tensor (float for numeric columns, string for
-    categorical ones). Built from Keras preprocessing layers with the recorded state; the returned
-    function also exposes them as `encode.layers` (for tracking in an export)."""
+    `features` maps each column name to a `(batch,)` tensor (float for numeric columns, NaN where a
+    value is missing; string for categorical ones, `""` or an NA spelling where missing). Built from
+    Keras preprocessing layers with the recorded state; the returned function also exposes them as
+    `encode.layers` (for tracking in an export).
+
+    Layout: standardized numeric columns (missing -> the training mean, i.e. 0), then one 0/1
+    missing indicator per numeric column recorded with `"missing": true`, then the one-hot
+    categorical columns (missing values are the category `""`)."""
     numeric, categorical = preprocessing["numeric"], preprocessing["categorical"]
     norm = None
     if numeric:
         norm = keras.layers.Normalization(mean=[c["mean"] for c in numeric], variance=[c["variance"] for c in numeric],
                                           name="numeric_normalization")
+    means = tf.constant([[c["mean"] for c in numeric]], tf.float32)  # (1, numeric)
+    flagged = [i for i, c in enumerate(numeric) if c.get("missing")]
+    # Runs recorded before missing values were read ("na_values" absent) kept NA spellings as categories.
+    spellings = None if "na_values" not in preprocessing else tf.constant(
+        list(MISSING) + [v.lower() for v in preprocessing["na_values"]])
     lookups = {c["name"]: keras.layers.StringLookup(vocabulary=c["vocabulary"], num_oov_indices=1,
                                                      output_mode="one_hot", name=f"lookup_{i}")
                for i, c in enumerate(categorical)}
@@ -207,11 +237,17 @@ def tabular_encoder(preprocessing):
         parts = []
         if norm is not None:
             columns = [tf.cast(tf.reshape(features[c["name"]], [-1]), tf.float32) for c in numeric]
-            parts.append(norm(tf.stack(columns, axis=-1)))  # (batch, numeric)
+            x = tf.stack(columns, axis=-1)  # (batch, numeric)
+            absent = tf.math.is_nan(x)
+            parts.append(norm(tf.where(absent, means, x)))  # imputed with the training mean
+            if flagged:
+                parts.append(tf.cast(tf.gather(absent, flagged, axis=1), tf.float32))  # (batch, flagged)
         for c in categorical:
             value = tf.reshape(features[c["name"]], [-1])
             if value.dtype != tf.string:
                 value = tf.strings.as_string(value)
+            if spellings is not None:
+                value = _missing_as_empty(value, spellings)
             parts.append(tf.cast(lookups[c["name"]](value), tf.float32))  # (batch, vocabulary + 1)
         return tf.concat(parts, axis=-1)
 
@@ -220,6 +256,19 @@ def tabular_encoder(preprocessing):
     encode({**{c["name"]: np.zeros((1,), "float32") for c in numeric},
             **{c["name"]: np.array([""], dtype=object) for c in categorical}})
     return encode
+
+
+def _missing_as_empty(values, spellings):
+    """Strings stripped, with every missing-value spelling (case-insensitive) as `""`."""
+    values = tf.strings.strip(values)
+    return tf.where(_is_missing(values, spellings), "", values)
+
+
+def encoded_layout(preprocessing):
+    """`{"numeric": n, "indicators": m, "categorical": k}`: how many encoded columns of each part, in order."""
+    numeric = preprocessing["numeric"]
+    return {"numeric": len(numeric), "indicators": sum(bool(c.get("missing")) for c in numeric),
+            "categorical": int(sum(len(c["vocabulary"]) + 1 for c in preprocessing["categorical"]))}
 
 
 def input_name(column):
@@ -238,7 +287,7 @@ def raw_feature_specs(preprocessing):
 
 
 def tabular_file(path, *, label_column=None, task="auto", categorical_columns=None, ignore_columns=None,
-                 delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None):
+                 delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None, na_values=None):
     """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`), or a
     Parquet file (pyarrow: `pip install 'zoo[parquet]'`), streamed. The first row (or schema) names the
     columns; `label_column` (a name or index; default the last column) is the target: strings, or
@@ -246,6 +295,11 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
     `class_names=`); other numbers a regression (or `task=`). Other columns are features: numeric unless
     they hold non-numbers or are in `categorical_columns`; `ignore_columns` drops some (ids, free text).
     Rows go to train/val/test by a fingerprint of the row, so adding rows keeps every old row's split.
+
+    Missing values: empty cells and `NA`, `N/A`, `NaN`, `null`, `None`, `?` (any case; `na_values`
+    adds spellings, e.g. `"-,missing"`). Numeric columns impute the training mean and gain a missing
+    indicator; categorical columns keep them as a category; rows without a target are left out and
+    counted (`data.extras["dropped_rows"]`).
 
     Streaming: one pass checks every row and finds the column kinds and the target's values, one pass
     per encoder adapts it on the training rows, and epochs read the file again (kept in memory after
@@ -262,39 +316,51 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
     check_fractions(val_fraction, test_fraction)
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"`task` must be 'auto', 'classification' or 'regression'. Received: task={task!r}")
+    extra = [v.lower() for v in _names(na_values)]
+    missing_values = tuple(dict.fromkeys(MISSING + tuple(extra)))
     fmt = _format(path, delimiter)
     header = _header(path, fmt)
     target, features, forced = _roles(path, header, label_column, ignore_columns, categorical_columns)
     fractions = (val_fraction, test_fraction)
-    profile = _profile(path, fmt, header, target, fractions)
-    numeric, categorical = _column_kinds(path, fmt, header, profile, features, forced)
-    task, names = _target(path, fmt, header, target, task, class_names, profile)
+    profile = _profile(path, fmt, header, target, fractions, missing_values)
+    numeric, categorical = _column_kinds(profile, features, forced)
+    task, names = _target(path, fmt, header, target, task, class_names, profile, missing_values)
     sizes = {s: n for s, n in profile["rows"].items() if n}
     if sizes.get("train", 0) < 2:
-        raise ValueError(f"{path!r}: {sizes.get('train', 0)} row(s) fell in the training split. Add rows or lower "
-                         "val_fraction/test_fraction.")
+        raise ValueError(f"{path!r}: {sizes.get('train', 0)} row(s) with a target fell in the training split. Add "
+                         "rows or lower val_fraction/test_fraction.")
+    spellings = tf.constant(list(missing_values))
 
-    def rows_of(split):  # (batch, columns) strings of one split, stripped
+    def rows_of(split):  # (batch, columns) strings of one split's rows that have a target, stripped
         code = SPLITS.index(split)
-        return _string_batches(path, fmt, header).map(
-            lambda rows: tf.boolean_mask(tf.strings.strip(rows), tf.equal(_split_code(rows, *fractions), code)),
-            num_parallel_calls=AUTOTUNE).filter(lambda rows: tf.shape(rows)[0] > 0)
 
-    spec_numeric, spec_categorical = _encoder_state(header, numeric, categorical, rows_of("train"))
+        def keep(rows):
+            stripped = tf.strings.strip(rows)
+            has_target = ~_is_missing(stripped[:, target], spellings)
+            return tf.boolean_mask(stripped, tf.equal(_split_code(rows, *fractions), code) & has_target)
+
+        return _string_batches(path, fmt, header).map(keep, num_parallel_calls=AUTOTUNE).filter(
+            lambda rows: tf.shape(rows)[0] > 0)
+
+    spec_numeric, spec_categorical, target_scale = _encoder_state(
+        header, numeric, categorical, rows_of("train"), spellings, profile["missing"],
+        target if task == "regression" else None)
     columns = [header[i] for i in features]
     inputs = [input_name(c) for c in columns]
     if len(set(inputs)) != len(inputs):
         raise ValueError(f"{path!r}: columns {columns} give clashing input names {inputs} (only letters, digits and "
                          "_ are kept). Rename the columns.")
     preprocessing = {"type": "tabular", "columns": columns, "inputs": inputs, "numeric": spec_numeric,
-                     "categorical": spec_categorical, "target": header[target], "task": task}
+                     "categorical": spec_categorical, "target": header[target], "task": task, "na_values": extra}
     encode = tabular_encoder(preprocessing)
-    preprocessing["encoded_size"] = int(len(spec_numeric) + sum(len(c["vocabulary"]) + 1 for c in spec_categorical))
+    preprocessing["layout"] = encoded_layout(preprocessing)
+    preprocessing["encoded_size"] = int(sum(preprocessing["layout"].values()))
+    if task == "regression":
+        preprocessing["target_scale"] = target_scale  # the regressor's output layer: target units
     label = _label_fn(task, names, profile, target)
 
     def example(rows):  # (batch, encoded) float32, labels
-        features_ = {header[i]: tf.strings.to_number(rows[:, i], tf.float32) if i in numeric else rows[:, i]
-                     for i in features}
+        features_ = {header[i]: _numbers(rows[:, i], spellings) if i in numeric else rows[:, i] for i in features}
         return encode(features_), label(rows)
 
     splits = {s: rows_of(s).map(example, num_parallel_calls=AUTOTUNE).unbatch() for s in sizes}
@@ -306,13 +372,29 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
         cacheable=sum(sizes.values()) * (preprocessing["encoded_size"] + 1) * 4 <= CACHE_BYTES)
     kinds = {header[i]: "numeric" for i in numeric}
     data.extras["columns"] = {"features": columns, "target": header[target],
-                              "kinds": {c: kinds.get(c, "categorical") for c in columns}}
+                              "kinds": {c: kinds.get(c, "categorical") for c in columns},
+                              "with_missing": [header[i] for i in features if profile["missing"][i]]}
+    if profile["dropped"]:
+        data.extras["dropped_rows"] = {"reason": f"target {header[target]!r} missing", **profile["dropped"]}
     if names:
         index = {name: k for k, name in enumerate(names)}
         data.extras["class_counts"] = {split: {name: sum(n for v, n in found.items() if index[v] == k)
                                                for k, name in enumerate(names)}
                                        for split, found in profile["targets"].items() if found}
+        train_counts = data.extras["class_counts"].get("train", {})
+        if train_counts:
+            preprocessing["majority_class"] = names.index(max(names, key=lambda n: train_counts.get(n, 0)))
     return data
+
+
+def _is_missing(values, spellings):
+    """(batch,) bool: stripped `values` that spell a missing value (case-insensitive)."""
+    return tf.reduce_any(tf.equal(tf.strings.lower(values)[..., None], spellings), axis=-1)
+
+
+def _numbers(values, spellings):
+    """Stripped numeric strings as float32, NaN where missing."""
+    return tf.strings.to_number(tf.where(_is_missing(values, spellings), "nan", values), tf.float32)
 
 
 def _roles(path, header, label_column, ignore_columns, categorical_columns):
@@ -328,38 +410,27 @@ def _roles(path, header, label_column, ignore_columns, categorical_columns):
     return target, features, {index(c, "categorical_columns") for c in _names(categorical_columns)}
 
 
-def _column_kinds(path, fmt, header, profile, features, forced):
+def _column_kinds(profile, features, forced):
     """(numeric, categorical) feature indices. Kinds come from the whole file (a text value first seen in
-    the test rows still makes the column categorical); statistics from the training rows only."""
+    the test rows still makes the column categorical); statistics from the training rows only. A numeric
+    column with missing values stays numeric (imputed, with a missing indicator)."""
     numeric, categorical = [], []
     for i in features:
-        if i in forced or profile["text"][i]:
-            categorical.append(i)
-            continue
-        if profile["missing"][i]:
-            line, row = _first_row(path, fmt, header, lambda row: _missing(row[i]))
-            value = row[i] if row else ""
-            raise ValueError(f"{path!r} line {line}: column {header[i]!r} is empty ({value!r}) in a numeric "
-                             "column. Fill it in, drop the row, or pass ignore_columns / categorical_columns "
-                             "(a categorical column keeps missing values as their own category).")
-        numeric.append(i)
+        (categorical if i in forced or profile["text"][i] else numeric).append(i)
     return numeric, categorical
 
 
-def _target(path, fmt, header, target, task, class_names, profile):
-    """(task, class names or None): the task from the target's values unless given."""
+def _target(path, fmt, header, target, task, class_names, profile, missing_values=MISSING):
+    """(task, class names or None): the task from the target's values (rows that have one) unless given."""
     t = profile["target"]
-    if t["missing"]:
-        line, _ = _first_row(path, fmt, header, lambda row: _missing(row[target]))
-        raise ValueError(f"{path!r} line {line}: the target column {header[target]!r} is empty. Drop the "
-                         "row or fill it in.")
     distinct = {v for c in profile["targets"].values() for v in c}
     if task == "auto":
         task = "classification" if not t["numbers"] or (t["integers"] and not t["capped"] and
                                                        len(distinct) <= MAX_CLASSES) else "regression"
     if task == "regression":
         if not t["numbers"]:
-            line, row = _first_row(path, fmt, header, lambda row: not _is_number(row[target]))
+            line, row = _first_row(path, fmt, header, lambda row: not _is_number(row[target])
+                                   and not _missing(row[target], missing_values))
             raise ValueError(f"{path!r} line {line}: task='regression' needs a numeric target; column "
                              f"{header[target]!r} holds {(row[target] if row else '').strip()!r}.")
         return task, None
@@ -391,25 +462,37 @@ def _label_fn(task, names, profile, target):
     return lambda rows: table.lookup(rows[:, target])
 
 
-def _encoder_state(header, numeric, categorical, train):
-    """The encoder's recorded state, from Keras' preprocessing layers adapted on the training rows
-    (`train`: a dataset of stripped `(batch, columns)` strings), one streaming pass per layer."""
-    spec_numeric = []
-    if numeric:
-        norm = keras.layers.Normalization()
-        norm.adapt(train.map(lambda rows: tf.stack([tf.strings.to_number(rows[:, i], tf.float32) for i in numeric],
-                                                   axis=1)))
-        mean, variance = (np.asarray(keras.ops.convert_to_numpy(v)).reshape(-1) for v in (norm.mean, norm.variance))
+def _encoder_state(header, numeric, categorical, train, spellings, missing, target=None):
+    """The encoder's recorded state from the training rows (`train`: a dataset of stripped
+    `(batch, columns)` strings): each numeric column's mean and variance over its present values (and
+    whether it has missing values anywhere in the file: `missing`), each categorical column's
+    vocabulary (Keras' `StringLookup` adapted, missing values as `""`), and with `target` (a
+    regression) the target's `{"mean", "std"}`."""
+    spec_numeric, target_scale = [], None
+    columns = numeric + ([target] if target is not None else [])
+    if columns:
+        count, total, squares = (np.zeros(len(columns)) for _ in range(3))
+        for x in train.map(lambda rows: tf.stack([_numbers(rows[:, i], spellings) for i in columns], axis=1)):
+            x = x.numpy().astype("float64")
+            present = ~np.isnan(x)
+            count += present.sum(0)
+            total += np.where(present, x, 0).sum(0)
+            squares += np.where(present, x * x, 0).sum(0)
+        mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+        variance = np.maximum(np.divide(squares, count, out=np.zeros_like(total), where=count > 0) - mean ** 2, 0)
         # A constant column would divide by ~0 for any other value at serving time.
-        spec_numeric = [{"name": header[i], "mean": float(m), "variance": float(v) if v > 1e-12 else 1.0}
+        spec_numeric = [{"name": header[i], "mean": float(m), "variance": float(v) if v > 1e-12 else 1.0,
+                         "missing": bool(missing[i])}
                         for i, m, v in zip(numeric, mean, variance)]
+        if target is not None:
+            target_scale = {"mean": float(mean[-1]), "std": float(np.sqrt(variance[-1])) or 1.0}
     spec_categorical = []
     for i in categorical:
         lookup = keras.layers.StringLookup(num_oov_indices=1)
-        lookup.adapt(train.map(lambda rows, i=i: rows[:, i]))
+        lookup.adapt(train.map(lambda rows, i=i: _missing_as_empty(rows[:, i], spellings)))
         vocabulary = [str(v) for v in lookup.get_vocabulary() if v != "[UNK]"]
         spec_categorical.append({"name": header[i], "vocabulary": vocabulary})
-    return spec_numeric, spec_categorical
+    return spec_numeric, spec_categorical, target_scale
 
 
 def _names(value):
@@ -420,9 +503,6 @@ def _names(value):
     return list(value)
 
 
-def _missing(value):
-    return value is None or str(value).strip().lower() in MISSING
+def _missing(value, spellings=MISSING):
+    return value is None or str(value).strip().lower() in spellings
 
-
-def _category(value):
-    return "" if value is None else str(value).strip()

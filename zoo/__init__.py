@@ -35,7 +35,7 @@ _FAMILIES = {
     "zoo.densenet": ("DenseNet", "densenet121", "densenet169", "densenet201", "densenet_bc_100_k12",
                      "densenet_tiny"),
     "zoo.nasnet": ("NASNet", "nasnet_cifar", "nasnet_large", "nasnet_mobile", "nasnet_tiny"),
-    "zoo.mlp": ("MLP", "mlp", "mlp_tiny"),
+    "zoo.mlp": ("MLP", "TabularMLP", "mlp", "mlp_tiny", "mlp_tabular", "mlp_regressor"),
     "zoo.rnn": ("RNNClassifier", "RNNForecaster", "gru_classifier", "gru_classifier_tiny", "gru_forecaster",
                 "lstm_attention_classifier", "lstm_classifier", "lstm_classifier_tiny", "lstm_forecaster",
                 "lstm_forecaster_tiny"),

@@ -76,11 +76,23 @@ def model_kwargs_for(name, data):
         return kwargs
     if data.task == "forecasting":
         return {"input_shape": tuple(data.input_shape), "horizon": data.preprocessing["horizon"]}
-    if data.task == "tabular_classification":
-        return {"input_shape": tuple(data.input_shape), "classes": data.num_classes}
-    if data.task == "regression":
-        return {"input_shape": tuple(data.input_shape), "classes": 1}
+    if data.task in ("tabular_classification", "regression"):
+        return tabular_kwargs(spec, data)
     raise ValueError(f"`zoo train` has no datasets for {data.task} models yet.")
+
+
+def tabular_kwargs(spec, data):
+    """A tabular model's builder arguments from its table: the encoded width, classes (or one output),
+    and for the zoo's tabular models the numeric columns to embed and the regression target's scale."""
+    kwargs = {"input_shape": tuple(data.input_shape),
+              "classes": data.num_classes if data.task == "tabular_classification" else 1}
+    pre = data.preprocessing or {}
+    if spec.family == "mlp":  # every tabular MLP is a zoo.mlp.TabularMLP
+        if "layout" in pre:
+            kwargs["numeric_features"] = pre["layout"]["numeric"]
+        if data.task == "regression" and pre.get("target_scale"):
+            kwargs.update(target_mean=pre["target_scale"]["mean"], target_std=pre["target_scale"]["std"])
+    return kwargs
 
 
 def _parse_model_args(pairs):
@@ -107,17 +119,23 @@ def _mixed_precision(args):
     return bf16_hardware() is not None
 
 
-def _train_config(args, task=None, **overrides):
+def _train_config(args, task=None, train_size=None, **overrides):
     """The run's `TrainConfig`: the command line's values, else the task's recipe defaults
-    (`zoo.config.TASK_DEFAULTS`), else `TrainConfig`'s."""
+    (`zoo.config.TASK_DEFAULTS`), else `TrainConfig`'s. A recipe's batch size is halved (down to 16)
+    until the training split holds at least 8 batches (`train_size`): small tables still take
+    several steps an epoch."""
     from zoo.config import TASK_DEFAULTS
 
     recipe = {**dataclasses.asdict(_DEFAULTS), **TASK_DEFAULTS.get(task, {})}
+    if train_size and task in TASK_DEFAULTS and "batch_size" in TASK_DEFAULTS[task]:
+        while recipe["batch_size"] > 16 and recipe["batch_size"] * 8 > train_size:
+            recipe["batch_size"] //= 2
     given = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                 weight_decay=args.weight_decay, early_stopping_patience=args.early_stopping)
+                 weight_decay=args.weight_decay, early_stopping_patience=args.early_stopping,
+                 schedule=args.schedule)
     fields = {k: (recipe[k] if v is None else v) for k, v in given.items()}
     fields.update(
-        optimizer=args.optimizer, schedule=args.schedule,
+        optimizer=args.optimizer,
         warmup_epochs=args.warmup_epochs, clipnorm=args.clipnorm,
         label_smoothing=args.label_smoothing, mixed_precision=_mixed_precision(args),
         seed=args.seed, out_dir=args.out,
@@ -158,10 +176,13 @@ def _cmd_train(args):
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
-    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args, data.task),
+    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args, data.task, data.sizes.get("train")),
                  strategy=strategy, restart=args.restart)
     if data.task == "forecasting" and data.test is not None and result.model is not None:
         _print_forecast(pipelines.forecast_report(result.model, data), args.out)
+    if data.task in ("tabular_classification", "regression") and (data.test or data.val) is not None \
+            and result.model is not None:
+        _print_table_metrics(result.model, data, args.out)
     if args.out:
         print(f"Saved {os.path.join(args.out, 'model.keras')}")
     return 0 if result.history else 1
@@ -181,6 +202,10 @@ def _data_line(data):
     line = f"Data {data.name}: {data.task}, {sizes}"
     if data.labels:
         line += f"; {len(data.labels)} classes {data.labels[:10]}{' ...' if len(data.labels) > 10 else ''}"
+    dropped = data.extras.get("dropped_rows")
+    if dropped:
+        line += (f"; left out {sum(v for k, v in dropped.items() if k != 'reason'):,} row(s) whose "
+                 f"{dropped['reason']}")
     counts = data.extras.get("class_counts", {}).get("train")
     if counts and min(counts.values()) * 5 < max(counts.values()):
         line += f"; imbalanced training labels {counts} (accuracy alone can mislead)"
@@ -197,18 +222,33 @@ def _print_forecast(report, out):
         write_json(os.path.join(out, "forecast.json"), report)
 
 
+def _print_table_metrics(model, data, out):
+    """The tabular model's test metrics next to the baseline's (`metrics.json` in the run folder)."""
+    from zoo import metrics
+
+    report = metrics.evaluate(model, data)
+    units = f"target {data.preprocessing.get('target')!r} units" if data.task == "regression" else ""
+    print("\n" + metrics.format_report(report, units))
+    if out:
+        from zoo.files import write_json
+
+        write_json(os.path.join(out, "metrics.json"), report)
+
+
 _DEFAULTS = TrainConfig()
 
 
 def _add_train_args(p):
     # epochs, batch size, lr, weight decay and early stopping default to the task's recipe
     # (zoo.config.TASK_DEFAULTS), else TrainConfig's: None here means "not given".
-    p.add_argument("--epochs", type=int, help=f"default {_DEFAULTS.epochs} (forecasting: 200, early stopping 20)")
-    p.add_argument("--batch-size", type=int, help=f"default {_DEFAULTS.batch_size} (forecasting: 16)")
+    p.add_argument("--epochs", type=int, help=f"default {_DEFAULTS.epochs} (forecasting: 200, early stopping 20; "
+                                              "tables: 100, early stopping 10)")
+    p.add_argument("--batch-size", type=int, help=f"default {_DEFAULTS.batch_size} (forecasting: 16; tables: 256, "
+                                                  "halved down to 16 until the training rows fill 8 batches)")
     p.add_argument("--optimizer", default=_DEFAULTS.optimizer, choices=OPTIMIZERS)
     p.add_argument("--lr", type=float, help=f"peak learning rate; default {_DEFAULTS.learning_rate} (forecasting: 3e-3)")
     p.add_argument("--weight-decay", type=float, help=f"default {_DEFAULTS.weight_decay} (forecasting: 0)")
-    p.add_argument("--schedule", default=_DEFAULTS.schedule, choices=SCHEDULES)
+    p.add_argument("--schedule", choices=SCHEDULES, help=f"default {_DEFAULTS.schedule} (tables: constant)")
     p.add_argument("--step-epochs", type=_int_list, help="for --schedule step: comma-separated epochs, e.g. 100,150")
     p.add_argument("--warmup-epochs", type=float, default=_DEFAULTS.warmup_epochs)
     p.add_argument("--clipnorm", type=float, default=_DEFAULTS.clipnorm)
@@ -431,7 +471,8 @@ def _add_export_args(p):
                    "else fp32,fp16,dynamic)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
                    help="accuracy budget: a fp16/dynamic/int8 file that loses more on the labelled test examples "
-                        "fails the export (default 1.0)")
+                        "fails the export (default 1.0: accuracy points for classifiers, percent of the RMSE "
+                        "for tabular regressors)")
     p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
     p.add_argument("--data-dir")
     p.add_argument("--calibration-data", help=".npy of representative inputs")

@@ -10,9 +10,15 @@ SCHEDULES = ("cosine", "step", "constant")
 # Per-task recipe defaults `zoo train` applies where the command line leaves a field unset.
 # Forecasting series are small (a few hundred windows): many short epochs, early stopping on the
 # validation windows with the best weights restored (measured: benchmarks/forecasting.py).
+# Tables (Gorishniy et al. 2021/2022's protocol): AdamW at a constant rate, early stopping on the
+# validation rows with the best weights restored; batch 256, halved for small tables by `zoo train`.
+_TABULAR = {"epochs": 100, "batch_size": 256, "learning_rate": 1e-3, "weight_decay": 1e-5,
+            "early_stopping_patience": 10, "schedule": "constant"}
 TASK_DEFAULTS = {
     "forecasting": {"epochs": 200, "batch_size": 16, "learning_rate": 3e-3, "weight_decay": 0.0,
                     "early_stopping_patience": 20},
+    "tabular_classification": _TABULAR,
+    "regression": _TABULAR,
 }
 
 
