@@ -110,10 +110,16 @@ def _parse_model_args(pairs):
     return out
 
 
-def _mixed_precision(args):
-    """`--mixed-precision`/`--no-mixed-precision`, else on where bf16 is native (`zoo.config.bf16_hardware`)."""
+FLOAT32_TASKS = ("tabular_classification", "regression")  # small MLPs: bf16 saves nothing and costs digits
+
+
+def _mixed_precision(args, task=None):
+    """`--mixed-precision`/`--no-mixed-precision`, else on where bf16 is native (`zoo.config.bf16_hardware`),
+    except for tables (`FLOAT32_TASKS`)."""
     if args.mixed_precision is not None:
         return args.mixed_precision
+    if task in FLOAT32_TASKS:
+        return False
     from zoo.config import bf16_hardware
 
     return bf16_hardware() is not None
@@ -137,7 +143,7 @@ def _train_config(args, task=None, train_size=None, **overrides):
     fields.update(
         optimizer=args.optimizer,
         warmup_epochs=args.warmup_epochs, clipnorm=args.clipnorm,
-        label_smoothing=args.label_smoothing, mixed_precision=_mixed_precision(args),
+        label_smoothing=args.label_smoothing, mixed_precision=_mixed_precision(args, task),
         seed=args.seed, out_dir=args.out,
         backup_every_steps=args.backup_every, verbose=0 if args.quiet else 1,
     )
@@ -167,7 +173,9 @@ def _cmd_train(args):
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     if args.out:
         print(_data_line(data), flush=True)
-        if args.mixed_precision is None:
+        if args.mixed_precision is None and data.task in FLOAT32_TASKS:
+            print("Precision: float32 (tables; --mixed-precision for bf16)")
+        elif args.mixed_precision is None:
             from zoo.config import bf16_hardware
 
             native = bf16_hardware()

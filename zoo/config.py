@@ -48,6 +48,10 @@ class TrainConfig:
             under a parameter server also where the chief waits for the
             scheduled steps to finish.
         keep_checkpoints: per-epoch weight files kept (0: none written).
+        precise_bn_examples: after the last epoch, batch norm's moving statistics are recomputed as
+            the average of the batch statistics over this many training examples ("precise BN"; 0:
+            off). A short run's exponential averages (momentum 0.99 forgets slowly) are still far from
+            its final weights' statistics, so the saved model would evaluate badly.
         verbose: 0 silent, 1 progress bar and epoch lines, 2 epoch lines only (logs).
     """
 
@@ -70,12 +74,13 @@ class TrainConfig:
     out_dir: str = None
     backup_every_steps: int = 50
     keep_checkpoints: int = 3
+    precise_bn_examples: int = 8192
     verbose: int = 1
 
     def validate(self):
         for name in ("epochs", "batch_size"):
             _check_int(name, getattr(self, name), 1)
-        for name in ("backup_every_steps", "keep_checkpoints"):
+        for name in ("backup_every_steps", "keep_checkpoints", "precise_bn_examples"):
             _check_int(name, getattr(self, name), 0)
         if self.early_stopping_patience is not None:
             _check_int("early_stopping_patience", self.early_stopping_patience, 1)

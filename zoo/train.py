@@ -318,6 +318,72 @@ def _run_epochs(run, val):
     run.hooks.on_train_end({})
 
 
+def batch_norm_layers(model):
+    """The trainable `keras.layers.BatchNormalization` layers of `model` (nested models included); frozen
+    ones (a fine-tuned backbone's) run in inference mode and keep their statistics."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
+def precise_batch_norm(model, batches, max_examples=8192):
+    """Set every trainable batch-norm layer's moving mean and variance to the average of its batch
+    statistics over `batches` (training mode, up to `max_examples` examples); returns the examples used.
+
+    "Precise BN" (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021, https://arxiv.org/abs/2105.07576;
+    pycls and Detectron2's `update_bn_stats`): the exponential moving average of a short run mixes the
+    statistics of many older weights and, with momentum 0.99, still remembers its initial values (0 and
+    1) after a few hundred steps, so a model trained for a few dozen steps evaluates near chance although
+    its weights are good. Averaging fresh batch statistics of the final weights fixes that, whatever the
+    run length. Each batch runs eagerly with momentum 0, so a layer's moving statistics are that batch's
+    (later layers see earlier layers normalized by batch statistics, as in training)."""
+    layers = batch_norm_layers(model)
+    if not layers or max_examples <= 0:
+        return 0
+    momenta = [layer.momentum for layer in layers]
+    sums = [[np.zeros(layer.moving_mean.shape, "float64"), np.zeros(layer.moving_variance.shape, "float64")]
+            for layer in layers]
+    seen = count = 0
+    try:
+        for layer in layers:
+            layer.momentum = 0.0
+        for x, _ in batches:
+            model(x, training=True)
+            for total, layer in zip(sums, layers):
+                total[0] += np.asarray(keras.ops.convert_to_numpy(layer.moving_mean), "float64")
+                total[1] += np.asarray(keras.ops.convert_to_numpy(layer.moving_variance), "float64")
+            count += 1
+            seen += int(tf.nest.flatten(x)[0].shape[0])
+            if seen >= max_examples:
+                break
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    if not count:
+        return 0
+    for (mean, variance), layer in zip(sums, layers):
+        layer.moving_mean.assign((mean / count).astype(layer.moving_mean.dtype))
+        layer.moving_variance.assign((variance / count).astype(layer.moving_variance.dtype))
+    return seen
+
+
+def _precise_bn(run, train, data, strategy):
+    """`precise_batch_norm` after training, over training batches of another order (skipped under a
+    parameter server: its variables live on the ps tasks)."""
+    if not run.config.precise_bn_examples or isinstance(strategy, tf.distribute.ParameterServerStrategy):
+        return
+    if not batch_norm_layers(run.model):
+        return
+    if data is not None:
+        batches = data.batches("train", run.config.batch_size, training=True, seed=run.config.seed + 1,
+                               epoch=run.config.epochs, drop_remainder=True)  # no 1-example batch
+    else:
+        batches = train
+    with strategy.scope():
+        seen = precise_batch_norm(run.model, batches, run.config.precise_bn_examples)
+    if run.config.verbose and run.chief and seen:
+        print(f"Batch norm statistics recomputed over {seen:,} training examples (precise BN)")
+
+
 def _final_evaluation(run, data, val):
     """Loss and metric on the test split (else val), printed and returned."""
     split = None
@@ -387,6 +453,7 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
     if val is None and data is not None and data.val is not None:
         val = data.batches("val", config.batch_size, training=False)
     _run_epochs(run, val)
+    _precise_bn(run, train, data, strategy)
     evaluation = _final_evaluation(run, data, val)
     early = next((h for h in run.hooks.hooks if isinstance(h, hooks_lib.EarlyStopping)), None)
     if folder is not None:
