@@ -252,8 +252,13 @@ def naive_baselines(data, split="test", season=None):
 
 
 def errors(truth, prediction):
+    """RMSE and MAE over every window and step; with a horizon over 1 also each step's RMSE
+    (`rmse_per_step`: 1 step ahead, 2 steps ahead, ...)."""
     diff = np.asarray(prediction, "float64") - np.asarray(truth, "float64")
-    return {"rmse": float(np.sqrt(np.mean(diff ** 2))), "mae": float(np.mean(np.abs(diff)))}
+    out = {"rmse": float(np.sqrt(np.mean(diff ** 2))), "mae": float(np.mean(np.abs(diff)))}
+    if diff.ndim == 2 and diff.shape[1] > 1:
+        out["rmse_per_step"] = [float(v) for v in np.sqrt(np.mean(diff ** 2, axis=0))]
+    return out
 
 
 def forecast_report(model, data, split="test", batch_size=256):

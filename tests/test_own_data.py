@@ -7,6 +7,7 @@ import json
 import os
 import struct
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -249,12 +250,22 @@ def test_series_auto_transform_takes_zeros_and_reports_baselines(tmp_path, zoo_c
     assert baselines["seasonal_naive"]["rmse"] < baselines["last_value"]["rmse"]
     run, out = str(tmp_path / "run"), str(tmp_path / "export")
     proc = zoo_cli("train", "lstm_forecaster_tiny", "--dataset", f"series:{path}", "--column", "units",
-                "--date-column", "month", "--epochs", "2", "--quiet", "--out", run)
+                "--date-column", "month", "--epochs", "2", "--horizon", "3", "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "last_value" in proc.stdout and "seasonal_naive" in proc.stdout
+    assert "last_value" in proc.stdout and "seasonal_naive" in proc.stdout and "RMSE t+3" in proc.stdout
     report = json.load(open(os.path.join(run, "forecast.json")))
     assert set(report) == {"model", "last_value", "seasonal_naive"}
-    np.testing.assert_allclose(report["last_value"]["rmse"], baselines["last_value"]["rmse"], rtol=1e-5)
+    assert all(len(row["rmse_per_step"]) == 3 for row in report.values())
+    # The model corrects the seasonal-naive forecast (better on the validation windows) and keeps its
+    # correction only if it does better there: never worse on them, by construction (2 epochs here).
+    guard = json.load(open(os.path.join(run, "history.json")))["naive_forecast_guard"]
+    assert guard["kept"] in ("model", "naive") and min(guard["val_loss_model"], guard["val_loss_naive"]) == \
+        (guard["val_loss_model"] if guard["kept"] == "model" else guard["val_loss_naive"])
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    assert model.get_layer("naive_forecast").lag == 12
+    horizon3 = pipelines.series_file(path, column="units", date_column="month", horizon=3)
+    val = pipelines.forecast_report(model, horizon3, split="val")
+    assert val["model"]["rmse"] <= val["seasonal_naive"]["rmse"] * 1.02  # the guard's loss is in model space
     proc = zoo_cli("export", run, "--out", out, "--formats", "saved_model,onnx", "--quantize", "fp32")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = json.load(open(os.path.join(out, "report.json")))["results"]
@@ -550,6 +561,98 @@ def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, 
     assert rows[0]["keras_rmse"] < 0.9 * float(np.sqrt(np.mean((y - y.mean()) ** 2))), rows[0]
 
 
+def _write_iris_with_gaps(path):
+    """The iris CSV of `_write_iris_csv` with the gaps real tables have: empty numeric cells, `?` and `NA`
+    spellings, a missing category, and three rows without a target."""
+    lines = open(_write_iris_csv(path)).read().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    for i, row in enumerate(rows):
+        if i % 7 == 0:
+            row[1] = ""  # sepal width: empty
+        if i % 11 == 3:
+            row[3] = "?"  # petal length: another spelling
+        if i % 13 == 5:
+            row[2] = "NA"  # site (categorical): missing
+        if i % 17 == 4:
+            row[4] = "n/a"
+    for i in (10, 70, 130):
+        rows[i][5] = ""  # no target: left out
+    path.write_text("\n".join([lines[0]] + [",".join(r) for r in rows]) + "\n")
+    return str(path)
+
+
+def test_a_table_with_missing_values_trains_exports_and_verifies_through_every_file(tmp_path, zoo_cli):
+    path = _write_iris_with_gaps(tmp_path / "iris_gaps.csv")
+    run, out = str(tmp_path / "run"), str(tmp_path / "export")
+    proc = zoo_cli("train", "mlp_tabular", "--dataset", f"tabular:{path}", "--label-column", "species", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "left out 3 row(s) whose target 'species' missing" in proc.stdout
+    assert "balanced acc" in proc.stdout and "majority class" in proc.stdout  # metrics next to the baseline
+    summary = json.load(open(os.path.join(run, "data.json")))
+    assert sum(v for k, v in summary["dropped_rows"].items() if k != "reason") == 3
+    assert sum(summary["sizes"].values()) == 147
+    pre = summary["preprocessing"]
+    assert pre["layout"] == {"numeric": 4, "indicators": 3, "categorical": 4}  # site: north, south, "" + OOV
+    assert "" in pre["categorical"][0]["vocabulary"]  # missing is a category of its own
+    assert [c["missing"] for c in pre["numeric"]] == [False, True, True, True]  # sepal length has no gap
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert metrics["model"]["accuracy"] > 0.85 and metrics["model"]["accuracy"] > metrics["baseline"]["accuracy"]
+
+    proc = zoo_cli("export", run, "--out", out)  # every format, int8 calibrated on rows with gaps
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    assert report["passed"] and {r["file"] for r in report["results"]} == {
+        "saved_model", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx", "onnx_int8"}
+    assert report["baseline"]["name"].startswith("majority class") and "balanced_accuracy" in report["keras_metrics"]
+    with np.load(os.path.join(out, "verify_inputs.npz")) as f:
+        encoded = f["features"]
+    indicators = encoded[:, 4:7]
+    assert indicators.any(), "the verified examples include imputed values"  # every file ran them
+    assert np.all(np.abs(encoded[indicators[:, 0] == 1, 1]) < 1e-6)  # imputed: the mean, standardized 0
+
+    # TF Serving clients send NaN / "" / an NA spelling: the SavedModel imputes and flags as training did.
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    served = tf.saved_model.load(os.path.join(out, manifest["files"]["saved_model"]["path"]))
+    raw = {"sepal_length_cm": [5.1, 6.7, np.nan], "sepal_width_cm": [np.nan, 3.0, 3.1], "site": ["north", "", "NA"],
+           "petal_length_cm": [1.4, np.nan, 5.0], "petal_width_cm": [0.2, 2.3, np.nan]}
+    got = served.signatures["serving_features"](**{k: tf.constant(v, tf.string if k == "site" else tf.float32)
+                                                   for k, v in raw.items()})
+    features = pipelines.tabular_encoder(pre)({c: np.array(v, object if c == "site" else "float32")
+                                              for c, v in zip(pre["columns"], raw.values())}).numpy()
+    assert features[:, 4:7].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]  # indicators of the three gaps
+    assert features[1, -4:].tolist() == features[2, -4:].tolist()  # "" and "NA": the same category
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    np.testing.assert_allclose(got["probabilities"].numpy(), model.predict(features, verbose=0), atol=1e-5)
+    assert zoo_cli("verify", out).returncode == 0
+
+
+def test_a_regression_target_in_the_hundreds_of_thousands_trains_with_the_defaults(tmp_path, zoo_cli):
+    """Prices: a target ~150,000 (diabetes progression x 1,000 + 100,000): the regressor fits the
+    standardized target and outputs target units in Keras and in every exported file."""
+    from sklearn.datasets import load_diabetes
+
+    diabetes = load_diabetes(scaled=False)
+    path = str(tmp_path / "prices.csv")
+    with open(path, "w") as f:
+        f.write(",".join(diabetes.feature_names + ["price"]) + "\n")
+        for row, target in zip(diabetes.data, diabetes.target):
+            f.write(",".join(f"{v:g}" for v in row) + f",{100_000 + 1000 * target:g}\n")
+    run, out = str(tmp_path / "run"), str(tmp_path / "export")
+    proc = zoo_cli("train", "mlp_regressor", "--dataset", f"tabular:{path}", "--out", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "RMSE" in proc.stdout and "R²" in proc.stdout and "training mean" in proc.stdout
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert metrics["model"]["rmse"] < 0.85 * metrics["baseline"]["rmse"] and metrics["model"]["r2"] > 0.25, metrics
+    pre = json.load(open(os.path.join(run, "data.json")))["preprocessing"]
+    assert abs(pre["target_scale"]["mean"] - 252_000) < 10_000 and 50_000 < pre["target_scale"]["std"] < 100_000
+    proc = zoo_cli("export", run, "--out", out, "--formats", "tflite,onnx", "--quantize", "fp32,int8")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    report = json.load(open(os.path.join(out, "report.json")))
+    for r in report["results"]:  # target units in every file; int8 within the 1% RMSE budget
+        assert abs(r["metrics"]["rmse"] - metrics["model"]["rmse"]) <= 0.01 * metrics["model"]["rmse"] + 1, r
+    assert report["baseline"]["name"] == "training mean"
+
+
 def test_a_parquet_table_reads_as_its_csv_does(tmp_path, zoo_cli):
     pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
     csv_path = _write_iris_csv(tmp_path / "iris.csv")
@@ -599,7 +702,7 @@ def test_a_large_gzipped_table_streams_with_a_regression_target_and_epochs_that_
 
 
 @pytest.mark.parametrize("content,args,message", [
-    ("a,b,y\n1,2,x\n3,,y\n", [], "table.csv' line 3: column 'b' is empty"),
+    ("a,b,y\n1,2,\n3,,\n", [], "table.csv': the target column 'y' is empty in every row"),
     ("1,2,x\n3,4,y\n", [], "line 1 is .*a tabular file needs a header row"),
     ("a,b,y\n1,2,x\n3,4\n", [], "line 3: 2 field\\(s\\), but the header names 3"),
     ("a,b,y\n1,2,x\n3,4,y\n", ["--task", "regression"], "task='regression' needs a numeric target"),

@@ -75,10 +75,25 @@ def model_kwargs_for(name, data):
             kwargs["sequence_length"] = data.preprocessing["sequence_length"]
         return kwargs
     if data.task == "forecasting":
-        return {"input_shape": tuple(data.input_shape), "horizon": data.preprocessing["horizon"]}
+        kwargs = {"input_shape": tuple(data.input_shape), "horizon": data.preprocessing["horizon"]}
+        if spec.family == "rnn":  # the naive forecast to correct: the better one on the validation windows
+            kwargs.update(forecast_base(data))
+        return kwargs
     if data.task in ("tabular_classification", "regression"):
         return tabular_kwargs(spec, data)
     raise ValueError(f"`zoo train` has no datasets for {data.task} models yet.")
+
+
+def forecast_base(data):
+    """`{"base": "seasonal", "season": m}` or `{"base": "last"}`: the naive forecast with the lower RMSE on
+    the validation windows (the training windows where there are none), which the forecaster corrects."""
+    import pipelines
+
+    split = "val" if data.val is not None else "train"
+    naive = pipelines.naive_baselines(data, split)
+    if "seasonal_naive" in naive and naive["seasonal_naive"]["rmse"] <= naive["last_value"]["rmse"]:
+        return {"base": "seasonal", "season": int(data.extras["season"])}
+    return {"base": "last"}
 
 
 def tabular_kwargs(spec, data):
@@ -198,7 +213,8 @@ def _cmd_train(args):
 
 # --text-column etc. -> the source's options (checked against it: sst2 has no text_column)
 DATA_FLAGS = ("text_column", "label_column", "task", "categorical_columns", "ignore_columns", "class_names", "column",
-              "date_column", "transform", "season", "header", "val_fraction", "test_fraction")
+              "date_column", "transform", "season", "horizon", "input_width", "header", "val_fraction",
+              "test_fraction", "na_values")
 
 
 def _data_flags(args):
@@ -221,9 +237,12 @@ def _data_line(data):
 
 
 def _print_forecast(report, out):
-    print(f"\n{'test windows, series units':<28} {'RMSE':>12} {'MAE':>12}")
+    steps = len(report["model"].get("rmse_per_step", []))
+    per_step = "".join(f" {'RMSE t+' + str(k + 1):>12}" for k in range(steps))
+    print(f"\n{'test windows, series units':<28} {'RMSE':>12} {'MAE':>12}{per_step}")
     for key, row in report.items():
-        print(f"{key:<28} {row['rmse']:>12.4g} {row['mae']:>12.4g}")
+        print(f"{key:<28} {row['rmse']:>12.4g} {row['mae']:>12.4g}"
+              + "".join(f" {v:>12.4g}" for v in row.get("rmse_per_step", [])))
     if out:
         from zoo.files import write_json
 
@@ -466,6 +485,11 @@ def _add_data_args(p):
     g.add_argument("--transform", choices=("auto", "none", "log", "relative", "log_relative"),
                    help="series: default auto (never fails on zeros or negatives)")
     g.add_argument("--season", type=_positive_int, help="series: steps per season for the seasonal-naive baseline")
+    g.add_argument("--horizon", type=_positive_int, help="series: steps ahead to forecast (default 1; RMSE reported "
+                                                         "per step)")
+    g.add_argument("--input-width", type=_positive_int, help="series: past steps the model reads (default 12)")
+    g.add_argument("--na-values", help="tabular: more spellings of a missing value, e.g. '-,missing' (besides empty, "
+                                       "NA, N/A, NaN, null, None, ?)")
     g.add_argument("--val-fraction", type=float, help="held-out share for validation (sources that split)")
     g.add_argument("--test-fraction", type=float, help="held-out share for testing (text:, tabular:, series:)")
 

@@ -181,6 +181,36 @@ def RNNClassifier(
     return load_weights(model, weights)
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class NaiveForecast(layers.Layer):
+    """The naive forecast a forecaster learns to correct: step `k` ahead is the input value `lag` steps
+    before it, `x[:, window - lag + k % lag]` (lag 1: the last value; lag = the season: seasonal naive,
+    the forecast Hyndman & Athanasopoulos, "Forecasting: Principles and Practice", use as the bar a
+    seasonal model must clear). No weights: `(batch, window, features) -> (batch, horizon, features)`.
+
+    Args:
+        horizon: steps ahead.
+        lag: steps back (1 or the season; at most the window).
+    """
+
+    def __init__(self, horizon, lag=1, **kwargs):
+        super().__init__(**kwargs)
+        _common.check_positive_int("horizon", horizon)
+        _common.check_positive_int("lag", lag)
+        self.horizon, self.lag = horizon, lag
+
+    def call(self, inputs):
+        window = inputs.shape[1]
+        steps = [window - self.lag + k % self.lag for k in range(self.horizon)]
+        return keras.ops.take(inputs, steps, axis=1)  # (batch, horizon, features)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "horizon": self.horizon, "lag": self.lag}
+
+
 def RNNForecaster(
     input_shape=(12, 1),
     units=(64,),
@@ -189,16 +219,25 @@ def RNNForecaster(
     dropout=0.0,
     horizon=1,
     output_features=None,
+    base="last",
+    season=None,
     weights=None,
     name=None,
 ):
     """Window of past values -> the next `horizon` steps.
 
+    With a `base`, the network learns the correction to a naive forecast (`NaiveForecast`): its last
+    layer starts at zero, so an untrained model *is* the naive forecast, and `zoo.train.fit` keeps the
+    correction only where it beats the naive forecast on the validation windows.
+
     Args:
-        input_shape: `(window, features)`; `window` may be `None`.
+        input_shape: `(window, features)`; `window` may be `None` without a base.
         units, cell, bidirectional, dropout: the recurrent stack.
         horizon: steps ahead to predict.
         output_features: features predicted per step (default: all inputs).
+        base: `"last"` (the last value), `"seasonal"` (the value one `season` earlier) or None (the
+            network forecasts alone).
+        season: steps per season, for `base="seasonal"` (at most the window).
         weights: `None` or a weights file path.
         name: model name.
 
@@ -219,6 +258,19 @@ def RNNForecaster(
     output_features = features if output_features is None else output_features
     _common.check_positive_int("output_features", output_features)
     _common.check_weights_arg(weights)
+    _common.check_choice("base", base, ("last", "seasonal", None))
+    lag = None
+    if base is not None:
+        lag = 1
+        if base == "seasonal":
+            _common.check_positive_int("season", season)
+            lag = season
+        if window is None or lag > window:
+            raise ValueError(f"base={base!r} reads the value {lag} step(s) back, so the window must be known and "
+                             f"at least {lag} steps. Received: input_shape={input_shape!r}, season={season!r}")
+        if output_features != features:
+            raise ValueError(f"base={base!r} forecasts every input feature; output_features={output_features} "
+                             f"differs from the {features} input features. Pass base=None.")
 
     inputs = layers.Input(shape=(window, features), name="series")
     x = inputs
@@ -227,8 +279,12 @@ def RNNForecaster(
             cell, n, return_sequences=i < len(units) - 1,
             bidirectional=bidirectional, dropout=dropout, name=f"{cell}_{i}",
         )(x)
-    x = layers.Dense(horizon * output_features, dtype=_common.head_dtype(), name="forecast")(x)
+    x = layers.Dense(horizon * output_features, dtype=_common.head_dtype(), name="forecast",
+                     **({"kernel_initializer": "zeros"} if lag else {}))(x)  # a correction starts at 0
     x = layers.Reshape((horizon, output_features), name="forecast_steps")(x)
+    if lag:
+        naive = NaiveForecast(horizon, lag, dtype=_common.head_dtype(), name="naive_forecast")(inputs)
+        x = layers.Add(dtype=_common.head_dtype(), name="corrected_forecast")([naive, x])
     model = _common.task_model(inputs, x, name=name or f"{cell}_forecaster", task="forecasting")
     return load_weights(model, weights)
 

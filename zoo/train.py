@@ -318,6 +318,38 @@ def _run_epochs(run, val):
     run.hooks.on_train_end({})
 
 
+def keep_better_than_naive(model, evaluate):
+    """For a forecaster that corrects a naive forecast (`zoo.rnn.NaiveForecast`, layer `naive_forecast`):
+    keep the learned correction only if its validation loss (`evaluate()`) is at most the naive forecast's,
+    else zero the correction layer (`forecast`), which makes the model exactly the naive forecast. So the
+    saved model is never worse than the naive forecast on the validation windows, by construction.
+    Returns `{"val_loss_model", "val_loss_naive", "kept"}`, or None for other models."""
+    names = {layer.name for layer in model.layers}
+    if "naive_forecast" not in names or "forecast" not in names:
+        return None
+    head = model.get_layer("forecast")
+    learned_weights = head.get_weights()
+    learned = evaluate()
+    head.set_weights([np.zeros_like(w) for w in learned_weights])
+    naive = evaluate()
+    kept = "naive" if naive < learned else "model"
+    if kept == "model":
+        head.set_weights(learned_weights)
+    return {"val_loss_model": learned, "val_loss_naive": naive, "kept": kept}
+
+
+def _naive_guard(run, val):
+    if val is None or run.task.name != tasks.FORECASTING:
+        return None
+    with run.steps.strategy.scope():
+        guard = keep_better_than_naive(run.model, lambda: run.steps.evaluate(val)[0]["loss"])
+    if guard and run.config.verbose and run.chief:
+        print(f"Validation loss: model {guard['val_loss_model']:.4g}, naive forecast {guard['val_loss_naive']:.4g}: "
+              + ("kept the model's correction" if guard["kept"] == "model" else
+                 "the naive forecast is better here, so the saved model is the naive forecast"))
+    return guard
+
+
 def batch_norm_layers(model):
     """The trainable `keras.layers.BatchNormalization` layers of `model` (nested models included); frozen
     ones (a fine-tuned backbone's) run in inference mode and keep their statistics."""
@@ -453,12 +485,14 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
     if val is None and data is not None and data.val is not None:
         val = data.batches("val", config.batch_size, training=False)
     _run_epochs(run, val)
+    guard = _naive_guard(run, val)
     _precise_bn(run, train, data, strategy)
     evaluation = _final_evaluation(run, data, val)
     early = next((h for h in run.hooks.hooks if isinstance(h, hooks_lib.EarlyStopping)), None)
     if folder is not None:
         folder.save_final(model, {"history": run.history, "evaluation": evaluation,
-                                  "stopped_early_at": early.best["epoch"] if early and early.stopped else None})
+                                  "stopped_early_at": early.best["epoch"] if early and early.stopped else None,
+                                  **({"naive_forecast_guard": guard} if guard else {})})
     return TrainResult(model=model, history=run.history, evaluation=evaluation, out_dir=config.out_dir)
 
 
