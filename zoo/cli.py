@@ -159,7 +159,7 @@ def _train_config(args, task=None, train_size=None, **overrides):
         optimizer=args.optimizer,
         warmup_epochs=args.warmup_epochs, clipnorm=args.clipnorm,
         label_smoothing=args.label_smoothing, mixed_precision=_mixed_precision(args, task),
-        seed=args.seed, out_dir=args.out,
+        seed=args.seed, out_dir=args.out, precise_bn_examples=args.precise_bn,
         backup_every_steps=args.backup_every, verbose=0 if args.quiet else 1,
     )
     if args.step_epochs:
@@ -287,6 +287,9 @@ def _add_train_args(p):
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help=f"default {_DEFAULTS.early_stopping_patience} (forecasting: 20)")
     p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    p.add_argument("--precise-bn", type=int, default=_DEFAULTS.precise_bn_examples, metavar="EXAMPLES",
+                   help="after training, batch norm statistics = the average over this many training examples' "
+                        f"batches (default {_DEFAULTS.precise_bn_examples}; 0: keep the moving averages)")
     p.add_argument("--backup-every", type=int, default=_DEFAULTS.backup_every_steps,
                    help="mid-epoch backup every N steps")
     p.add_argument("--quiet", action="store_true")
