@@ -125,6 +125,37 @@ _REFERENCES = {
 }
 
 
+def _tables_and_series_headline(by_name):
+    """Headline rows of the tabular, forecasting and small-image benchmarks."""
+    rows = []
+    if "tabular_classification" in by_name:
+        part = by_name["tabular_classification"]["rows"]
+        worst = min(x["accuracy diff (points)"] for x in part)
+        largest = max(sum(int(n.replace(",", "")) for n in x["rows train/val/test"].split("/")) for x in part)
+        rows.append(f"| Tables: {len(part)} real classification sets (up to {largest:,} rows), zoo defaults vs "
+                    f"HistGradientBoosting accuracy, worst | {worst:+.2f} pts | >= -1 pt |")
+    if "tabular_regression" in by_name:
+        part = by_name["tabular_regression"]["rows"]
+        worst = max(x["RMSE ratio zoo/GBDT"] for x in part)
+        rows.append(f"| Tables: {len(part)} real regression sets, zoo RMSE / HistGradientBoosting RMSE, worst | "
+                    f"{worst:.2f}x | <= 1.15x |")
+    if "forecasting" in by_name and "model / Holt-Winters" in by_name["forecasting"]["rows"][0]:
+        part = by_name["forecasting"]["rows"]
+        naive = sum(x["model / best naive"] <= 1.0 + 1e-9 for x in part)
+        hw = sum(x["model / Holt-Winters"] < 1.0 for x in part)
+        rows.append(f"| Forecasting: {len(part)} real series, model at or below the best naive forecast / below "
+                    f"Holt-Winters (test RMSE) | {naive} / {hw} of {len(part)} | all / most |")
+    if "small_images" in by_name:
+        on = [x for x in by_name["small_images"]["rows"] if x["precise BN"] == "on"]
+        off = [x for x in by_name["small_images"]["rows"] if x["precise BN"] == "off"]
+        if on and off:
+            rows.append(f"| ResNet-20, {on[0]['train images']} CIFAR-10 images of 2 classes, defaults: exported files "
+                        f"with / without precise BN | {on[0]['exported files: min']:.1%}-"
+                        f"{on[0]['exported files: max']:.1%} / {off[0]['exported files: min']:.1%}-"
+                        f"{off[0]['exported files: max']:.1%} | far above chance (50%) |")
+    return rows
+
+
 def _readme_headline(records):
     """The README's headline table, between `<!-- headline -->` markers."""
     rows = ["| what | measured | reference / target |", "|---|---|---|"]
@@ -177,6 +208,7 @@ def _readme_headline(records):
                 rows.append(f"| MNIST 784-64-10 student ({what}): distilled vs trained alone | "
                             f"{c[distilled]['test accuracy (file)']:.2%} vs "
                             f"{c[alone]['test accuracy (file)']:.2%} | - |")
+    rows += _tables_and_series_headline(by_name)
     table = "\n".join(rows)
     path = os.path.join(REPO, "README.md")
     with open(path) as f:

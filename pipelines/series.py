@@ -232,8 +232,10 @@ def airline(data_dir, *, input_width=12, horizon=1, log=True, relative=True):
 
 
 def naive_baselines(data, split="test", season=None):
-    """RMSE and MAE in series units of the last-value and seasonal-naive forecasts on `split`'s windows
-    (the same windows the model is scored on): `{"last_value": {...}, "seasonal_naive": {...}}`."""
+    """RMSE and MAE in series units of the naive forecasts on `split`'s windows (the same windows the model
+    is scored on): `{"last_value": {...}, "seasonal_naive": {...}, "drift": {...}}` — the last value, the
+    value one season earlier (where the season fits the window), and the last value plus the window's
+    average step (the drift method)."""
     pre = data.preprocessing
     xs, ys = [], []
     for x, y in data.split(split):
@@ -248,6 +250,10 @@ def naive_baselines(data, split="test", season=None):
     if season and season <= pre["input_width"]:
         steps = np.arange(horizon)
         out["seasonal_naive"] = history[:, pre["input_width"] - season + steps % season]
+    if pre["input_width"] > 1:  # in the model's space (log, relative), as the forecaster's base computes it
+        z = x[..., 0]
+        slope = (z[:, -1:] - z[:, :1]) / (pre["input_width"] - 1)
+        out["drift"] = invert_windows(data, split, (z[:, -1:] + slope * np.arange(1, horizon + 1))[..., None])[..., 0]
     return {k: errors(truth, v) for k, v in out.items()}
 
 

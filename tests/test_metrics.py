@@ -56,3 +56,13 @@ def test_an_untrained_seasonal_forecaster_is_exactly_the_seasonal_naive_forecast
     assert report["model"]["rmse"] == pytest.approx(report["seasonal_naive"]["rmse"], rel=1e-5)
     with pytest.raises(ValueError, match="at least 13 steps"):
         zoo.lstm_forecaster_tiny(base="seasonal", season=13)
+
+
+def test_an_untrained_drift_forecaster_is_exactly_the_drift_forecast(tmp_path):
+    t = np.arange(120)
+    path = tmp_path / "s.csv"
+    path.write_text("v\n" + "".join(f"{50 + 2 * i + np.sin(i):.3f}\n" for i in t))
+    data = pipelines.series_file(str(path), column="v", horizon=2)
+    report = pipelines.forecast_report(zoo.lstm_forecaster_tiny(base="drift"), data)
+    assert report["model"]["rmse"] == pytest.approx(report["drift"]["rmse"], rel=1e-5)
+    assert report["drift"]["rmse"] < report["last_value"]["rmse"]  # a trending series

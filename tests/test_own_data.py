@@ -254,7 +254,7 @@ def test_series_auto_transform_takes_zeros_and_reports_baselines(tmp_path, zoo_c
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "last_value" in proc.stdout and "seasonal_naive" in proc.stdout and "RMSE t+3" in proc.stdout
     report = json.load(open(os.path.join(run, "forecast.json")))
-    assert set(report) == {"model", "last_value", "seasonal_naive"}
+    assert set(report) == {"model", "last_value", "seasonal_naive", "drift"}
     assert all(len(row["rmse_per_step"]) == 3 for row in report.values())
     # The model corrects the seasonal-naive forecast (better on the validation windows) and keeps its
     # correction only if it does better there: never worse on them, by construction (2 epochs here).

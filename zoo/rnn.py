@@ -183,32 +183,42 @@ def RNNClassifier(
 
 @keras.saving.register_keras_serializable(package="zoo")
 class NaiveForecast(layers.Layer):
-    """The naive forecast a forecaster learns to correct: step `k` ahead is the input value `lag` steps
-    before it, `x[:, window - lag + k % lag]` (lag 1: the last value; lag = the season: seasonal naive,
-    the forecast Hyndman & Athanasopoulos, "Forecasting: Principles and Practice", use as the bar a
-    seasonal model must clear). No weights: `(batch, window, features) -> (batch, horizon, features)`.
+    """The naive forecast a forecaster learns to correct (the benchmarks of Hyndman & Athanasopoulos,
+    "Forecasting: Principles and Practice", ch. 5.2): step `k` ahead is the input value `lag` steps before
+    it, `x[:, window - lag + k % lag]` (lag 1: the last value; lag = the season: seasonal naive); with
+    `drift`, the last value plus `k + 1` times the window's average step (the drift method, for a series
+    that trends). No weights: `(batch, window, features) -> (batch, horizon, features)`.
 
     Args:
         horizon: steps ahead.
         lag: steps back (1 or the season; at most the window).
+        drift: the drift method instead (needs `lag=1` and a window of 2 or more).
     """
 
-    def __init__(self, horizon, lag=1, **kwargs):
+    def __init__(self, horizon, lag=1, drift=False, **kwargs):
         super().__init__(**kwargs)
         _common.check_positive_int("horizon", horizon)
         _common.check_positive_int("lag", lag)
-        self.horizon, self.lag = horizon, lag
+        if drift and lag != 1:
+            raise ValueError(f"The drift method extends the last value: lag must be 1. Received: lag={lag}")
+        self.horizon, self.lag, self.drift = horizon, lag, bool(drift)
 
     def call(self, inputs):
         window = inputs.shape[1]
         steps = [window - self.lag + k % self.lag for k in range(self.horizon)]
-        return keras.ops.take(inputs, steps, axis=1)  # (batch, horizon, features)
+        naive = keras.ops.take(inputs, steps, axis=1)  # (batch, horizon, features)
+        if not self.drift:
+            return naive
+        first = keras.ops.take(inputs, [0] * self.horizon, axis=1)  # (batch, horizon, features)
+        ahead = keras.ops.reshape(keras.ops.arange(1, self.horizon + 1, dtype=naive.dtype) / (window - 1),
+                                  (1, self.horizon, 1))
+        return naive + ahead * (naive - first)  # last + (k + 1) * (last - first) / (window - 1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.horizon, input_shape[2])
 
     def get_config(self):
-        return {**super().get_config(), "horizon": self.horizon, "lag": self.lag}
+        return {**super().get_config(), "horizon": self.horizon, "lag": self.lag, "drift": self.drift}
 
 
 def RNNForecaster(
@@ -235,8 +245,8 @@ def RNNForecaster(
         units, cell, bidirectional, dropout: the recurrent stack.
         horizon: steps ahead to predict.
         output_features: features predicted per step (default: all inputs).
-        base: `"last"` (the last value), `"seasonal"` (the value one `season` earlier) or None (the
-            network forecasts alone).
+        base: `"last"` (the last value), `"seasonal"` (the value one `season` earlier), `"drift"` (the
+            last value plus the window's average step) or None (the network forecasts alone).
         season: steps per season, for `base="seasonal"` (at most the window).
         weights: `None` or a weights file path.
         name: model name.
@@ -258,14 +268,14 @@ def RNNForecaster(
     output_features = features if output_features is None else output_features
     _common.check_positive_int("output_features", output_features)
     _common.check_weights_arg(weights)
-    _common.check_choice("base", base, ("last", "seasonal", None))
+    _common.check_choice("base", base, ("last", "seasonal", "drift", None))
     lag = None
     if base is not None:
         lag = 1
         if base == "seasonal":
             _common.check_positive_int("season", season)
             lag = season
-        if window is None or lag > window:
+        if window is None or lag > window or (base == "drift" and window < 2):
             raise ValueError(f"base={base!r} reads the value {lag} step(s) back, so the window must be known and "
                              f"at least {lag} steps. Received: input_shape={input_shape!r}, season={season!r}")
         if output_features != features:
@@ -283,7 +293,8 @@ def RNNForecaster(
                      **({"kernel_initializer": "zeros"} if lag else {}))(x)  # a correction starts at 0
     x = layers.Reshape((horizon, output_features), name="forecast_steps")(x)
     if lag:
-        naive = NaiveForecast(horizon, lag, dtype=_common.head_dtype(), name="naive_forecast")(inputs)
+        naive = NaiveForecast(horizon, lag, drift=base == "drift", dtype=_common.head_dtype(),
+                              name="naive_forecast")(inputs)
         x = layers.Add(dtype=_common.head_dtype(), name="corrected_forecast")([naive, x])
     model = _common.task_model(inputs, x, name=name or f"{cell}_forecaster", task="forecasting")
     return load_weights(model, weights)
