@@ -205,14 +205,16 @@ class NaiveForecast(layers.Layer):
 
     def call(self, inputs):
         window = inputs.shape[1]
-        steps = [window - self.lag + k % self.lag for k in range(self.horizon)]
-        naive = keras.ops.take(inputs, steps, axis=1)  # (batch, horizon, features)
+        start = window - self.lag
+        # Slices and a concatenation (not a gather): LiteRT's converter turns them into builtin ops in the
+        # fixed-batch recurrent files too. The last season, repeated until the horizon is covered.
+        pieces = [inputs[:, start:start + min(self.lag, self.horizon - k)] for k in range(0, self.horizon, self.lag)]
+        naive = pieces[0] if len(pieces) == 1 else keras.ops.concatenate(pieces, axis=1)  # (batch, horizon, f)
         if not self.drift:
             return naive
-        first = keras.ops.take(inputs, [0] * self.horizon, axis=1)  # (batch, horizon, features)
-        ahead = keras.ops.reshape(keras.ops.arange(1, self.horizon + 1, dtype=naive.dtype) / (window - 1),
-                                  (1, self.horizon, 1))
-        return naive + ahead * (naive - first)  # last + (k + 1) * (last - first) / (window - 1)
+        step = (inputs[:, window - 1:] - inputs[:, :1]) / (window - 1)  # (batch, 1, features)
+        ahead = keras.ops.reshape(keras.ops.arange(1, self.horizon + 1, dtype=naive.dtype), (1, self.horizon, 1))
+        return naive + ahead * step  # last + (k + 1) * (last - first) / (window - 1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.horizon, input_shape[2])
@@ -291,11 +293,14 @@ def RNNForecaster(
         )(x)
     x = layers.Dense(horizon * output_features, dtype=_common.head_dtype(), name="forecast",
                      **({"kernel_initializer": "zeros"} if lag else {}))(x)  # a correction starts at 0
-    x = layers.Reshape((horizon, output_features), name="forecast_steps")(x)
     if lag:
         naive = NaiveForecast(horizon, lag, drift=base == "drift", dtype=_common.head_dtype(),
-                              name="naive_forecast")(inputs)
+                              name="naive_forecast")(inputs)  # (batch, horizon, features)
+        # Added flat, (batch, horizon * features): a rank-3 add of the fixed-batch recurrent LiteRT file
+        # is rewritten by TensorFlow's graph optimizer into a BiasAdd that the converter then rejects.
+        naive = layers.Reshape((horizon * output_features,), dtype=_common.head_dtype(), name="naive_flat")(naive)
         x = layers.Add(dtype=_common.head_dtype(), name="corrected_forecast")([naive, x])
+    x = layers.Reshape((horizon, output_features), name="forecast_steps")(x)
     model = _common.task_model(inputs, x, name=name or f"{cell}_forecaster", task="forecasting")
     return load_weights(model, weights)
 
