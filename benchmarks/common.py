@@ -149,8 +149,8 @@ def _tables_and_series_headline(by_name):
         on = [x for x in by_name["small_images"]["rows"] if x["precise BN"] == "on"]
         off = [x for x in by_name["small_images"]["rows"] if x["precise BN"] == "off"]
         if on and off:
-            rows.append(f"| ResNet-20, {on[0]['train images']} CIFAR-10 images of 2 classes, defaults: exported files "
-                        f"with / without precise BN | {on[0]['exported files: min']:.1%}-"
+            rows.append(f"| ResNet-20 on {on[0]['train images']} CIFAR-10 images ({on[0]['classes']}), defaults: "
+                        f"exported files with / without precise BN | {on[0]['exported files: min']:.1%}-"
                         f"{on[0]['exported files: max']:.1%} / {off[0]['exported files: min']:.1%}-"
                         f"{off[0]['exported files: max']:.1%} | far above chance (50%) |")
     return rows
