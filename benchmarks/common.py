@@ -37,7 +37,18 @@ def machine():
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{cpu}{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return f"{cpu}{_cpu_flags()}{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _cpu_flags():
+    """The instruction sets that change bf16/int8 speed here (hosts differ between sessions)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return ""
+    found = [f for f in ("avx512_bf16", "avx512_vnni", "amx_bf16", "avx512f") if f in flags]
+    return f" ({', '.join(found)})" if found else (" (AVX2 only)" if "avx2" in flags else "")
 
 
 def versions():

