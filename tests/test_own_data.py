@@ -535,15 +535,21 @@ def test_a_tabular_run_classifies_and_its_saved_model_takes_raw_named_columns(tm
     assert zoo_cli("verify", out).returncode == 0
 
 
-def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, zoo_cli):
+def _write_diabetes_csv(path, target_name, transform=lambda t: t):
+    """scikit-learn's diabetes table (real measurements; the target: disease progression after a year,
+    through `transform`) as a CSV."""
     from sklearn.datasets import load_diabetes
 
-    diabetes = load_diabetes(scaled=False)  # real measurements; the target: disease progression after a year
-    path = str(tmp_path / "diabetes.csv")
+    diabetes = load_diabetes(scaled=False)
     with open(path, "w") as f:
-        f.write(",".join(diabetes.feature_names + ["progression"]) + "\n")
+        f.write(",".join(diabetes.feature_names + [target_name]) + "\n")
         for row, target in zip(diabetes.data, diabetes.target):
-            f.write(",".join(f"{v:g}" for v in row) + f",{target:g}\n")
+            f.write(",".join(f"{v:g}" for v in row) + f",{transform(target):g}\n")
+    return str(path)
+
+
+def test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse(tmp_path, zoo_cli):
+    path = _write_diabetes_csv(tmp_path / "diabetes.csv", "progression")
     run, out = str(tmp_path / "run"), str(tmp_path / "export")
     proc = zoo_cli("train", "mlp_regressor", "--dataset", f"tabular:{path}", "--categorical-columns", "sex",
                    "--epochs", "60", "--lr", "0.01", "--batch-size", "32", "--quiet", "--out", run)
@@ -627,16 +633,9 @@ def test_a_table_with_missing_values_trains_exports_and_verifies_through_every_f
 
 
 def test_a_regression_target_in_the_hundreds_of_thousands_trains_with_the_defaults(tmp_path, zoo_cli):
-    """Prices: a target ~150,000 (diabetes progression x 1,000 + 100,000): the regressor fits the
+    """Prices: a target ~250,000 (diabetes progression x 1,000 + 100,000): the regressor fits the
     standardized target and outputs target units in Keras and in every exported file."""
-    from sklearn.datasets import load_diabetes
-
-    diabetes = load_diabetes(scaled=False)
-    path = str(tmp_path / "prices.csv")
-    with open(path, "w") as f:
-        f.write(",".join(diabetes.feature_names + ["price"]) + "\n")
-        for row, target in zip(diabetes.data, diabetes.target):
-            f.write(",".join(f"{v:g}" for v in row) + f",{100_000 + 1000 * target:g}\n")
+    path = _write_diabetes_csv(tmp_path / "prices.csv", "price", lambda t: 100_000 + 1000 * t)
     run, out = str(tmp_path / "run"), str(tmp_path / "export")
     proc = zoo_cli("train", "mlp_regressor", "--dataset", f"tabular:{path}", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
