@@ -428,8 +428,10 @@ def _final_evaluation(run, data, val):
     else:
         return {}
     evaluation = dict(logs, split=split, examples=n)
+    if run.task.kind == "regression":  # the loss is a mean squared error: its root reads in target units
+        evaluation["rmse"] = float(np.sqrt(evaluation["loss"]))
     if run.config.verbose and run.chief:
-        metrics = " ".join(f"{k}={evaluation[k]:.4f}" for k in ("loss", run.task.metric) if k in evaluation)
+        metrics = " ".join(f"{k}={evaluation[k]:.4f}" for k in ("loss", run.task.metric, "rmse") if k in evaluation)
         print(f"Final evaluation on {split} ({n} examples): {metrics}")
     return evaluation
 
