@@ -84,7 +84,7 @@ def main():
     rng = np.random.default_rng(0)
     calibration = x_train[rng.permutation(len(x_train))[:300]] if "int8" in quant else None
     report = export_model(result.model, out, quantizations=quant, calibration_data=calibration,
-                          eval_data=(x_test, y_test) if classifier else x_test, labels=data.labels,
+                          eval_data=(x_test, y_test) if classifier else x_test, class_names=data.labels,
                           preprocessing=data.preprocessing, vectorizer=data.vectorizer,
                           max_accuracy_drop=100, verbose=True)  # measure every file's drop, fail none
     rows = []

@@ -98,7 +98,7 @@ def measure(name, epochs=None, keep=None):
     calibration = x_train[np.random.default_rng(0).permutation(len(x_train))[:300]]
     out = tempfile.mkdtemp(prefix=f"zoo-quant-{name}-")
     options = dict(formats=("tflite", "onnx"), quantizations=("fp32", "int8"), calibration_data=calibration,
-                   eval_data=(x_test, y_test), labels=data.labels, preprocessing=data.preprocessing, verbose=True)
+                   eval_data=(x_test, y_test), class_names=data.labels, preprocessing=data.preprocessing, verbose=True)
     try:  # as `zoo export` makes it: within the default 1-point budget (narrower int8 files if needed)
         report = export_model(model, out, **options)
         over_budget = None

@@ -112,9 +112,9 @@ def _hash_all(out_dir, *groups):
 
 
 def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizations=("fp32", "fp16", "dynamic"),
-                 calibration_data=None, eval_data=None, labels=None, preprocessing=None, vectorizer=None,
+                 calibration_data=None, eval_data=None, class_names=None, preprocessing=None, vectorizer=None,
                  opset=DEFAULT_OPSET, version=None, int8_io=False, allow_flex=False, overwrite=False,
-                 task=None, max_accuracy_drop=1.0, verbose=True):
+                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None):
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
     Args:
@@ -129,7 +129,10 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         calibration_data: representative inputs for int8 (array / dict / list).
         eval_data: `(inputs, labels)` or inputs to verify on (default: random
             inputs of the right spec); labels add accuracy and its delta.
-        labels, preprocessing: stored in `zoo_export.json` and ONNX metadata.
+        class_names: the classifier's class names, index-aligned with its output (a list of strings);
+            stored in `zoo_export.json` and the ONNX metadata, and returned by the SavedModel as
+            `class_names`. (The labels of `eval_data` are its second item.)
+        preprocessing: stored in `zoo_export.json` and ONNX metadata.
         vectorizer: the fitted `TextVectorization` of a text model; adds a
             `serving_text` signature and writes `vocabulary.txt`.
         opset: ONNX opset.
@@ -142,7 +145,9 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
             `eval_data`, a reduced-precision file (fp16, dynamic, int8) that
             loses more than this fails the export (nothing is written) with
             the measured drop.
+        labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
     """
+    labels = _class_names(class_names, labels)
     formats, name = tuple(formats), name or getattr(model, "name", None)
     _check_args(model, formats, tuple(quantizations), name, opset)
     if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
@@ -188,6 +193,27 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
             print("The SavedModel version was not published (TF Serving would have loaded it): fix the "
                   "failures above and export again.")
     return report
+
+
+def _class_names(class_names, labels):
+    """The class names from `class_names=` (or the deprecated `labels=`), checked: a list of strings."""
+    if labels is not None:
+        import warnings
+
+        if class_names is not None:
+            raise ExportError("Pass the class names once, as class_names= (labels= is its deprecated name).")
+        warnings.warn("export_model(labels=...) is deprecated: pass class_names=... (the labels of eval_data "
+                      "are its second item).", DeprecationWarning, stacklevel=3)
+        class_names = labels
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes, np.ndarray)) or not isinstance(class_names, (list, tuple)) or not all(
+            isinstance(n, str) for n in class_names):
+        shown = f"an array of shape {np.shape(class_names)}" if isinstance(class_names, np.ndarray) else repr(class_names)[:80]
+        raise ExportError(f"`class_names` is the classifier's class names, a list of strings index-aligned with its "
+                          f"output (e.g. ['cat', 'dog']). Received: {shown}. Targets to score the files on go in "
+                          "eval_data=(inputs, targets).")
+    return list(class_names)
 
 
 def _check_budget(report, budget):

@@ -54,7 +54,7 @@ def arrays(split):
     return np.concatenate(xs), np.concatenate(ys)
 x_train, _ = arrays("train"); x_test, y_test = arrays("test")
 report = export_model(result.model, str(WORK / "export"), calibration_data=x_train[:300],
-                      eval_data=(x_test, y_test), labels=data.labels, preprocessing=data.preprocessing)
+                      eval_data=(x_test, y_test), class_names=data.labels, preprocessing=data.preprocessing)
 assert report["passed"]''',
 "md:Where does the model go wrong? The confusion matrix of the int8 TFLite file on the test split.",
 '''from export import tflite
@@ -178,7 +178,7 @@ def arrays(split):
 x_train, _ = arrays("train"); x_test, y_test = arrays("test")
 out = WORK / "export"
 report = export_model(result.model, str(out), name="digits", calibration_data=x_train[:300],
-                      eval_data=(x_test, y_test), labels=data.labels, preprocessing=data.preprocessing)''',
+                      eval_data=(x_test, y_test), class_names=data.labels, preprocessing=data.preprocessing)''',
 '''# An edge app: LiteRT interpreter (int8) and ONNX Runtime, NumPy in, class out.
 interp = tflite.interpreter(model_path=str(out / "digits.int8.tflite"))
 sess = onnx_export.session(str(out / "digits.onnx"))

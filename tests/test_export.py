@@ -158,7 +158,7 @@ def test_text_model_takes_raw_strings_and_ships_its_vocabulary(tmp_path):
     model = zoo.lstm_classifier_tiny(vocab_size=data.preprocessing["vocab_size"])
     tokens = next(iter(data.batches("train", 4, training=False)))[0].numpy()
     export_model(model, str(tmp_path), vectorizer=data.vectorizer, eval_data=tokens,
-                 preprocessing=data.preprocessing, labels=data.labels, verbose=False)
+                 preprocessing=data.preprocessing, class_names=data.labels, verbose=False)
     fn = tf.saved_model.load(str(tmp_path / "saved_model" / model.name / "1")).signatures["serving_text"]
     got = fn(text=tf.constant(["good fun film", "bad boring film"]))["probabilities"].numpy()
     want = keras.ops.convert_to_numpy(model(data.vectorizer(["good fun film", "bad boring film"])))
@@ -376,3 +376,16 @@ def test_cli_quickstart_runs_offline_and_prints_its_table(tmp_path, capsys):
         assert key in printed
     report = json.load(open(tmp_path / "qs" / "export" / "report.json"))
     assert report["passed"] and report["results"][0]["keras_accuracy"] > 0.85
+
+
+def test_class_names_are_names_and_labels_is_their_deprecated_alias(tmp_path):
+    model = zoo.mlp_tiny(classes=3)
+    x = np.random.default_rng(0).random((8, 8, 8, 1)).astype("float32")
+    with pytest.raises(ExportError, match="class_names.*list of strings.*array of shape \\(8,\\).*eval_data"):
+        export_model(model, str(tmp_path / "a"), formats=("onnx",), class_names=np.arange(8), eval_data=x,
+                     verbose=False)
+    with pytest.warns(DeprecationWarning, match="class_names"):
+        export_model(model, str(tmp_path / "b"), formats=("onnx",), labels=["a", "b", "c"], eval_data=x,
+                     verbose=False)
+    manifest = json.load(open(os.path.join(str(tmp_path / "b"), "zoo_export.json")))
+    assert manifest["labels"] == ["a", "b", "c"]

@@ -136,6 +136,16 @@ def test_a_short_run_evaluates_with_batch_norm_statistics_of_its_data():
     assert batch_precise > 0.85 and abs(precise - batch_precise) < 0.04, results
 
 
+def test_output_redirected_to_a_file_has_epoch_lines_and_no_bar(tmp_path):
+    """A log file gets plain lines: no carriage-return redraws or escape codes of the progress bar."""
+    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "mlp_tiny", "--epochs", "2", "--batch-size", "32",
+                           "--out", str(tmp_path / "run")], env=_env(), cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Epoch 2/2" in proc.stdout and "val_loss" in proc.stdout
+    assert "\r" not in proc.stdout and "\x1b" not in proc.stdout and "━" not in proc.stdout
+
+
 def test_mirrored_over_two_cpus_matches_one_device():
     proc = subprocess.run([sys.executable, SCRIPT, "mirrored", "unused"], env=_env(), cwd=REPO,
                           capture_output=True, text=True, timeout=300)

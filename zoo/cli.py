@@ -411,7 +411,7 @@ def _cmd_export(args):
     report = export_model(
         model, args.out, formats=tuple(args.formats.split(",")), name=args.name,
         quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
-        labels=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
+        class_names=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
         opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
         task=None if getattr(model, "task", None) else info.get("task"), max_accuracy_drop=args.max_accuracy_drop)
     print(f"Wrote {args.out} (report.json, zoo_export.json)")
@@ -441,7 +441,7 @@ def _cmd_quickstart(args):
     calibration = _arrays(data.batches("train", 64, training=False), 300)[0]
     test = _arrays(data.batches("test", 64, training=False), data.sizes["test"])
     report = export_model(result.model, os.path.join(out, "export"), name="digits_mlp",
-                          calibration_data=calibration, eval_data=test, labels=data.labels,
+                          calibration_data=calibration, eval_data=test, class_names=data.labels,
                           preprocessing=data.preprocessing, verbose=False)
     from export.verify import format_table
 

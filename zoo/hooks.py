@@ -43,6 +43,14 @@ class LearningRateLogger(Hook):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
 
 
+def _interactive():
+    """Whether standard output is a terminal or a notebook (where a progress bar can redraw)."""
+    import sys
+
+    stream = sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+
+
 class ProgressBar(Hook):
     """`Epoch i/N`, a Keras progress bar (verbose=1) and one line of logs per epoch."""
 
@@ -55,7 +63,10 @@ class ProgressBar(Hook):
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.epochs}")
         names = ["loss"] + ([self.metric] if self.metric else [])
-        self.bar = keras.utils.Progbar(self.steps, verbose=self.verbose, stateful_metrics=names)
+        # The bar redraws itself with carriage returns and escape codes: only where someone watches it
+        # (a terminal, a notebook). Redirected to a file, the epoch lines alone say the same.
+        bar = self.verbose if self.verbose != 1 or _interactive() else 0
+        self.bar = keras.utils.Progbar(self.steps, verbose=bar, stateful_metrics=names)
 
     def on_train_batch_end(self, batch, logs=None):
         shown = [(k, logs[k]) for k in ("loss", self.metric) if k in logs]
