@@ -104,3 +104,17 @@ def test_the_cli_choices_come_from_the_code():
     forecast = cli._train_config(args, "forecasting")
     assert (forecast.epochs, forecast.early_stopping_patience) == (200, 20)
     assert cli._train_config(parser.parse_args(["train", "mlp_tiny", "--epochs", "3"]), "forecasting").epochs == 3
+
+
+def test_every_registered_name_imports_from_zoo_in_a_fresh_process():
+    """`from zoo import NAME` for every `zoo.list_models()` name (derived from the registry's catalog, no hand
+    list), checked where no other test has imported the families first."""
+    code = ("import json, zoo\n"
+            "names = zoo.list_models()\n"
+            "missing = [n for n in names if not callable(getattr(__import__('zoo', fromlist=[n]), n, None))]\n"
+            "print(json.dumps({'names': len(names), 'missing': missing}))")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["missing"] == [] and out["names"] == len(zoo.list_models())

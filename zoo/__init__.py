@@ -29,20 +29,29 @@ from zoo.registry import (  # noqa: E402  (no Keras import)
     register_model,
 )
 
-_FAMILIES = {
-    "zoo.resnet": ("CifarResNet", "ResNet", "resnet8", "resnet18", "resnet20", "resnet32", "resnet34",
-                   "resnet44", "resnet50", "resnet56", "resnet101", "resnet110", "resnet152", "resnet_tiny"),
-    "zoo.densenet": ("DenseNet", "densenet121", "densenet169", "densenet201", "densenet_bc_100_k12",
-                     "densenet_tiny"),
-    "zoo.nasnet": ("NASNet", "nasnet_cifar", "nasnet_large", "nasnet_mobile", "nasnet_tiny"),
-    "zoo.mlp": ("MLP", "TabularMLP", "mlp", "mlp_tiny", "mlp_tabular", "mlp_regressor"),
-    "zoo.rnn": ("RNNClassifier", "RNNForecaster", "gru_classifier", "gru_classifier_tiny", "gru_forecaster",
-                "lstm_attention_classifier", "lstm_classifier", "lstm_classifier_tiny", "lstm_forecaster",
-                "lstm_forecaster_tiny"),
-    "zoo.transformer": ("TransformerClassifier", "TransformerSeq2Seq", "greedy_decode", "transformer_classifier",
-                        "transformer_seq2seq", "transformer_seq2seq_tiny", "transformer_tiny"),
+# The families' model classes and helpers (not registered models), importable from `zoo`.
+_CLASSES = {
+    "zoo.resnet": ("CifarResNet", "ResNet"),
+    "zoo.densenet": ("DenseNet",),
+    "zoo.nasnet": ("NASNet",),
+    "zoo.mlp": ("MLP", "TabularMLP"),
+    "zoo.rnn": ("RNNClassifier", "RNNForecaster"),
+    "zoo.transformer": ("TransformerClassifier", "TransformerSeq2Seq", "greedy_decode"),
 }
-_LAZY = {name: module for module, names in _FAMILIES.items() for name in names}
+
+
+def _lazy_names():
+    """`{name: module}` of everything `from zoo import NAME` loads on first use: every registered model (read
+    from the catalog `python -m zoo.registry` writes from the registry, so no Keras import here) and the
+    families' classes."""
+    from zoo.registry import read_catalog
+
+    names = {name: info.get("module", f"zoo.{info['family']}") for name, info in read_catalog().items()}
+    names.update({name: module for module, listed in _CLASSES.items() for name in listed})
+    return names
+
+
+_LAZY = _lazy_names()
 _SUBMODULES = ("layers", "weights", "tasks", "train", "compress", "transfer", "bench", "files", "config", "nasnet")
 
 __all__ = ["create_model", "get_spec", "list_families", "list_models", "load_families", "load_model", "model_info",

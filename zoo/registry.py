@@ -54,6 +54,7 @@ class ModelSpec:
             "reference": self.reference,
             "pretrained": list(self.pretrained),
             "tiny": self.tiny,
+            "module": self.builder.__module__,
         }
 
 
