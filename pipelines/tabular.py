@@ -62,7 +62,7 @@ def _parquet_file(path):
         import pyarrow
         import pyarrow.parquet as pq
     except ImportError:
-        raise ValueError(f"Reading {path!r} needs pyarrow: pip install 'zoo[parquet]' (or pyarrow), or save the "
+        raise ValueError(f"Reading {path!r} needs pyarrow: pip install 'keras-zoo[parquet]' (or pyarrow), or save the "
                          "table as CSV.") from None
     if not os.path.isfile(path):
         raise ValueError(f"Parquet file {path!r} does not exist.")
@@ -289,7 +289,7 @@ def raw_feature_specs(preprocessing):
 def tabular_file(path, *, label_column=None, task="auto", categorical_columns=None, ignore_columns=None,
                  delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None, na_values=None):
     """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`), or a
-    Parquet file (pyarrow: `pip install 'zoo[parquet]'`), streamed. The first row (or schema) names the
+    Parquet file (pyarrow: `pip install 'keras-zoo[parquet]'`), streamed. The first row (or schema) names the
     columns; `label_column` (a name or index; default the last column) is the target: strings, or
     integers with at most 50 distinct values, make a classification (class names sorted, or
     `class_names=`); other numbers a regression (or `task=`). Other columns are features: numeric unless

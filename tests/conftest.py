@@ -114,6 +114,80 @@ def zoo_cli(capsys):
     return run
 
 
+# `slow`: the tests that took 3 s or more in a full run on this project's 2-core machine (pytest --durations).
+# `python -m pytest -m "not slow" -n 2 -q` is the quick tier to run while working; CI runs everything.
+SLOW = frozenset({
+    "tests/test_bad_inputs.py::test_concurrent_exports_to_one_folder_get_distinct_versions",
+    "tests/test_bad_inputs.py::test_text_export_has_one_sequence_length_and_truncates_long_inputs",
+    "tests/test_bench.py::test_results_render_from_json",
+    "tests/test_compress.py::test_distilled_student_beats_the_same_student_trained_alone",
+    "tests/test_compress.py::test_pruning_reaches_the_target_sparsity_and_the_pruned_model_exports",
+    "tests/test_compress.py::test_transfer_learning_head_freeze_and_two_phase",
+    "tests/test_export.py::test_cli_export_of_a_run_folder_and_verify",
+    "tests/test_export.py::test_cli_quickstart_runs_offline_and_prints_its_table",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[densenet_tiny]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[gru_classifier_tiny]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[lstm_classifier_tiny]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[nasnet_tiny]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[resnet8]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[resnet_tiny]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[transformer_seq2seq_tiny]",
+    "tests/test_export.py::test_every_format_matches_keras_and_tflite_is_builtins_only[transformer_tiny]",
+    "tests/test_export.py::test_int8_agrees_with_float_on_real_digits",
+    "tests/test_export.py::test_text_model_takes_raw_strings_and_ships_its_vocabulary",
+    "tests/test_jax.py::test_tiny_models_train_and_text_models_keep_the_id_and_length_policy_on_jax",
+    "tests/test_models.py::test_keras_file_save_load_safe_mode[nasnet_tiny]",
+    "tests/test_models.py::test_one_fit_step_is_finite_and_moves_weights[densenet_bc_100_k12]",
+    "tests/test_models.py::test_one_fit_step_is_finite_and_moves_weights[densenet_tiny]",
+    "tests/test_models.py::test_one_fit_step_is_finite_and_moves_weights[nasnet_tiny]",
+    "tests/test_models.py::test_one_fit_step_is_finite_and_moves_weights[resnet_tiny]",
+    "tests/test_models.py::test_one_fit_step_is_finite_and_moves_weights[transformer_seq2seq_tiny]",
+    "tests/test_notebooks.py::test_notebook_executes[01_quickstart.ipynb]",
+    "tests/test_notebooks.py::test_notebook_executes[02_transfer_learning.ipynb]",
+    "tests/test_notebooks.py::test_notebook_executes[03_text.ipynb]",
+    "tests/test_notebooks.py::test_notebook_executes[04_deploy.ipynb]",
+    "tests/test_own_data.py::test_a_regression_target_in_the_hundreds_of_thousands_trains_with_the_defaults",
+    "tests/test_own_data.py::test_a_table_with_missing_values_trains_exports_and_verifies_through_every_file",
+    "tests/test_own_data.py::test_a_tabular_regression_run_beats_the_mean_and_exports_its_rmse",
+    "tests/test_own_data.py::test_a_tabular_run_classifies_and_its_saved_model_takes_raw_named_columns",
+    "tests/test_own_data.py::test_a_text_folder_run_trains_exports_and_verifies_with_its_class_names",
+    "tests/test_own_data.py::test_a_text_run_exports_with_its_class_names_and_real_accuracy",
+    "tests/test_own_data.py::test_an_idx_run_with_class_names_trains_exports_int8_and_verifies",
+    "tests/test_own_data.py::test_an_npz_run_in_keras_datasets_layout_trains_exports_and_verifies",
+    "tests/test_own_data.py::test_text_folders_split_folders_tar_archives_limit_and_stable_splits",
+    "tests/test_own_data.py::test_text_tfrecords_with_custom_keys_train_export_and_verify",
+    "tests/test_registry.py::test_every_registered_name_imports_from_zoo_in_a_fresh_process",
+    "tests/test_registry.py::test_registry_metadata_and_catalog_match_the_built_model[densenet169]",
+    "tests/test_registry.py::test_registry_metadata_and_catalog_match_the_built_model[densenet201]",
+    "tests/test_registry.py::test_registry_metadata_and_catalog_match_the_built_model[nasnet_cifar]",
+    "tests/test_registry.py::test_registry_metadata_and_catalog_match_the_built_model[nasnet_large]",
+    "tests/test_registry.py::test_registry_metadata_and_catalog_match_the_built_model[nasnet_mobile]",
+    "tests/test_registry.py::test_registry_metadata_and_catalog_match_the_built_model[resnet152]",
+    "tests/test_registry.py::test_zoo_train_prints_no_tensorflow_log_lines",
+    "tests/test_sequence_limits.py::test_exported_files_map_out_of_range_ids_like_keras[lstm_classifier_tiny]",
+    "tests/test_sequence_limits.py::test_exported_files_map_out_of_range_ids_like_keras[transformer_tiny]",
+    "tests/test_tasks.py::test_a_logits_classifier_trains_like_the_softmax_one_and_exports_logits",
+    "tests/test_tasks.py::test_a_plain_keras_classifier_with_another_head_name_trains_with_cross_entropy",
+    "tests/test_tasks.py::test_every_builder_records_its_task_and_it_survives_save_and_load",
+    "tests/test_tasks.py::test_keras_callbacks_and_the_distiller_run_under_fit",
+    "tests/test_text_vocab.py::test_a_run_saved_before_the_fix_is_repaired_and_exports",
+    "tests/test_text_vocab.py::test_a_tricky_text_run_trains_saves_reloads_and_exports",
+    "tests/test_text_vocab.py::test_an_imdb_run_exports_and_verifies_through_the_cli",
+    "tests/test_train.py::test_a_short_run_evaluates_with_batch_norm_statistics_of_its_data",
+    "tests/test_train.py::test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one",
+    "tests/test_train.py::test_mirrored_over_two_cpus_matches_one_device",
+    "tests/test_train.py::test_multi_worker_two_processes_end_with_identical_weights",
+    "tests/test_train.py::test_output_redirected_to_a_file_has_epoch_lines_and_no_bar",
+    "tests/test_train.py::test_parameter_server_cluster_trains_and_a_killed_chief_resumes",
+    "tests/test_weights.py::test_imagenet_weights_are_fetched_with_keras_get_file",
+    "tests/test_weights.py::test_legacy_h5_weights_file_loads_through_the_builder",
+    "tests/test_weights.py::test_mismatched_weights_raise_and_leave_the_model_untouched",
+    "tests/test_weights.py::test_nasnet_imagenet_weights_are_fetched_with_the_pinned_hash",
+    "tests/test_weights.py::test_weights_copied_from_a_keras_applications_model_give_equal_outputs[densenet121-True]",
+    "tests/test_weights.py::test_weights_copied_from_a_keras_applications_model_give_equal_outputs[nasnet_mobile-True]",
+})
+
+
 # The longest tests (measured: 30-190 s each on 2 cores) start first, so the two xdist workers do not
 # end with one of them running a long test alone.
 SLOW_FIRST = ("test_notebook_executes", "on_jax", "jax", "test_an_imdb_run", "parameter_server", "killed_run",
@@ -121,4 +195,7 @@ SLOW_FIRST = ("test_notebook_executes", "on_jax", "jax", "test_an_imdb_run", "pa
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid in SLOW:
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: not any(key in item.nodeid for key in SLOW_FIRST))
