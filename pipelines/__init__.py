@@ -41,8 +41,8 @@ def __getattr__(name):
     # TensorFlow loads with the first pipeline used, not with `import pipelines`.
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("checks", "core", "image", "series", "tabular", "table", "text", "folder_source", "text_source", "tfds_source",
-                "strategy", "catalog"):
+    if name in ("checks", "core", "image", "series", "splits", "tabular", "table", "text", "folder_source", "text_source",
+                "tfds_source", "strategy", "catalog"):
         return importlib.import_module(f"pipelines.{name}")
     raise AttributeError(f"module 'pipelines' has no attribute {name!r}")
 

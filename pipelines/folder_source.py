@@ -25,7 +25,8 @@ import tensorflow as tf
 from pipelines.core import AUTOTUNE, check_fractions
 from pipelines.table import read_class_names
 from pipelines.text import batched_text_splits
-from pipelines.text_source import _BUCKETS, BATCH, CACHE_ROWS, SPLITS, _split_code
+from pipelines.splits import BUCKETS, SPLITS
+from pipelines.text_source import BATCH, CACHE_ROWS, _split_code
 
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}
@@ -210,7 +211,7 @@ def text_folder(path, *, class_names=None, extensions=".txt", val_fraction=0.1, 
     salt = [int(seed), 0x7A6F6F]  # SipHash key: the sample `limit` keeps follows `seed`
 
     def limit_keys(texts):
-        return tf.cast(tf.strings.to_hash_bucket_strong(texts, _BUCKETS, key=salt), tf.float64) / float(_BUCKETS)
+        return tf.cast(tf.strings.to_hash_bucket_strong(texts, BUCKETS, key=salt), tf.float64) / float(BUCKETS)
 
     stream = _stream(path, entries, class_names, carve, limit_keys)
     labels, split, folder_of, keys = _count(path, entries, stream)

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, DataSplits, check_fractions
 from pipelines.table import _column_index, _rows, _text_format, read_class_names
-from pipelines.text_source import _BUCKETS, SPLITS
+from pipelines.splits import SPLITS, split_code
 
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")
 MAX_CLASSES = 50  # an integer target with more distinct values is a quantity: regression
@@ -153,9 +153,7 @@ def _first_row(path, fmt, header, test):
 def _split_code(rows, val_fraction, test_fraction):
     """0 (train), 1 (val) or 2 (test) from a fingerprint of the row's content: adding rows to the file
     keeps every old row's split."""
-    bucket = tf.strings.to_hash_bucket_fast(tf.strings.reduce_join(rows, axis=1, separator="\x1f"), _BUCKETS)
-    u = tf.cast(bucket, tf.float64) / float(_BUCKETS)
-    return tf.where(u < test_fraction, 2, tf.where(u < test_fraction + val_fraction, 1, 0))
+    return split_code(tf.strings.reduce_join(rows, axis=1, separator="\x1f"), val_fraction, test_fraction)
 
 
 def _profile(path, fmt, header, target, fractions, missing_values=MISSING):

@@ -19,14 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, check_fractions
+from pipelines.splits import SPLITS, split_code
 from pipelines.table import (_column_index, _first_row_is_header, _guess_columns, _open_text, _rows, _text_format,
                              read_class_names)
 from pipelines.text import batched_text_splits
 
 BATCH = 1024
 CACHE_ROWS = 200_000  # bigger files are re-read each epoch instead of held in memory
-_BUCKETS = 2**62
-SPLITS = ("train", "val", "test")
 
 
 # --------------------------------------------------------------------------
@@ -103,9 +102,7 @@ def _batches(path, fmt, cols):
 def _split_code(texts, labels, val_fraction, test_fraction):
     """0 (train), 1 (val) or 2 (test) from a fingerprint of the row's label and text: adding rows to a file
     keeps every old row's split."""
-    bucket = tf.strings.to_hash_bucket_fast(tf.strings.join([labels, texts], separator="\x1f"), _BUCKETS)
-    u = tf.cast(bucket, tf.float64) / float(_BUCKETS)
-    return tf.where(u < test_fraction, 2, tf.where(u < test_fraction + val_fraction, 1, 0))
+    return split_code(tf.strings.join([labels, texts], separator="\x1f"), val_fraction, test_fraction)
 
 
 def _split_batches(ds, split, fractions):
