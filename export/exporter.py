@@ -41,8 +41,12 @@ def _as_input_dict(signature, model, data):
     return data, labels
 
 
-def _check_args(model, formats, quantizations, name, opset):
+def _check_args(model, formats, quantizations, name, opset, max_accuracy_drop):
     common.check_built(model)
+    if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
+            not 0 <= max_accuracy_drop <= 100:
+        raise ExportError(f"`max_accuracy_drop` is in accuracy points, from 0 to 100. Received: "
+                          f"max_accuracy_drop={max_accuracy_drop!r}")
     if "onnx" in formats and (isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= 21):
         raise ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
     unknown = [f for f in formats if f not in FORMATS]
@@ -149,11 +153,7 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
     """
     labels = _class_names(class_names, labels)
     formats, name = tuple(formats), name or getattr(model, "name", None)
-    _check_args(model, formats, tuple(quantizations), name, opset)
-    if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
-            not 0 <= max_accuracy_drop <= 100:
-        raise ExportError(f"`max_accuracy_drop` is in accuracy points, from 0 to 100. Received: "
-                          f"max_accuracy_drop={max_accuracy_drop!r}")
+    _check_args(model, formats, tuple(quantizations), name, opset, max_accuracy_drop)
     quantizations = _plan_quantizations(formats, tuple(quantizations), calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
@@ -216,27 +216,31 @@ def _class_names(class_names, labels):
     return list(class_names)
 
 
+def _lost(row):
+    """`(amount, description)` of what a reduced-precision file loses against Keras, in the budget's units
+    (accuracy points for classifiers, percent of the RMSE for regressors), or None where nothing is measured."""
+    if "accuracy_delta" in row:
+        return -100 * row["accuracy_delta"], (f"{row['file']} loses {-100 * row['accuracy_delta']:.2f} points "
+                                              f"({row['keras_accuracy']:.4f} -> {row['accuracy']:.4f})")
+    if "rmse_increase" in row:
+        return 100 * row["rmse_increase"], (f"{row['file']} RMSE +{100 * row['rmse_increase']:.2f}% "
+                                            f"({row['keras_rmse']:.4g} -> {row['rmse']:.4g})")
+    return None
+
+
 def _check_budget(report, budget):
-    """An `ExportError` naming every reduced-precision file that loses more than `budget` accuracy points."""
-    over = [r for r in report["results"] if r["quantization"] != "fp32" and "accuracy_delta" in r
-            and -100 * r["accuracy_delta"] > budget + 1e-9]
-    grown = [r for r in report["results"] if r["quantization"] != "fp32" and 100 * r.get("rmse_increase", 0) > budget + 1e-9]
-    if grown:
-        worst = max(100 * r["rmse_increase"] for r in grown)
-        lost = "; ".join(f"{r['file']} RMSE +{100 * r['rmse_increase']:.2f}% ({r['keras_rmse']:.4g} -> {r['rmse']:.4g})"
-                         for r in grown)
-        raise ExportError(f"Accuracy budget exceeded on {report['examples']} labelled examples: {lost}; the budget is "
-                          f"{budget:g}% of the RMSE. Nothing was written. Calibrate on more or more representative data "
-                          f"(--calibration-size), leave that quantization out (--quantize), or relax the budget "
-                          f"(--max-accuracy-drop {np.ceil(worst * 10) / 10:g}).")
-    if over:
-        worst = max(-100 * r["accuracy_delta"] for r in over)
-        lost = "; ".join(f"{r['file']} loses {-100 * r['accuracy_delta']:.2f} points ({r['keras_accuracy']:.4f} -> "
-                         f"{r['accuracy']:.4f})" for r in over)
-        raise ExportError(f"Accuracy budget exceeded on {report['examples']} labelled examples: {lost}; the budget is "
-                          f"{budget:g} point(s). Nothing was written. Calibrate on more or more representative data "
-                          f"(--calibration-size), leave that quantization out (--quantize), or relax the budget "
-                          f"(--max-accuracy-drop {np.ceil(worst * 10) / 10:g}).")
+    """An `ExportError` naming every reduced-precision file that loses more than `budget`: accuracy points
+    (classifiers) or percent of the RMSE (regressors)."""
+    losses = [(_lost(r), r) for r in report["results"] if r["quantization"] != "fp32"]
+    over = [(lost, r) for lost, r in losses if lost is not None and lost[0] > budget + 1e-9]
+    if not over:
+        return
+    worst = max(lost[0] for lost, _ in over)
+    unit = "% of the RMSE" if "rmse_increase" in over[0][1] else " point(s)"
+    raise ExportError(f"Accuracy budget exceeded on {report['examples']} labelled examples: "
+                      f"{'; '.join(lost[1] for lost, _ in over)}; the budget is {budget:g}{unit}. Nothing was written. "
+                      f"Calibrate on more or more representative data (--calibration-size), leave that quantization "
+                      f"out (--quantize), or relax the budget (--max-accuracy-drop {np.ceil(worst * 10) / 10:g}).")
 
 
 def _withhold_saved_model(stage, paths):

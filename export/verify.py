@@ -67,7 +67,9 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     n_total = len(ordered[0])
     batch = min(batch, n_total)
     rows = []
-    tabular = (manifest.get("preprocessing") or {}).get("type") == "tabular"
+    # Tables: the metrics people read on every file (and Keras), next to the baseline.
+    tabular = labels is not None and task.kind in ("classification", "regression") and \
+        (manifest.get("preprocessing") or {}).get("type") == "tabular"
     for key, entry in manifest["files"].items():
         run, dynamic_batch = _load(entry, out_dir)
         got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
@@ -96,9 +98,8 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
             row["keras_rmse"] = float(np.sqrt(np.mean((reference - target) ** 2)))
             if common.has_budget(task):
                 row["rmse_increase"] = common.budget_loss(task, labels, reference, full)
-        if labels is not None and tabular and task.kind in ("classification", "regression"):
-            row["metrics"] = (metrics.classification(labels, full) if task.kind == "classification"
-                              else metrics.regression(labels, full))
+        if tabular:
+            row["metrics"] = metrics.score(task.kind, labels, full)
         quant = row["quantization"]
         if quant == "fp32" and task.kind == "regression":  # outputs in target units: float32's relative precision
             scale = float(np.abs(reference).max()) + 1.0
@@ -126,9 +127,8 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
         rows.append(row)
     report = {"model": manifest["name"], "examples": n_total, "labels_given": labels is not None,
               "results": rows, "passed": all(r["passed"] for r in rows)}
-    if labels is not None and tabular and task.kind in ("classification", "regression"):
-        report["keras_metrics"] = (metrics.classification(labels, reference) if task.kind == "classification"
-                                   else metrics.regression(labels, reference))
+    if tabular:
+        report["keras_metrics"] = metrics.score(task.kind, labels, reference)
         found = metrics.baseline(task.kind, labels, manifest.get("preprocessing"), reference.shape[-1])
         if found:
             report["baseline"] = {"name": found[0], **found[1]}

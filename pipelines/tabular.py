@@ -166,7 +166,7 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
 
     def stats(rows):
         values = tf.strings.strip(rows)
-        missing = tf.reduce_any(tf.equal(tf.strings.lower(values)[..., None], missing_values), axis=-1)
+        missing = _is_missing(values, missing_values)
         number = tf.strings.regex_full_match(values, NUMBER)
         has_target = ~missing[:, target]
         flags = tf.stack([tf.reduce_all(number[:, target] | ~has_target), tf.reduce_all(
@@ -329,16 +329,8 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
                          "rows or lower val_fraction/test_fraction.")
     spellings = tf.constant(list(missing_values))
 
-    def rows_of(split):  # (batch, columns) strings of one split's rows that have a target, stripped
-        code = SPLITS.index(split)
-
-        def keep(rows):
-            stripped = tf.strings.strip(rows)
-            has_target = ~_is_missing(stripped[:, target], spellings)
-            return tf.boolean_mask(stripped, tf.equal(_split_code(rows, *fractions), code) & has_target)
-
-        return _string_batches(path, fmt, header).map(keep, num_parallel_calls=AUTOTUNE).filter(
-            lambda rows: tf.shape(rows)[0] > 0)
+    def rows_of(split):
+        return _split_rows(path, fmt, header, target, fractions, spellings, split)
 
     spec_numeric, spec_categorical, target_scale = _encoder_state(
         header, numeric, categorical, rows_of("train"), spellings, profile["missing"],
@@ -368,21 +360,42 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
         num_classes=len(names) if names else None, labels=names, sizes=sizes,
         preprocessing=preprocessing, name=f"tabular:{os.path.basename(path)}", source=path,
         cacheable=sum(sizes.values()) * (preprocessing["encoded_size"] + 1) * 4 <= CACHE_BYTES)
+    _describe(data, header, target, features, numeric, names, profile)
+    return data
+
+
+def _describe(data, header, target, features, numeric, names, profile):
+    """What the run folder and the reports show about the table: column kinds and gaps, rows left out for a
+    missing target, class counts per split and the training split's majority class (the baseline)."""
     kinds = {header[i]: "numeric" for i in numeric}
+    columns = [header[i] for i in features]
     data.extras["columns"] = {"features": columns, "target": header[target],
                               "kinds": {c: kinds.get(c, "categorical") for c in columns},
                               "with_missing": [header[i] for i in features if profile["missing"][i]]}
     if profile["dropped"]:
         data.extras["dropped_rows"] = {"reason": f"target {header[target]!r} missing", **profile["dropped"]}
-    if names:
-        index = {name: k for k, name in enumerate(names)}
-        data.extras["class_counts"] = {split: {name: sum(n for v, n in found.items() if index[v] == k)
-                                               for k, name in enumerate(names)}
-                                       for split, found in profile["targets"].items() if found}
-        train_counts = data.extras["class_counts"].get("train", {})
-        if train_counts:
-            preprocessing["majority_class"] = names.index(max(names, key=lambda n: train_counts.get(n, 0)))
-    return data
+    if not names:
+        return
+    index = {name: k for k, name in enumerate(names)}
+    data.extras["class_counts"] = {split: {name: sum(n for v, n in found.items() if index[v] == k)
+                                           for k, name in enumerate(names)}
+                                   for split, found in profile["targets"].items() if found}
+    train_counts = data.extras["class_counts"].get("train", {})
+    if train_counts:
+        data.preprocessing["majority_class"] = names.index(max(names, key=lambda n: train_counts.get(n, 0)))
+
+
+def _split_rows(path, fmt, header, target, fractions, spellings, split):
+    """`(batch, columns)` stripped strings of the rows of one split that have a target, streamed."""
+    code = SPLITS.index(split)
+
+    def keep(rows):
+        stripped = tf.strings.strip(rows)
+        has_target = ~_is_missing(stripped[:, target], spellings)
+        return tf.boolean_mask(stripped, tf.equal(_split_code(rows, *fractions), code) & has_target)
+
+    return _string_batches(path, fmt, header).map(keep, num_parallel_calls=AUTOTUNE).filter(
+        lambda rows: tf.shape(rows)[0] > 0)
 
 
 def _is_missing(values, spellings):

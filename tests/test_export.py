@@ -389,3 +389,17 @@ def test_class_names_are_names_and_labels_is_their_deprecated_alias(tmp_path):
                      verbose=False)
     manifest = json.load(open(os.path.join(str(tmp_path / "b"), "zoo_export.json")))
     assert manifest["labels"] == ["a", "b", "c"]
+
+
+def test_a_regressor_file_over_the_budget_is_named_with_its_rmse_increase():
+    from export.exporter import _check_budget
+
+    rows = [{"file": "tflite_fp32", "quantization": "fp32", "rmse_increase": 0.0, "keras_rmse": 300.0, "rmse": 300.0},
+            {"file": "tflite_int8", "quantization": "int8", "rmse_increase": 0.0481, "keras_rmse": 300.0,
+             "rmse": 314.43},
+            {"file": "onnx_int8", "quantization": "int8", "rmse_increase": 0.004, "keras_rmse": 300.0, "rmse": 301.2}]
+    with pytest.raises(ExportError, match=r"Accuracy budget exceeded on 56 labelled examples: tflite_int8 RMSE "
+                                          r"\+4\.81% \(300 -> 314\.4\); the budget is 1% of the RMSE\. Nothing was "
+                                          r"written\..*--max-accuracy-drop 4\.9"):
+        _check_budget({"examples": 56, "results": rows}, 1.0)
+    _check_budget({"examples": 56, "results": rows}, 5.0)  # within a 5% budget: no error

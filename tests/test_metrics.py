@@ -56,6 +56,8 @@ def test_an_untrained_seasonal_forecaster_is_exactly_the_seasonal_naive_forecast
     assert report["model"]["rmse"] == pytest.approx(report["seasonal_naive"]["rmse"], rel=1e-5)
     with pytest.raises(ValueError, match="at least 13 steps"):
         zoo.lstm_forecaster_tiny(base="seasonal", season=13)
+    with pytest.raises(ValueError, match="base='drift' needs a known window of at least 2 steps"):
+        zoo.lstm_forecaster_tiny(base="drift", input_shape=(1, 1))
 
 
 def test_an_untrained_drift_forecaster_is_exactly_the_drift_forecast(tmp_path):

@@ -58,6 +58,9 @@ def _cmd_info(args):
     return 0
 
 
+TABLE_TASKS = ("tabular_classification", "regression")  # the tasks of `tabular:` data
+
+
 def model_kwargs_for(name, data):
     """Builder arguments that fit a registered model to a dataset."""
     import zoo
@@ -79,7 +82,7 @@ def model_kwargs_for(name, data):
         if spec.family == "rnn":  # the naive forecast to correct: the better one on the validation windows
             kwargs.update(forecast_base(data))
         return kwargs
-    if data.task in ("tabular_classification", "regression"):
+    if data.task in TABLE_TASKS:
         return tabular_kwargs(spec, data)
     raise ValueError(f"`zoo train` has no datasets for {data.task} models yet.")
 
@@ -128,15 +131,12 @@ def _parse_model_args(pairs):
     return out
 
 
-FLOAT32_TASKS = ("tabular_classification", "regression")  # small MLPs: bf16 saves nothing and costs digits
-
-
 def _mixed_precision(args, task=None):
     """`--mixed-precision`/`--no-mixed-precision`, else on where bf16 is native (`zoo.config.bf16_hardware`),
-    except for tables (`FLOAT32_TASKS`)."""
+    except for tables (`TABLE_TASKS`: small MLPs, where bf16 saves nothing and costs digits)."""
     if args.mixed_precision is not None:
         return args.mixed_precision
-    if task in FLOAT32_TASKS:
+    if task in TABLE_TASKS:
         return False
     from zoo.config import bf16_hardware
 
@@ -191,7 +191,7 @@ def _cmd_train(args):
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     if args.out:
         print(_data_line(data), flush=True)
-        if args.mixed_precision is None and data.task in FLOAT32_TASKS:
+        if args.mixed_precision is None and data.task in TABLE_TASKS:
             print("Precision: float32 (tables; --mixed-precision for bf16)")
         elif args.mixed_precision is None:
             from zoo.config import bf16_hardware
@@ -202,12 +202,12 @@ def _cmd_train(args):
     kwargs = {**model_kwargs_for(args.model, data), **_parse_model_args(args.model_arg)}
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
-    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=_train_config(args, data.task, data.sizes.get("train")),
-                 strategy=strategy, restart=args.restart)
+    config = _train_config(args, data.task, data.sizes.get("train"))
+    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=config, strategy=strategy,
+                 restart=args.restart)
     if data.task == "forecasting" and data.test is not None and result.model is not None:
         _print_forecast(pipelines.forecast_report(result.model, data), args.out)
-    if data.task in ("tabular_classification", "regression") and (data.test or data.val) is not None \
-            and result.model is not None:
+    if data.task in TABLE_TASKS and (data.test is not None or data.val is not None) and result.model is not None:
         _print_table_metrics(result.model, data, args.out)
     if args.out:
         print(f"Saved {os.path.join(args.out, 'model.keras')}")

@@ -73,6 +73,11 @@ def regression(targets, predictions):
             "r2": float(1 - np.sum(err ** 2) / spread) if spread > 0 else float("nan")}
 
 
+def score(task_kind, labels, outputs):
+    """`classification(labels, outputs)` or `regression(labels, outputs)` by the task's kind."""
+    return classification(labels, outputs) if task_kind == "classification" else regression(labels, outputs)
+
+
 def baseline(task_kind, labels, preprocessing, num_classes=None):
     """`(name, metrics)` of the baseline on `labels`: the training split's majority class (classification,
     `preprocessing["majority_class"]`) or its mean target (regression, `preprocessing["target_scale"]`);
@@ -114,8 +119,7 @@ def evaluate(model, data, split="test", batch_size=1024):
         labels.append(y.numpy())
     predictions, labels = np.concatenate(predictions), np.concatenate(labels)
     kind = "classification" if data.num_classes else "regression"
-    scores = classification(labels, predictions) if kind == "classification" else regression(labels, predictions)
-    report = {"split": split, "examples": int(len(labels)), "model": scores}
+    report = {"split": split, "examples": int(len(labels)), "model": score(kind, labels, predictions)}
     found = baseline(kind, labels, data.preprocessing, data.num_classes)
     if found:
         report["baseline"] = {"name": found[0], **found[1]}

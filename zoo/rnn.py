@@ -223,6 +223,27 @@ class NaiveForecast(layers.Layer):
         return {**super().get_config(), "horizon": self.horizon, "lag": self.lag, "drift": self.drift}
 
 
+def _naive_lag(base, season, input_shape, output_features):
+    """How many steps back the naive base reads (`NaiveForecast`'s `lag`), or None without a base; a base
+    the window or the outputs cannot serve is a `ValueError` that names the fix."""
+    _common.check_choice("base", base, ("last", "seasonal", "drift", None))
+    if base is None:
+        return None
+    window, features = input_shape
+    lag = 1
+    if base == "seasonal":
+        _common.check_positive_int("season", season)
+        lag = season
+    needed = 2 if base == "drift" else lag  # the drift method reads the first and the last value
+    if window is None or window < needed:
+        raise ValueError(f"base={base!r} needs a known window of at least {needed} steps. Received: "
+                         f"input_shape={input_shape!r}, season={season!r}")
+    if output_features != features:
+        raise ValueError(f"base={base!r} forecasts every input feature; output_features={output_features} "
+                         f"differs from the {features} input features. Pass base=None.")
+    return lag
+
+
 def RNNForecaster(
     input_shape=(12, 1),
     units=(64,),
@@ -270,19 +291,7 @@ def RNNForecaster(
     output_features = features if output_features is None else output_features
     _common.check_positive_int("output_features", output_features)
     _common.check_weights_arg(weights)
-    _common.check_choice("base", base, ("last", "seasonal", "drift", None))
-    lag = None
-    if base is not None:
-        lag = 1
-        if base == "seasonal":
-            _common.check_positive_int("season", season)
-            lag = season
-        if window is None or lag > window or (base == "drift" and window < 2):
-            raise ValueError(f"base={base!r} reads the value {lag} step(s) back, so the window must be known and "
-                             f"at least {lag} steps. Received: input_shape={input_shape!r}, season={season!r}")
-        if output_features != features:
-            raise ValueError(f"base={base!r} forecasts every input feature; output_features={output_features} "
-                             f"differs from the {features} input features. Pass base=None.")
+    lag = _naive_lag(base, season, input_shape, output_features)
 
     inputs = layers.Input(shape=(window, features), name="series")
     x = inputs

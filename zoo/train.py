@@ -403,8 +403,6 @@ def _precise_bn(run, train, data, strategy):
     parameter server: its variables live on the ps tasks)."""
     if not run.config.precise_bn_examples or isinstance(strategy, tf.distribute.ParameterServerStrategy):
         return
-    if not batch_norm_layers(run.model):
-        return
     if data is not None:
         batches = data.batches("train", run.config.batch_size, training=True, seed=run.config.seed + 1,
                                epoch=run.config.epochs, drop_remainder=True)  # no 1-example batch
