@@ -118,3 +118,25 @@ def test_every_registered_name_imports_from_zoo_in_a_fresh_process():
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["missing"] == [] and out["names"] == len(zoo.list_models())
+
+
+def test_load_model_is_the_first_call_in_a_fresh_process(tmp_path):
+    """`zoo.load_model` before any builder ran: the task model, the tabular embedding and the forecaster's
+    naive base resolve (in this test process they were registered long ago by other tests)."""
+    paths = []
+    for name, kwargs in (("mlp_regressor", {"input_shape": (5,), "numeric_features": 2, "target_mean": 10.0,
+                                             "target_std": 2.0}),
+                         ("lstm_forecaster_tiny", {"base": "seasonal", "season": 4}), ("resnet8", {"classes": 2})):
+        path = str(tmp_path / f"{name}.keras")
+        zoo.create_model(name, **kwargs).save(path)
+        paths.append(path)
+    code = ("import sys, zoo\n"
+            "for path in sys.argv[1:]:\n"
+            "    model = zoo.load_model(path)\n"
+            "    print(model.name, model.task)")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, "-c", code, *paths], env=env, cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["mlp_regressor", "regression", "lstm_forecaster_tiny", "forecasting",
+                                   "resnet8", "image_classification"]

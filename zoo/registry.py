@@ -28,6 +28,9 @@ from zoo.tasks_names import TASK_NAMES
 # that `import zoo` (and `zoo list`/`zoo info`, which read `catalog.json`)
 # stay fast and do not load TensorFlow.
 FAMILY_MODULES = ("zoo.mlp", "zoo.resnet", "zoo.densenet", "zoo.nasnet", "zoo.rnn", "zoo.transformer")
+# Keras classes that saved models name besides the families' own: the task model every builder returns, the
+# shared layers, the distiller. (Keras and NumPy only: no TensorFlow import, so they load on any backend.)
+CLASS_MODULES = ("zoo.tasks", "zoo.layers", "zoo.compress")
 CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.json")
 
 
@@ -107,8 +110,9 @@ def register_model(
 
 
 def load_families():
-    """Import every family module (registering its builders); cheap after the first call."""
-    for module in FAMILY_MODULES:
+    """Import every family module (registering its builders) and every module whose Keras classes a saved
+    zoo model refers to (`CLASS_MODULES`); cheap after the first call."""
+    for module in FAMILY_MODULES + CLASS_MODULES:
         importlib.import_module(module)
     import zoo
 
