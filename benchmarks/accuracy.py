@@ -64,7 +64,7 @@ def main():
     import zoo
     from export import export_model
     from export.formats import runner as _runner
-    from zoo.cli import model_kwargs_for
+    from zoo.recipes import model_kwargs_for
     from zoo.train import TrainConfig, fit
     import pipelines
 

@@ -233,4 +233,5 @@ def _readme_headline(records):
         f.write(before + start + "\n" + table + "\n" + end + after)
 
 
-from zoo.bench import count_flops, timed, train_step_runner  # noqa: E402,F401  (shared with `zoo bench`)
+from app.bench import count_flops, train_step_runner  # noqa: E402,F401
+from zoo.timing import timed  # noqa: E402,F401  (shared with `zoo bench`)

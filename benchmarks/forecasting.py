@@ -2,7 +2,7 @@
 
 For each series: `pipelines.series_file` with its defaults (transform auto, 12-step input window,
 one step ahead, chronological 65/15/20 split) and `lstm_forecaster` built and trained as `zoo train`
-does (`zoo.cli.model_kwargs_for`: the network corrects the better naive forecast on the validation
+does (`zoo.recipes.model_kwargs_for`: the network corrects the better naive forecast on the validation
 windows; `zoo.config.TASK_DEFAULTS["forecasting"]`; the correction is kept only where it beats the naive
 forecast on the validation windows) next to the same model without a naive base (`base=None`, the
 previous default). Both are scored in series units on the same test windows as the last-value and
@@ -92,13 +92,13 @@ def run_one(name, folder, base):
 
     import pipelines
     import zoo
-    from zoo import cli
+    from zoo import recipes
     from zoo.config import TASK_DEFAULTS, TrainConfig
     from zoo.train import fit
 
     path, column, date_column, season = write_csv(name, folder)
     data = pipelines.series_file(path, column=column, date_column=date_column, season=season)
-    kwargs = cli.model_kwargs_for("lstm_forecaster", data)
+    kwargs = recipes.model_kwargs_for("lstm_forecaster", data)
     if not base:
         kwargs["base"] = None
         kwargs.pop("season", None)

@@ -36,7 +36,7 @@ def full_runs(tasks):
     import zoo
     from benchmarks.accuracy import TASKS, arrays
     from benchmarks.common import SHARED, save
-    from zoo.cli import model_kwargs_for
+    from zoo.recipes import model_kwargs_for
     from zoo.train import TrainConfig, fit
 
     rows = []
@@ -85,7 +85,7 @@ def main():
 
     import zoo
     from benchmarks.common import save
-    from zoo.bench import zoo_step_runner
+    from app.bench import zoo_step_runner
     from zoo.config import bf16_hardware
 
     runners = {}

@@ -57,7 +57,7 @@ def _selective_note(entry):
 
 def train_or_load(name, task, data, epochs, keep):
     import zoo
-    from zoo.cli import model_kwargs_for
+    from zoo.recipes import model_kwargs_for
     from zoo.train import TrainConfig, fit
 
     path = os.path.join(keep, f"{name}.keras") if keep else None

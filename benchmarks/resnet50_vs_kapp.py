@@ -37,7 +37,7 @@ def main():
 
     import zoo
     from benchmarks.common import save
-    from zoo.bench import train_step_runner, zoo_step_runner
+    from app.bench import train_step_runner, zoo_step_runner
 
     shape = (args.image_size, args.image_size, 3)
     builders = {
@@ -69,7 +69,7 @@ def main():
                 "`Keras train step` is the compiled function model.fit runs, called through "
                 "train_on_batch (fit's own tf.data iterator competed with the step for the 2 cores); "
                 "`zoo.train step` is the tf.function step zoo.train.fit runs. zoo's default is ResNet v1.5 (stride in the 3x3 conv; 8.22 vs 7.76 GFLOPs/img by "
-                "zoo.bench.count_flops); `stride_in_1x1=True` builds the keras.applications graph. "
+                "app.bench.count_flops); `stride_in_1x1=True` builds the keras.applications graph. "
                 "zoo's batch norm runs TensorFlow's fused kernel in training (zoo/layers.py; same "
                 "variables and numerics as Keras'); the `unfused` row is the default model with "
                 "Keras' own batch-norm computation, to show what that kernel contributes. "

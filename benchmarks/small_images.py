@@ -62,7 +62,7 @@ def batch_statistics_accuracy(run, npz, batch=64):
 
 def main():
     from benchmarks.common import save
-    from zoo import cli
+    from app import cli
 
     p = argparse.ArgumentParser()
     p.add_argument("--classes", default="airplane,frog;cat,dog", help="class pairs, ';' between sets")

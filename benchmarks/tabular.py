@@ -2,7 +2,7 @@
 
 Each table is written as a CSV and read by `pipelines.tabular_file` with its defaults (missing values
 imputed with indicators, rows without a target left out). The zoo model (`mlp_tabular` /
-`mlp_regressor`) trains with exactly what `zoo train` would use (`zoo.cli`'s builder arguments and
+`mlp_regressor`) trains with exactly what `zoo train` would use (`zoo.recipes`' builder arguments and
 recipe: `zoo.config.TASK_DEFAULTS`); `HistGradientBoostingClassifier/Regressor` with scikit-learn's
 defaults gets the same rows (train + val, since it holds out its own validation data when it needs
 it), the raw columns (categories as pandas categories, missing values as NaN: it handles both
@@ -129,7 +129,8 @@ def run_one(name, folder):
 
     import pipelines
     import zoo
-    from zoo import cli, metrics
+    from app import cli, commands
+    from zoo import metrics, recipes
     from zoo.train import fit
 
     frame, target, about = _frame(name)
@@ -139,8 +140,8 @@ def run_one(name, folder):
     classification = data.task == "tabular_classification"
     model_name = "mlp_tabular" if classification else "mlp_regressor"
     args = cli.build_parser().parse_args(["train", model_name, "--quiet"])
-    config = cli._train_config(args, data.task, data.sizes["train"])
-    kwargs = cli.model_kwargs_for(model_name, data)
+    config = commands.train_config(args, data.task, data.sizes["train"])
+    kwargs = recipes.model_kwargs_for(model_name, data)
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
     result = fit(lambda: zoo.create_model(model_name, **kwargs), data, config=config)

@@ -23,15 +23,20 @@ Layout of `out_dir`:
     zoo_export.json                   name, task, input spec, preprocessing, labels, versions, files + hashes
     report.json                       the last verification
 
-One module per format (`saved_model`, `tflite`, `onnx`) behind the table
-`FORMATS` (`export.formats`); `export_model` (`export.exporter`) computes the
-model's signature once and hands it to each; `export.manifest` writes
-`zoo_export.json`; `export.verify` runs every file with the same runners.
+One module per format (`saved_model`, `tflite`, `onnx`), each registered with
+`@register_format` (`export.formats`: its name, quantizations and file names,
+declared once); `export_model` (`export.exporter`) computes the model's
+signature once and hands it to each; `export.manifest` writes
+`zoo_export.json`; `export.verify` runs every file with the formats' runners.
 """
 
 from export.common import ExportError
 from export.exporter import export_model
-from export.formats import FORMATS, QUANTIZATIONS
+from export.formats import FORMATS, all_quantizations, load_formats
 from export.verify import verify_export
+from pipelines import quiet as _quiet  # noqa: F401  (TensorFlow's start-up lines filtered at its first import)
+
+load_formats()  # every module of export/ (each format registers itself)
+QUANTIZATIONS = all_quantizations()
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "ExportError", "export_model", "verify_export"]

@@ -8,11 +8,9 @@ import numpy as np
 
 from export import common, manifest as manifest_lib
 from export.common import ExportError
-from export.formats import FORMATS, QUANTIZATIONS
-from export.onnx import DEFAULT_OPSET
-from export.tflite import tflite_specs
+from export.formats import FORMATS, all_quantizations, load_formats
 from export.verify import format_table, verify_files
-from zoo import files
+from pipelines import files
 
 
 def _as_input_dict(signature, model, data):
@@ -41,21 +39,21 @@ def _as_input_dict(signature, model, data):
     return data, labels
 
 
-def _check_args(model, formats, quantizations, name, opset, max_accuracy_drop):
+def _check_args(model, formats, quantizations, name, options, max_accuracy_drop):
     common.check_built(model)
     if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
             not 0 <= max_accuracy_drop <= 100:
         raise ExportError(f"`max_accuracy_drop` is in accuracy points, from 0 to 100. Received: "
                           f"max_accuracy_drop={max_accuracy_drop!r}")
-    if "onnx" in formats and (isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= 21):
-        raise ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise ExportError(f"Unknown export format(s) {unknown}. Allowed: {list(FORMATS)}. "
                           f"Received: formats={list(formats)}")
-    bad = [q for q in quantizations if q not in QUANTIZATIONS]
+    for fmt in formats:
+        FORMATS[fmt].check_options(options)
+    bad = [q for q in quantizations if q not in all_quantizations()]
     if bad:
-        raise ExportError(f"Unknown TFLite quantization(s) {bad}. Allowed: {list(QUANTIZATIONS)}.")
+        raise ExportError(f"Unknown quantization(s) {bad}. Allowed: {list(all_quantizations())}.")
     if not name or not all(c.isalnum() or c in "_-." for c in name) or set(name) == {"."}:
         raise ExportError(f"`name` must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
 
@@ -64,18 +62,17 @@ def _plan_quantizations(formats, quantizations, calibration_data):
     """The quantizations to write (int8 added when there is calibration data)."""
     if calibration_data is not None and "int8" not in quantizations:
         quantizations += ("int8",)
-    if "int8" in quantizations and calibration_data is None and ("tflite" in formats or "onnx" in formats):
+    if "int8" in quantizations and calibration_data is None and any("int8" in FORMATS[f].quantizations
+                                                                     for f in formats):
         raise ExportError("int8 quantization needs calibration_data (representative inputs, "
                           "e.g. a few hundred training examples).")
     return quantizations
 
 
 def _check_free(out_dir, name, formats, quantizations, overwrite):
-    planned = ["model.keras", "verify_inputs.npz"]
-    if "tflite" in formats:
-        planned += [f"{name}.{q}.tflite" for q in quantizations]
-    if "onnx" in formats:
-        planned += [f"{name}.onnx"] + [f"{name}.int8.onnx"] * ("int8" in quantizations)
+    planned = ["model.keras", "verify_inputs.npz"] + [
+        p.path for f in formats if FORMATS[f].publish_when_failed  # the others are versioned (`prepare`)
+        for p in FORMATS[f].planned(name, quantizations)]
     existing = [p for p in planned if os.path.exists(os.path.join(out_dir, p))]
     if existing and not overwrite:
         raise ExportError(f"{out_dir!r} already holds {existing}. Choose a new output folder, or pass "
@@ -115,9 +112,9 @@ def _hash_all(out_dir, *groups):
             entry["sha256"] = manifest_lib.sha256(os.path.join(out_dir, entry["path"]))
 
 
-def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizations=("fp32", "fp16", "dynamic"),
+def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                  calibration_data=None, eval_data=None, class_names=None, preprocessing=None, vectorizer=None,
-                 opset=DEFAULT_OPSET, version=None, int8_io=False, allow_flex=False, overwrite=False,
+                 opset=None, version=None, int8_io=False, allow_flex=False, overwrite=False,
                  task=None, max_accuracy_drop=1.0, verbose=True, labels=None):
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
@@ -125,10 +122,10 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         model: a built Keras model (mixed-precision models are exported
             from a float32 copy).
         out_dir: export folder (see the package docstring for the layout).
-        formats: any of `export.FORMATS` (`saved_model`, `tflite`, `onnx`).
+        formats: any of `export.FORMATS` (`saved_model`, `tflite`, `onnx`; default: all).
         name: model name in paths and TF Serving (default: `model.name`).
-        quantizations: TFLite variants among `fp32, fp16, dynamic, int8`;
-            `int8` is added automatically when `calibration_data` is given, and
+        quantizations: among `export.QUANTIZATIONS` (`fp32, fp16, dynamic, int8`; default: all but
+            int8); each format writes those it declares. `int8` is added automatically when `calibration_data` is given, and
             with `onnx` in `formats` it also writes a static int8 ONNX file.
         calibration_data: representative inputs for int8 (array / dict / list).
         eval_data: `(inputs, labels)` or inputs to verify on (default: random
@@ -139,7 +136,7 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         preprocessing: stored in `zoo_export.json` and ONNX metadata.
         vectorizer: the fitted `TextVectorization` of a text model; adds a
             `serving_text` signature and writes `vocabulary.txt`.
-        opset: ONNX opset.
+        opset: ONNX opset (default `export.onnx.DEFAULT_OPSET`).
         version: TF Serving version (default: next free integer).
         int8_io: int8 input/output tensors for the int8 TFLite file.
         allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
@@ -152,8 +149,11 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
         labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
     """
     labels = _class_names(class_names, labels)
-    formats, name = tuple(formats), name or getattr(model, "name", None)
-    _check_args(model, formats, tuple(quantizations), name, opset, max_accuracy_drop)
+    load_formats()
+    formats, name = tuple(FORMATS if formats is None else formats), name or getattr(model, "name", None)
+    if quantizations is None:
+        quantizations = tuple(q for q in all_quantizations() if q != "int8")
+    _check_args(model, formats, tuple(quantizations), name, {"opset": opset}, max_accuracy_drop)
     quantizations = _plan_quantizations(formats, tuple(quantizations), calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
@@ -173,25 +173,26 @@ def export_model(model, out_dir, *, formats=tuple(FORMATS), name=None, quantizat
     with _export_lock(out_dir):  # one export at a time per folder: versions and files cannot race
         _remove_stale_temporaries(out_dir)
         _check_free(out_dir, name, formats, quantizations, overwrite)
-        if "saved_model" in formats:
-            version = _free_version(os.path.join(out_dir, "saved_model", name), version)
         options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
                    "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
                    "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset,
                    "max_accuracy_drop": float(max_accuracy_drop), "eval_inputs": eval_inputs,
                    "eval_labels": eval_labels}
+        for fmt in formats:
+            FORMATS[fmt].prepare(out_dir, name, options)  # e.g. the SavedModel's free version
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
             report, published = _export_and_verify(model, signature, stage, formats, options, eval_inputs,
                                                    eval_labels, vectorizer, labels, preprocessing)
             _check_budget(report, max_accuracy_drop)
             if not report["passed"]:
-                published = _withhold_saved_model(stage, published)
+                published = _withhold(stage, published, formats)
             _publish(stage, out_dir, published)
     if verbose:
         print(format_table(report))
-        if not report["passed"] and "saved_model" in formats:
-            print("The SavedModel version was not published (TF Serving would have loaded it): fix the "
-                  "failures above and export again.")
+        withheld = [f for f in formats if not FORMATS[f].publish_when_failed]
+        if not report["passed"] and withheld:
+            print(f"The {', '.join(withheld)} files were not published (a server would have loaded them): fix "
+                  "the failures above and export again.")
     return report
 
 
@@ -243,16 +244,20 @@ def _check_budget(report, budget):
                       f"out (--quantize), or relax the budget (--max-accuracy-drop {np.ceil(worst * 10) / 10:g}).")
 
 
-def _withhold_saved_model(stage, paths):
-    """A failed verification: every file is published for inspection except the SavedModel version,
-    which TF Serving would load; the manifest says so."""
+def _withhold(stage, paths, formats):
+    """A failed verification: every file is published for inspection except those of the formats that
+    are not `publish_when_failed` (the SavedModel version, which TF Serving would load); the manifest
+    says so."""
     manifest = manifest_lib.read(stage)
-    entry = manifest["files"].pop("saved_model", None)
-    if entry is None:
+    withheld = [key for key, entry in manifest["files"].items() if not FORMATS[entry["format"]].publish_when_failed]
+    if not withheld:
         return paths
-    manifest["skipped"]["saved_model"] = "not published: verification failed (see report.json)"
+    for key in withheld:
+        entry = manifest["files"].pop(key)
+        manifest["skipped"][key] = "not published: verification failed (see report.json)"
+        paths = [p for p in paths if p != entry["path"]]
     manifest_lib.write(stage, manifest)
-    return [p for p in paths if p != entry["path"]]
+    return paths
 
 
 def _export_and_verify(model, signature, stage, formats, options, eval_inputs, eval_labels, vectorizer, labels,
@@ -263,10 +268,11 @@ def _export_and_verify(model, signature, stage, formats, options, eval_inputs, e
         entries.update(FORMATS[fmt].write(model, signature, stage, options))
     references = _write_references(model, stage, eval_inputs, eval_labels, vectorizer)
     _hash_all(stage, entries, references)
-    tflite_inputs = [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
-                     for s in tflite_specs(model, signature)] if "tflite" in formats else None
+    fields = {field: None for fmt in FORMATS.values() for field in fmt.manifest_fields}
+    for fmt in formats:
+        fields.update(FORMATS[fmt].manifest_update(model, signature))
     manifest = manifest_lib.build(signature, entries=entries, labels=labels, preprocessing=preprocessing,
-                                  skipped={}, tflite_inputs=tflite_inputs, references=references)
+                                  skipped={}, references=references, **fields)
     manifest["max_accuracy_drop"] = options["max_accuracy_drop"]  # `zoo verify` judges by the same budget
     report = verify_files(stage, model, eval_inputs, eval_labels, manifest=manifest)
     manifest_lib.write(stage, manifest)
@@ -282,19 +288,9 @@ def _publish(stage, out_dir, paths):
         source, target = os.path.join(stage, rel), os.path.join(out_dir, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if os.path.isdir(source):
-            os.rename(source, target)  # a new version folder: `_free_version` made sure it is free
+            os.rename(source, target)  # a new version folder: the format's `prepare` made sure it is free
         else:
             os.replace(source, target)
-
-
-def _free_version(model_dir, version):
-    from export.saved_model import next_version
-
-    version = next_version(model_dir) if version is None else int(version)
-    if os.path.exists(os.path.join(model_dir, str(version))):
-        raise ExportError(f"{os.path.join(model_dir, str(version))!r} already exists; TF Serving versions are "
-                          "immutable. Leave version unset to take the next free number.")
-    return version
 
 
 def _check_finite(what, arrays):
@@ -324,9 +320,10 @@ def _export_lock(out_dir):
 
 def _remove_stale_temporaries(out_dir):
     """Temporary folders of exports that were killed (their process is gone)."""
-    folders = [out_dir] + [os.path.join(out_dir, "saved_model", d) for d in
-                           (os.listdir(os.path.join(out_dir, "saved_model"))
-                            if os.path.isdir(os.path.join(out_dir, "saved_model")) else [])]
+    folders = [out_dir] + [os.path.join(out_dir, d) for d in os.listdir(out_dir)
+                           if os.path.isdir(os.path.join(out_dir, d))]  # e.g. saved_model/
+    folders += [os.path.join(f, d) for f in folders[1:] for d in os.listdir(f)
+                if os.path.isdir(os.path.join(f, d))]  # e.g. saved_model/<name>/, where versions are written
     for folder in folders:
         for path in files.stale_temporaries(folder):
             files.remove(path)

@@ -1,15 +1,84 @@
-"""The export formats, by name: each writes its files and knows how to run them.
+"""The export formats: one registration point. A format is a `Format` subclass, decorated with
+`@register_format`, in its own module of `export/` (`saved_model.py`, `tflite.py`, `onnx.py`); it
+declares its name, its quantizations and its file names once, writes its files and runs them. The
+exporter, `verify`, `zoo bench` and the command line read only these declarations:
 
-`FORMATS[name].write(model, signature, out_dir, options)` returns the
-manifest entries of the files it wrote; `FORMATS[entry["format"]].runner(entry,
-out_dir)` returns `(run(inputs) -> outputs, takes_any_batch)`, which both
-the export's verification and `zoo verify` use.
+- `FORMATS[name].planned(model_name, quantizations)`: the files it will write (`Planned`: the
+  manifest key, the path in the export folder, the quantization); the exporter refuses to overwrite
+  them, `zoo bench` offers each key as a runtime.
+- `FORMATS[name].write(model, signature, out_dir, options)`: the manifest entries of the files it wrote.
+- `FORMATS[entry["format"]].runner(entry, out_dir)`: `(run(inputs) -> outputs, takes_any_batch)`,
+  which the export's verification, `zoo verify` and `zoo bench` use.
+
+`load_formats()` imports every module of `export/`, so a new format registers by existing (see the
+README's "Extending the zoo"). This module imports neither TensorFlow nor the formats.
 """
 
-from export import onnx, saved_model, tflite
+import collections
+import importlib
+import os
+import pkgutil
 
-FORMATS = {fmt.name: fmt for fmt in (saved_model.FORMAT, tflite.FORMAT, onnx.FORMAT)}
-QUANTIZATIONS = tflite.QUANTIZATIONS
+Planned = collections.namedtuple("Planned", "key path quantization")
+
+FORMATS = {}  # name -> Format instance, in registration order
+
+
+class Format:
+    """The declaration every export format makes (subclass it, then `@register_format`)."""
+
+    name = None
+    quantizations = ("fp32",)  # the quantizations it can write ("fp32": the float file)
+    publish_when_failed = True  # False: a file a server would pick up is withheld when verification fails
+    manifest_fields = ()  # extra top-level manifest fields it fills (`manifest_update`)
+
+    def planned(self, model_name, quantizations):
+        """The files it writes for these quantizations (those it does not write are left out)."""
+        raise NotImplementedError
+
+    def check_options(self, options):
+        """Refuse a bad format option (`ExportError` naming it) before anything is written."""
+
+    def prepare(self, out_dir, model_name, options):
+        """Called once the export folder is locked, before writing: may fill `options` (e.g. a version)."""
+
+    def write(self, model, signature, out_dir, options):
+        raise NotImplementedError
+
+    def runner(self, entry, out_dir):
+        raise NotImplementedError
+
+    def manifest_update(self, model, signature):
+        """`{field: value}` for the manifest (the fields named in `manifest_fields`)."""
+        return {}
+
+
+def register_format(cls):
+    """Register a `Format` subclass under its `name` (class decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, Format)) or not cls.name:
+        raise ValueError(f"@register_format takes a Format subclass with a name. Received: {cls!r}")
+    if cls.name in FORMATS and type(FORMATS[cls.name]) is not cls:
+        raise ValueError(f"An export format named {cls.name!r} is already registered.")
+    FORMATS[cls.name] = cls()
+    return cls
+
+
+def load_formats():
+    """Import every module of `export/` (each format module registers itself); returns `FORMATS`."""
+    for module in pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]):
+        importlib.import_module(f"export.{module.name}")
+    return FORMATS
+
+
+def all_quantizations():
+    """Every quantization some format writes, in declaration order."""
+    return tuple(dict.fromkeys(q for fmt in load_formats().values() for q in fmt.quantizations))
+
+
+def runtimes(model_name="model"):
+    """`{manifest key: (format name, quantization)}` of every file any format can write."""
+    return {p.key: (fmt.name, p.quantization) for fmt in load_formats().values()
+            for p in fmt.planned(model_name, fmt.quantizations)}
 
 
 def runner(entry, out_dir):

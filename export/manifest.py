@@ -11,7 +11,7 @@ import json
 import os
 
 from export.common import ExportError
-from zoo import files
+from pipelines import files
 
 MANIFEST = "zoo_export.json"
 REPORT = "report.json"
@@ -51,11 +51,12 @@ def sha256(path):
     return h.hexdigest()
 
 
-def build(signature, *, entries, labels, preprocessing, skipped, tflite_inputs, references):
+def build(signature, *, entries, labels, preprocessing, skipped, references, **format_fields):
+    """The manifest; `format_fields` are the formats' own top-level fields (`Format.manifest_fields`)."""
     return {
         "name": signature.name, "task": signature.task.name,
         "inputs": signature.describe_inputs(), "output": signature.output, "outputs": list(signature.outputs),
-        "tflite_inputs": tflite_inputs, "labels": labels, "preprocessing": preprocessing or {},
+        **format_fields, "labels": labels, "preprocessing": preprocessing or {},
         "files": entries, "references": references, "skipped": skipped, "versions": versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import common
+from export.formats import Format, Planned, register_format
 
 DEFAULT_OPSET = 17
 
@@ -159,23 +160,36 @@ def _within_budget(float_path, flat, signature, calibration, options, search_exa
     return (narrow, WEIGHT_OPS) if loss(narrow) < full else (flat, None)
 
 
-class OnnxFormat:
-    """ONNX `<name>.onnx` (dynamic batch and length), with `zoo.*` metadata."""
+@register_format
+class OnnxFormat(Format):
+    """ONNX `<name>.onnx` (dynamic batch and length), with `zoo.*` metadata, and with int8 a statically
+    quantized `<name>.int8.onnx` (QDQ, calibrated on the calibration data)."""
 
     name = "onnx"
+    quantizations = ("fp32", "int8")
+
+    def planned(self, model_name, quantizations):
+        return [Planned("onnx", f"{model_name}.onnx", "fp32")] + (
+            [Planned("onnx_int8", f"{model_name}.int8.onnx", "int8")] if "int8" in quantizations else [])
+
+    def check_options(self, options):
+        opset = options.get("opset")
+        if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= 21):
+            raise common.ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
 
     def write(self, model, signature, out_dir, options):
-        from zoo.files import atomic_write
+        from pipelines.files import atomic_write
 
-        opset = options.get("opset", DEFAULT_OPSET)
+        opset = DEFAULT_OPSET if options.get("opset") is None else options["opset"]
         metadata = {"name": signature.name, "task": signature.task.name, "labels": options.get("labels") or [],
                     "preprocessing": options.get("preprocessing") or {}}
-        rel = f"{signature.name}.onnx"
+        calibration = options.get("calibration")
+        planned = self.planned(signature.name, options.get("quantizations", ()) if calibration is not None else ())
+        rel = planned[0].path
         atomic_write(os.path.join(out_dir, rel), convert(model, opset=opset, metadata=metadata, signature=signature))
         entries = {"onnx": {"format": self.name, "path": rel, "opset": opset}}
-        calibration = options.get("calibration")
-        if "int8" in options.get("quantizations", ()) and calibration is not None:
-            rel8 = f"{signature.name}.int8.onnx"
+        if len(planned) > 1:
+            rel8 = planned[1].path
             float_path, inputs = os.path.join(out_dir, rel), {n: calibration[n] for n in signature.input_names}
             flat, op_types = _within_budget(float_path, quantize_int8(float_path, inputs), signature, inputs, options)
             atomic_write(os.path.join(out_dir, rel8), flat)
@@ -187,5 +201,3 @@ class OnnxFormat:
         sess = session(os.path.join(out_dir, entry["path"]))
         return (lambda inputs: run(sess, inputs)), True
 
-
-FORMAT = OnnxFormat()

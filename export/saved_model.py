@@ -12,7 +12,7 @@ Signatures:
 `assets.extra/tf_serving_warmup_requests` holds PredictionLog records (built
 with the tensorflow-serving-api protos) that TF Serving replays at load time.
 The version folder is written under a dot-prefixed temporary name (TF
-Serving ignores those, `zoo.files.atomic_path`) and renamed into place only
+Serving ignores those, `pipelines.files.atomic_path`) and renamed into place only
 when complete.
 """
 
@@ -24,7 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from export import common
-from zoo import files
+from export.formats import Format, Planned, register_format
+from pipelines import files
 
 
 def next_version(model_dir):
@@ -156,10 +157,25 @@ def signatures(path):
             for k, f in loaded.signatures.items()}
 
 
-class SavedModelFormat:
-    """TF Serving's SavedModel: `saved_model/<name>/<version>/`."""
+@register_format
+class SavedModelFormat(Format):
+    """TF Serving's SavedModel: `saved_model/<name>/<version>/`. A version folder is immutable (TF Serving
+    loads each new one), so the exporter picks a free version before writing, and withholds the folder
+    when verification fails."""
 
     name = "saved_model"
+    publish_when_failed = False
+
+    def planned(self, model_name, quantizations):
+        return [Planned("saved_model", os.path.join("saved_model", model_name), "fp32")]
+
+    def prepare(self, out_dir, model_name, options):
+        model_dir = os.path.join(out_dir, "saved_model", model_name)
+        version = next_version(model_dir) if options.get("version") is None else int(options["version"])
+        if os.path.exists(os.path.join(model_dir, str(version))):
+            raise common.ExportError(f"{os.path.join(model_dir, str(version))!r} already exists; TF Serving "
+                                     "versions are immutable. Leave version unset to take the next free number.")
+        options["version"] = version
 
     def write(self, model, signature, out_dir, options):
         path = export_saved_model(
@@ -178,8 +194,6 @@ class SavedModelFormat:
             return fn(**{k: tf.constant(v) for k, v in inputs.items()})[output].numpy()
         return run, True
 
-
-FORMAT = SavedModelFormat()
 
 
 def rest_request(model, inputs, signature="serving_default"):

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import common
+from export.formats import Format, Planned, register_format
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 
@@ -253,19 +254,30 @@ def _within_budget(flat, model, signature, frozen, calibration, options, search_
     return flat, []
 
 
-class TFLiteFormat:
+@register_format
+class TFLiteFormat(Format):
     """LiteRT flatbuffers `<name>.<quantization>.tflite`, one per requested quantization."""
 
     name = "tflite"
+    quantizations = QUANTIZATIONS
+    manifest_fields = ("tflite_inputs",)
+
+    def planned(self, model_name, quantizations):
+        return [Planned(f"tflite_{q}", f"{model_name}.{q}.tflite", q) for q in quantizations]
+
+    def manifest_update(self, model, signature):
+        """The LiteRT files' input shapes (fixed batch 1 for recurrent models, a fixed token length)."""
+        return {"tflite_inputs": [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
+                                  for s in tflite_specs(model, signature)]}
 
     def write(self, model, signature, out_dir, options):
-        from zoo.files import atomic_write
+        from pipelines.files import atomic_write
 
         entries = {}
         calibration = options.get("calibration")
         specs = tflite_specs(model, signature)
         frozen = _frozen_function(model, specs, signature.output)  # once for all variants
-        for q in options["quantizations"]:
+        for key, rel, q in self.planned(signature.name, options["quantizations"]):
             rep = None if calibration is None else [calibration[n] for n in signature.input_names]
             source = frozen
             if q == "int8" and signature.recurrent:  # the calibrator needs the time loop unrolled
@@ -276,9 +288,8 @@ class TFLiteFormat:
             float_ops = []
             if q == "int8":
                 flat, float_ops = _within_budget(flat, model, signature, source, rep, options)
-            rel = f"{signature.name}.{q}.tflite"
             atomic_write(os.path.join(out_dir, rel), flat)
-            entries[f"tflite_{q}"] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),
+            entries[key] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),
                                       **({"float_ops": float_ops} if float_ops else {})}
         return entries
 
@@ -287,5 +298,3 @@ class TFLiteFormat:
         dynamic = all(d["shape_signature"][0] == -1 for d in interp.get_input_details())
         return (lambda inputs: run(interp, inputs)), dynamic
 
-
-FORMAT = TFLiteFormat()

@@ -13,30 +13,21 @@ regressors by error relative to the output scale.
 """
 
 import os
-import time
 
 import numpy as np
 
 from export import common
 from export import manifest as manifest_lib
 from export.formats import runner
-from zoo import files, metrics, tasks
+from pipelines import files
+from zoo import metrics, tasks
+from zoo.timing import timed
 
 FP32_TOL = 1e-4
 AGREEMENT = {"fp16": 0.98, "dynamic": 0.95, "int8": 0.95}
 RELATIVE_TOL = {"fp16": 1e-2, "dynamic": 5e-2, "int8": 1e-1}
 MAX_ACCURACY_DROP = 1.0  # points
 CHUNK = 256
-
-
-def _latency_ms(fn, repeats=20):
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
 
 
 def _load(entry, out_dir):
@@ -85,7 +76,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
                if os.path.isfile(os.path.join(out_dir, entry["path"])) else _dir_size(os.path.join(out_dir, entry["path"])),
                "max_abs_err_batch1": err_b1, "max_abs_err_batchN": err_bn,
                "batch_sizes": [1, n_total] if dynamic_batch else [1],
-               "latency_ms_batch1": _latency_ms(lambda: run(_slice(inputs, 1)))}
+               "latency_ms_batch1": timed(lambda: run(_slice(inputs, 1)), 20) * 1000}
         if task.kind in ("classification", "seq2seq"):
             row["agreement"] = float(np.mean(full.argmax(-1) == reference.argmax(-1)))
             if labels is not None and task.kind == "classification":

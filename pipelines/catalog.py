@@ -1,64 +1,13 @@
 """Datasets by name: `load_dataset("cifar10", data_dir=...)`, and your own files by kind:
-`load_dataset("text:reviews.csv", text_column="Text")` (`text:`, `textfolder:`, `tabular:`, `idx:`, `npz:`, `series:`, `folder:`,
-`tfds:`). Every loaded `DataSplits` records its `spec` (kind, absolute path, options), which a run
+`load_dataset("text:reviews.csv", text_column="Text")`, for every kind registered in
+`pipelines/sources/` (`pipelines.registry`). Every loaded `DataSplits` records its `spec` (kind, absolute path, options), which a run
 saves so `zoo export RUN` reloads the same data for calibration and scoring.
 """
 
 import json
 import os
 
-from pipelines import folder_source, image, series, tabular, text, text_source, tfds_source
-
-# name -> (loader, needs data_dir, description)
-DATASETS = {
-    "digits": (lambda data_dir, **kw: image.digits(**kw), False,
-               "scikit-learn's bundled 8x8 digits (offline)"),
-    "mnist": (image.mnist, True, "MNIST IDX .gz files"),
-    "cifar10": (image.cifar10, True, "CIFAR-10 TFRecord shards + labels.txt"),
-    "imdb": (text.imdb, True, "aclImdb folder or its .tar.gz"),
-    "sst2": (text.sst2, True, "SST-2 train/dev/test .tsv"),
-    "airline": (series.airline, True, "airline-passengers.csv"),
-}
-
-
-from pipelines.constants import DATASET_PREFIXES  # noqa: E402
-
-# kind -> loader(path, **options) for `kind:PATH`
-SOURCES = {
-    "text": text_source.text_file,
-    "textfolder": folder_source.text_folder,
-    "tabular": tabular.tabular_file,
-    "idx": image.idx,
-    "npz": image.npz,
-    "series": series.series_file,
-    "tfrecord": image.tfrecords,
-    "folder": image.image_folder,
-}
-
-
-def register_dataset(name, *, needs_data_dir=True, description=""):
-    """Register a loader `fn(data_dir, **options) -> DataSplits` under `name` for `load_dataset` and
-    `zoo train --dataset NAME` (in a module your code imports first).
-
-    Example:
-
-    ```python
-    import pipelines
-    from pipelines.catalog import register_dataset
-
-    @register_dataset("my_reviews", description="reviews.csv in data_dir")
-    def my_reviews(data_dir, sequence_length=128):
-        return pipelines.text_file(f"{data_dir}/reviews.csv", sequence_length=sequence_length)
-    ```
-    """
-    def decorator(fn):
-        if name in DATASETS or ":" in name:
-            raise ValueError(f"A dataset named {name!r} is already registered (or has a ':'). Pick another name.")
-        DATASETS[name] = (fn, needs_data_dir, description)
-        return fn
-
-    return decorator
-
+from pipelines.registry import DATASETS, SOURCES, load_sources, register_dataset  # noqa: F401  (public here too)
 
 
 def _is_tfds_name(name):
@@ -72,7 +21,9 @@ def _is_tfds_name(name):
 
 
 def list_datasets():
-    return sorted(DATASETS) + list(DATASET_PREFIXES)
+    """Every registered dataset name, then every source as `KIND:PATH`."""
+    load_sources()
+    return sorted(DATASETS) + [f"{kind}:<{SOURCES[kind].path.lower()}>" for kind in sorted(SOURCES)]
 
 
 def load_dataset(name, data_dir=None, **kwargs):
@@ -80,14 +31,11 @@ def load_dataset(name, data_dir=None, **kwargs):
 
     `name` is one of `list_datasets()`: a built-in or registered name, any
     TFDS dataset name (`tfds:<name>` to be explicit; loaded with `tfds.load`,
-    from `data_dir` when given), or `KIND:PATH` for your own data:
-    `text:` (CSV/TSV/JSONL, `pipelines.text_file`), `textfolder:` (class folders of text files or
-    their tar archive, `pipelines.text_folder`), `tabular:` (a table of features and a
-    target, `pipelines.tabular_file`), `idx:` (four IDX files, `pipelines.idx`), `npz:` (NumPy
-    image arrays in keras.datasets' layout, `pipelines.npz`), `series:` (a CSV time series,
-    `pipelines.series_file`), `tfrecord:` (image or text TFRecord shards, `pipelines.tfrecords`),
-    `folder:` (image class folders). Options go to the loader; unknown ones
-    are refused with the allowed ones.
+    from `data_dir` when given), or `KIND:PATH` for your own data, KIND one of the
+    registered sources (`pipelines.SOURCES`; the table in `pipelines/sources/__init__.py`):
+    `text:` (CSV/TSV/JSONL), `textfolder:`, `tabular:`, `series:`, `npz:`, `idx:`,
+    `tfrecord:`, `folder:`. Options go to the loader; unknown ones are refused with the
+    allowed ones.
     """
     data = _load(name, data_dir, kwargs)
     data.spec = _spec(name, data_dir, kwargs)
@@ -95,41 +43,44 @@ def load_dataset(name, data_dir=None, **kwargs):
 
 
 def _load(name, data_dir, kwargs):
+    load_sources()
     kind, _, path = name.partition(":")
-    if path and kind == "tfds":
-        _check_options(name, tfds_source.tfds_dataset, kwargs, skip=("name", "data_dir"))
-        return tfds_source.tfds_dataset(path, data_dir=data_dir, **kwargs)
     if path and kind in SOURCES:
-        _check_options(name, SOURCES[kind], kwargs, skip=("path", "directory", "name", "augment"))
-        if not os.path.exists(path):
+        source = SOURCES[kind]
+        _check_options(name, source.loader, kwargs, skip=("path", "directory", "name", "augment", "data_dir"))
+        if source.local and not os.path.exists(path):
             raise ValueError(f"{path!r} does not exist (dataset {name!r}).")
-        return SOURCES[kind](path, **kwargs)
+        return source.loader(path, **kwargs, **({"data_dir": data_dir} if source.takes_data_dir else {}))
     if path and kind not in DATASETS:
-        raise ValueError(f"Unknown data kind {kind!r} in {name!r}. Allowed: {[k + ':PATH' for k in SOURCES]} and "
-                         "tfds:NAME.")
-    if name not in DATASETS and _is_tfds_name(name):
-        _check_options(name, tfds_source.tfds_dataset, kwargs, skip=("name", "data_dir"))
-        return tfds_source.tfds_dataset(name, data_dir=data_dir, **kwargs)
+        raise ValueError(f"Unknown data kind {kind!r} in {name!r}. Allowed: "
+                         f"{[f'{k}:{s.path}' for k, s in SOURCES.items()]}.")
+    if name not in DATASETS and "tfds" in SOURCES and _is_tfds_name(name):  # a bare TFDS name
+        return _load(f"tfds:{name}", data_dir, kwargs)
     if name not in DATASETS:
         import difflib
 
         close = difflib.get_close_matches(name, list(DATASETS), n=3)
         hint = f" Did you mean {close}?" if close else ""
         raise ValueError(f"Unknown dataset.{hint} Allowed: {list_datasets()}. Received: dataset={name!r}")
-    loader, needs_dir, what = DATASETS[name]
-    if needs_dir:
+    dataset = DATASETS[name]
+    if dataset.needs_data_dir:
         if data_dir is None:
-            raise ValueError(f"Dataset {name!r} reads {what}: pass data_dir= (--data-dir).")
+            raise ValueError(f"Dataset {name!r} reads {dataset.description}: pass data_dir= (--data-dir).")
         if not os.path.exists(data_dir):
-            raise ValueError(f"data_dir {data_dir!r} does not exist (dataset {name!r} needs {what}).")
-    _check_options(name, image.digits if name == "digits" else loader, kwargs, skip=("data_dir",))
-    return loader(data_dir, **kwargs)
+            raise ValueError(f"data_dir {data_dir!r} does not exist (dataset {name!r} needs {dataset.description}).")
+        _check_options(name, dataset.loader, kwargs, skip=("data_dir",))
+        return dataset.loader(data_dir, **kwargs)
+    _check_options(name, dataset.loader, kwargs, skip=("data_dir",))
+    import inspect
+
+    takes_dir = "data_dir" in inspect.signature(dataset.loader).parameters  # e.g. digits reads no folder
+    return dataset.loader(data_dir, **kwargs) if takes_dir else dataset.loader(**kwargs)
 
 
 def _spec(name, data_dir, kwargs):
     """What reloads this data: the name with an absolute path, the data_dir, the JSON-able options."""
     kind, _, path = name.partition(":")
-    if path and kind in SOURCES:
+    if path and kind in SOURCES and SOURCES[kind].local:
         name = f"{kind}:{os.path.abspath(path)}"
     options = {}
     for key, value in kwargs.items():
@@ -147,9 +98,11 @@ def load_spec(spec, *, data_dir=None, **overrides):
     the recorded folder (or, for `KIND:PATH` data, the path) when the data has moved."""
     name, recorded_dir = spec["dataset"], spec.get("data_dir")
     kind, _, path = name.partition(":")
-    if data_dir and path and kind in SOURCES:
+    load_sources()
+    local = path and kind in SOURCES and SOURCES[kind].local
+    if data_dir and local:
         name = f"{kind}:{data_dir}"
-    where = data_dir or recorded_dir or (path if kind in SOURCES else None)
+    where = data_dir or recorded_dir or (path if local else None)
     if where and not os.path.exists(where):
         raise ValueError(f"The run's data {where!r} is gone (moved or on another machine). Pass --data-dir with "
                          "where it is now, or --calibration-data FILE.npy to calibrate without it.")

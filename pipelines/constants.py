@@ -1,5 +1,4 @@
-"""Names the CLI needs before TensorFlow loads (so `zoo --help` stays instant)."""
+"""Names the CLI needs before TensorFlow loads (so `zoo --help` stays instant). The datasets and
+source kinds are in `pipelines/sources.json`, written from the registry (`pipelines.registry`)."""
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu", "parameter_server")
-BUILTIN_DATASETS = ("digits", "mnist", "cifar10", "imdb", "sst2", "airline")
-DATASET_PREFIXES = ("text:<file>", "textfolder:<folder|tar>", "tabular:<file>", "idx:<folder>", "npz:<file>", "series:<file>", "tfrecord:<folder>", "folder:<path>", "tfds:<name>")

@@ -224,3 +224,25 @@ def from_arrays(x, y, *, name="arrays", task=None, val_fraction=0.0, test_fracti
         sizes={k: int(len(v)) for k, v in parts.items() if len(v)}, name=name,
         preprocessing={"type": "none"},
     )
+
+
+def sample_arrays(data, split, limit, seed=0):
+    """(x, y) arrays of `limit` examples drawn from `split` in a seeded random order (no augmentation):
+    the first rows of a file are often one class (IMDB's test set starts with 12,500 negative
+    reviews), which would calibrate int8 on one class and score every file on it."""
+    ds = data.split(split)
+    size = data.sizes.get(split) or 10_000
+    ds = ds.shuffle(min(size, 50_000), seed=seed, reshuffle_each_iteration=False)
+    return take_arrays(make_batches(ds, 64, normalize=data.normalize, cache=False), limit)
+
+
+def take_arrays(ds, limit):
+    """(x, y) NumPy arrays of the first `limit` examples of a batched dataset."""
+    xs, ys, n = [], [], 0
+    for x, y in ds:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+        n += len(xs[-1])
+        if n >= limit:
+            break
+    return np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]

@@ -1,68 +1,29 @@
-"""Text: the vectorizer every text source shares, `DataSplits` of token ids, the IMDB and SST-2
-presets (of `textfolder:` and `text:`), in-memory readers. Token ids come from a
+"""Text: the vectorizer every text source shares (and its save/load), `DataSplits` of token ids, the
+split fingerprint of text rows. Token ids come from a
 `keras.layers.TextVectorization` adapted on the training split only; it is
 kept in `DataSplits.vectorizer` so the trainer saves it beside the model and
 exports can take raw strings.
 """
 
-import csv
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from pipelines import files
 from pipelines.core import AUTOTUNE, DataSplits
+from pipelines.splits import split_code
 
 
-def read_text_folder(path, split=None):
-    """`(texts, labels, class_names)` arrays from `<root>/<class>/*.txt` (a folder, or a `.tar`/`.tar.gz`
-    holding one, read in place); `split` picks a split folder (`"train"`, `"test"`). In memory: for
-    training, `pipelines.text_folder` streams the same layouts."""
-    from pipelines.folder_source import SPLIT_FOLDERS, SPLITS, _documents, _layout, _list_names
-
-    entries, classes, _ = _layout(path, _list_names(path, (".txt",)), None)
-    if split is not None:
-        entries = [e for e in entries if e[1] == SPLITS.index(SPLIT_FOLDERS.get(split, split))]
-        if not entries:
-            raise ValueError(f"No {split}/<class>/*.txt files found in {path!r}.")
-    texts, labels = [], []
-    for text, label, _ in _documents(path, entries)():
-        texts.append(text.decode("utf8", errors="replace"))
-        labels.append(label)
-    return np.array(texts, dtype=object), np.array(labels, "int32"), classes
+BATCH = 1024  # rows a text source reads at a time
+CACHE_ROWS = 200_000  # text sources with more rows are re-read each epoch instead of held in memory
 
 
-def read_table(path, *, text_column="sentence", label_column="label", delimiter=None):
-    """`(texts, labels)` from a TSV/CSV file with a header row (SST-2's layout)."""
-    if not os.path.exists(path):
-        raise ValueError(f"Text table {path!r} does not exist.")
-    delimiter = delimiter or ("\t" if path.endswith((".tsv", ".tsv.gz")) else ",")
-    texts, labels = [], []
-    try:
-        with open(path, encoding="utf8", newline="") as f:
-            reader = csv.DictReader(f, delimiter=delimiter,
-                                    quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-            missing = {text_column, label_column} - set(reader.fieldnames or [])
-            if missing:
-                raise ValueError(f"{path!r} lacks the column(s) {sorted(missing)}; its header is "
-                                 f"{reader.fieldnames}. Pass text_column=/label_column=.")
-            for row_number, row in enumerate(reader, start=2):
-                try:
-                    labels.append(int(row[label_column]))
-                except (TypeError, ValueError):
-                    raise ValueError(f"{path!r} line {row_number}: label {row[label_column]!r} is not an "
-                                     "integer.") from None
-                if labels[-1] < 0:
-                    raise ValueError(f"{path!r} line {row_number}: label {labels[-1]} is negative; labels are "
-                                     "class indices 0, 1, ...")
-                texts.append(row[text_column])
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path!r} is not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start}). "
-                         "Re-save it as UTF-8.") from None
-    if not texts:
-        raise ValueError(f"{path!r} holds no rows.")
-    return np.array(texts, dtype=object), np.array(labels, "int32")
+def text_split_code(texts, labels, val_fraction, test_fraction):
+    """0 (train), 1 (val) or 2 (test) from a fingerprint of the row's label and text: adding rows to a file
+    keeps every old row's split."""
+    return split_code(tf.strings.join([labels, texts], separator="\x1f"), val_fraction, test_fraction)
 
 
 TRUNCATE = ("post", "pre")
@@ -184,47 +145,6 @@ def _standardize_name(vectorizer):
     return "zoo.standardize" if callable(value) or isinstance(value, dict) else value
 
 
-def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None,
-         truncate="pre", vectorizer=None):
-    """IMDB reviews (aclImdb: `train/` and `test/` class folders `neg`, `pos`), a preset of the
-    `textfolder:` source (`pipelines.text_folder`): `data_dir` holds the `aclImdb` folder or its
-    `.tar.gz` (read in place), or is the folder. Validation reviews are carved out of `train/` by a
-    fingerprint of each review. `limit` keeps a seeded sample of that many reviews per split folder
-    (quick runs). Long reviews keep their last `sequence_length` tokens by default."""
-    from pipelines.folder_source import ARCHIVES, text_folder
-
-    source = data_dir
-    if os.path.isdir(os.path.join(data_dir, "aclImdb")):
-        source = os.path.join(data_dir, "aclImdb")
-    elif os.path.isdir(data_dir) and not os.path.isdir(os.path.join(data_dir, "train")):
-        tars = sorted(f for f in os.listdir(data_dir) if f.endswith(ARCHIVES))
-        if not tars:
-            raise ValueError(f"No aclImdb folder or tar archive in data_dir={data_dir!r}.")
-        source = os.path.join(data_dir, tars[0])
-    data = text_folder(source, class_names=["neg", "pos"], val_fraction=val_fraction, test_fraction=0.0, limit=limit,
-                       seed=seed, max_tokens=max_tokens, sequence_length=sequence_length, truncate=truncate,
-                       vectorizer=vectorizer)
-    data.name, data.source = "imdb", data_dir
-    return data
-
-
-def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vectorizer=None):
-    """SST-2 from GLUE-style TSVs (`train.tsv`, `dev.tsv`, optional `test.tsv`; header `sentence<TAB>label`,
-    labels 0/1): a preset of the `text:` source (`pipelines.text_file`), streamed and checked the same way.
-    Pass a fitted `vectorizer` (e.g. a run's) to reuse its vocabulary."""
-    from pipelines.text_source import text_file
-
-    paths = {s: os.path.join(data_dir, f"{f}.tsv") for s, f in (("train", "train"), ("val", "dev"), ("test", "test"))}
-    if not os.path.exists(paths["train"]):
-        raise ValueError(f"{paths['train']!r} not found: point --data-dir at the SST-2 folder.")
-    data = text_file(paths["train"], val=paths["val"] if os.path.exists(paths["val"]) else None,
-                     test=paths["test"] if os.path.exists(paths["test"]) else None, text_column="sentence",
-                     label_column="label", header=True, class_names=["negative", "positive"], max_tokens=max_tokens,
-                     sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)
-    data.name, data.source = "sst2", data_dir
-    return data
-
-
 # --------------------------------------------------------------------------
 # Saved vectorizers: save (checked), load, and repair of runs saved before
 # `standardize` existed, whose vocabularies can hold unstorable tokens.
@@ -236,14 +156,13 @@ def save_vectorizer(vectorizer, path):
     """Save a fitted `TextVectorization` as a small `.keras` model (strings in,
     token ids out), then load it back: a vocabulary that does not survive the
     round trip fails here, not in a later export."""
-    from zoo.run_folder import save_model
-
     wrapper = keras.Sequential([keras.Input(shape=(), dtype="string"), vectorizer], name="vectorizer")
     bad = [t for t in vectorizer.get_vocabulary() if unstorable(str(t))]
     if bad:
         raise ValueError(f"The vocabulary holds tokens a vocabulary file cannot store ({bad[:5]!r}): build the "
                          "vectorizer with pipelines.text.make_vectorizer (standardize=pipelines.text.standardize).")
-    save_model(wrapper, path)
+    with files.atomic_path(path) as tmp:  # never a half-written file at `path`
+        wrapper.save(tmp)
     again = keras.saving.load_model(path).layers[-1].get_vocabulary()
     if [str(t) for t in again] != [str(t) for t in vectorizer.get_vocabulary()]:
         os.remove(path)

@@ -100,7 +100,7 @@ def zoo_cli(capsys):
     an object with returncode, stdout and stderr like `subprocess.run`'s."""
     from types import SimpleNamespace
 
-    from zoo import cli
+    from app import cli
 
     def run(*argv):
         capsys.readouterr()

@@ -18,7 +18,7 @@ import pipelines
 import zoo
 from conftest import REPO
 from export import ExportError, export_model
-from zoo import cli
+from app import cli
 from zoo.train import TrainConfig, fit
 
 CASES = []  # (test, case id) of every parametrized case, counted at the end
@@ -475,7 +475,7 @@ def test_stale_temporaries_of_killed_exports_are_removed(export_dir, tmp_path, c
 
 def test_concurrent_exports_to_one_folder_get_distinct_versions(finished_run, tmp_path):
     out = str(tmp_path / "x")
-    cmd = [sys.executable, "-m", "zoo.cli", "export", finished_run, "--out", out, "--formats", "saved_model",
+    cmd = [sys.executable, "-m", "app.cli", "export", finished_run, "--out", out, "--formats", "saved_model",
            "--overwrite"]
     procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]

@@ -9,8 +9,8 @@ import pytest
 
 import zoo
 from conftest import REPO
-from zoo import cli
-from zoo.bench import benchmark_model, count_flops
+from app import cli
+from app.bench import benchmark_model, count_flops
 
 
 def test_flops_of_a_dense_network_match_the_matmuls():

@@ -8,7 +8,7 @@ import pytest
 import keras
 
 import zoo
-from zoo import cli
+from app import cli
 
 
 # ---------------------------------------------------------------- registry

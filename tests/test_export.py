@@ -349,7 +349,7 @@ def test_verify_reruns_and_notices_changed_files(tmp_path):
 
 
 def test_cli_export_of_a_run_folder_and_verify(tmp_path, capsys):
-    from zoo import cli
+    from app import cli
 
     run = str(tmp_path / "run")
     assert cli.main(["train", "mlp_tiny", "--epochs", "8", "--lr", "0.003", "--batch-size", "32",
@@ -367,7 +367,7 @@ def test_cli_export_of_a_run_folder_and_verify(tmp_path, capsys):
 
 
 def test_cli_quickstart_runs_offline_and_prints_its_table(tmp_path, capsys):
-    from zoo import cli
+    from app import cli
 
     assert cli.main(["quickstart", "--out", str(tmp_path / "qs"), "--epochs", "10", "--quiet"]) == 0
     printed = capsys.readouterr().out

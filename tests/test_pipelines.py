@@ -89,7 +89,7 @@ def _unequal_shards(folder, shards, corrupt=None):
 
 @pytest.mark.parametrize("shards", [3, 9])  # all files in the read cycle at once / files waiting for a slot
 def test_images_kept_at_load_read_as_the_streamed_records(tmp_path, shards):
-    from pipelines.image import tfrecord_images
+    from pipelines import tfrecord_images
 
     pattern, report = _unequal_shards(str(tmp_path), shards), {}
     kept, n = tfrecord_images(pattern, image_size=(32, 32), num_classes=10, report=report)
@@ -102,7 +102,7 @@ def test_images_kept_at_load_read_as_the_streamed_records(tmp_path, shards):
 
 
 def test_corrupt_record_in_a_later_shard_is_named(tmp_path):
-    from pipelines.image import tfrecord_images
+    from pipelines import tfrecord_images
 
     pattern = _unequal_shards(str(tmp_path), 3, corrupt=(2, 1))
     with pytest.raises(ValueError, match=r"train-00002.tfrecord': record 1 \(of 1 corrupt\) does not decode"):

@@ -1,5 +1,6 @@
 """The registry's metadata, the committed catalog and the CLI that reads it."""
 
+import inspect
 import json
 import os
 import subprocess
@@ -55,7 +56,7 @@ def _run(code, **env):
 
 def test_zoo_list_info_and_help_load_neither_keras_nor_tensorflow():
     proc = _run("import sys, contextlib, io\n"
-                "from zoo import cli\n"
+                "from app import cli\n"
                 "for argv in (['list'], ['list', 'resnet*', '--json'], ['info', 'resnet50']):\n"
                 "    assert cli.main(argv) == 0\n"
                 "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
@@ -70,16 +71,16 @@ def test_zoo_list_info_and_help_load_neither_keras_nor_tensorflow():
 
 
 def test_zoo_list_json_and_info_agree_with_the_registry():
-    from zoo import cli
+    from app import cli
 
-    proc = _run("from zoo import cli; cli.main(['list', '--task', 'forecasting', '--json'])")
+    proc = _run("from app import cli; cli.main(['list', '--task', 'forecasting', '--json'])")
     listed = json.loads(proc.stdout)
     assert [e["name"] for e in listed] == zoo.list_models(task="forecasting")
     assert cli.main(["info", "resnet5"]) == 2  # unknown name: an error with suggestions, not a traceback
 
 
 def test_zoo_train_prints_no_tensorflow_log_lines(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "mlp_tiny", "--epochs", "1", "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "train", "mlp_tiny", "--epochs", "1", "--quiet",
                            "--out", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True, timeout=600,
                           env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
     assert proc.returncode == 0, proc.stderr
@@ -87,23 +88,31 @@ def test_zoo_train_prints_no_tensorflow_log_lines(tmp_path):
 
 
 def test_the_cli_choices_come_from_the_code():
-    from pipelines.catalog import DATASETS
-    from pipelines.constants import BUILTIN_DATASETS
-    from zoo import cli
+    from app import cli, commands
+    from pipelines import registry
     from zoo.config import OPTIMIZERS, TrainConfig
 
-    assert tuple(DATASETS) == BUILTIN_DATASETS
+    # pipelines/sources.json (what the CLI reads without TensorFlow) is the registry's: run
+    # `python -m pipelines.registry` after adding or changing a source.
+    assert registry.read_catalog() == json.loads(json.dumps(registry.source_catalog()))
     parser = cli.build_parser()
     train = parser._subparsers._group_actions[0].choices["train"]
     actions = {a.dest: a for a in train._actions}
     assert tuple(actions["optimizer"].choices) == OPTIMIZERS
+    for kind, source in registry.SOURCES.items():  # every declared option is a flag, and the loader's
+        assert kind in actions["dataset"].help
+        for name, declared in source.options.items():
+            assert name in actions and name in inspect.signature(source.loader).parameters, (kind, name)
+            assert actions[name].choices == declared["choices"] and declared["help"] in actions[name].help
+    for name in registry.DATASETS:
+        assert name in actions["dataset"].help
     # Unset recipe options come from the task's defaults, else TrainConfig's.
     assert actions["epochs"].default is None and actions["lr"].default is None
     args = parser.parse_args(["train", "mlp_tiny"])
-    assert cli._train_config(args, "image_classification").epochs == TrainConfig().epochs
-    forecast = cli._train_config(args, "forecasting")
+    assert commands.train_config(args, "image_classification").epochs == TrainConfig().epochs
+    forecast = commands.train_config(args, "forecasting")
     assert (forecast.epochs, forecast.early_stopping_patience) == (200, 20)
-    assert cli._train_config(parser.parse_args(["train", "mlp_tiny", "--epochs", "3"]), "forecasting").epochs == 3
+    assert commands.train_config(parser.parse_args(["train", "mlp_tiny", "--epochs", "3"]), "forecasting").epochs == 3
 
 
 def test_every_registered_name_imports_from_zoo_in_a_fresh_process():

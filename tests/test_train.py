@@ -17,7 +17,7 @@ import keras
 import pipelines
 import zoo
 from conftest import REPO
-from zoo import cli
+from app import cli
 from zoo.train import TrainConfig, TrainingDivergedError, fit
 
 SCRIPT = os.path.join(REPO, "tests", "_train_script.py")
@@ -138,7 +138,7 @@ def test_a_short_run_evaluates_with_batch_norm_statistics_of_its_data():
 
 def test_output_redirected_to_a_file_has_epoch_lines_and_no_bar(tmp_path):
     """A log file gets plain lines: no carriage-return redraws or escape codes of the progress bar."""
-    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "mlp_tiny", "--epochs", "2", "--batch-size", "32",
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "train", "mlp_tiny", "--epochs", "2", "--batch-size", "32",
                            "--out", str(tmp_path / "run")], env=_env(), cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -191,7 +191,7 @@ def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "zoo.cli", *args]
+    return [sys.executable, "-m", "app.cli", *args]
 
 
 def test_parameter_server_cluster_trains_and_a_killed_chief_resumes(tmp_path):
@@ -327,7 +327,8 @@ def test_cli_train_errors(capsys):
 def test_bf16_is_on_by_default_only_where_it_is_native(tmp_path, monkeypatch):
     import argparse
 
-    from zoo import cli, config
+    from app import cli, commands
+    from zoo import config
 
     monkeypatch.setattr(config, "_has_gpu", lambda: False)
     intel = tmp_path / "xeon"
@@ -342,7 +343,7 @@ def test_bf16_is_on_by_default_only_where_it_is_native(tmp_path, monkeypatch):
     for native, flag, expected in ((None, None, False), ("GPU", None, True), ("GPU", False, False),
                                    (None, True, True)):
         monkeypatch.setattr(config, "bf16_hardware", lambda native=native: native)
-        assert cli._mixed_precision(argparse.Namespace(mixed_precision=flag)) is expected
+        assert commands.mixed_precision(argparse.Namespace(mixed_precision=flag)) is expected
     parser = cli.build_parser()
     assert parser.parse_args(["train", "mlp", "--no-mixed-precision"]).mixed_precision is False
     assert parser.parse_args(["train", "mlp", "--mixed-precision"]).mixed_precision is True

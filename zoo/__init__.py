@@ -18,7 +18,9 @@ import sys
 
 __version__ = "0.1.0"
 
-from zoo.registry import (  # noqa: E402  (no Keras import)
+from pipelines import quiet as _quiet  # noqa: E402  (filters TensorFlow's start-up lines at its first import)
+from zoo import registry as _registry  # noqa: E402  (no Keras import)
+from zoo.registry import (  # noqa: E402
     create_model,
     get_spec,
     list_families,
@@ -52,7 +54,8 @@ def _lazy_names():
 
 
 _LAZY = _lazy_names()
-_SUBMODULES = ("layers", "weights", "tasks", "train", "compress", "transfer", "bench", "files", "config", "nasnet")
+_SUBMODULES = ("layers", "weights", "tasks", "train", "compress", "transfer", "config", "nasnet", "recipes", "timing", "metrics",
+               "run_folder")
 
 __all__ = ["create_model", "get_spec", "list_families", "list_models", "load_families", "load_model", "model_info",
            "register_model", *_LAZY, *_SUBMODULES]
@@ -65,6 +68,9 @@ def _bind_builders():
     for name, module in _LAZY.items():
         if module in sys.modules:
             globals()[name] = getattr(sys.modules[module], name)
+
+
+_registry.after_load(_bind_builders)
 
 
 def __getattr__(name):

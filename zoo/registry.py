@@ -114,9 +114,19 @@ def load_families():
     zoo model refers to (`CLASS_MODULES`); cheap after the first call."""
     for module in FAMILY_MODULES + CLASS_MODULES:
         importlib.import_module(module)
-    import zoo
+    for callback in _AFTER_LOAD:
+        callback()
 
-    zoo._bind_builders()
+
+# Called after `load_families`: the `zoo` package rebinds its builder attributes there (importing a
+# family module binds the module, e.g. `zoo.mlp`, over the builder of the same name). A callback, so
+# that this module never imports the package that imports it.
+_AFTER_LOAD = []
+
+
+def after_load(callback):
+    """Run `callback()` after every `load_families` call."""
+    _AFTER_LOAD.append(callback)
 
 
 def load_model(path, **kwargs):
@@ -247,7 +257,7 @@ def catalog_select(catalog, pattern="*", *, family=None, task=None, tiny=None):
 
 
 def write_catalog(path=CATALOG):
-    from zoo.files import atomic_write
+    from pipelines.files import atomic_write
 
     atomic_write(path, (json.dumps(catalog_entries(), indent=1, sort_keys=True) + "\n").encode())
 

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from zoo import files
+from pipelines import files
 
 
 class BackupAndRestore:
@@ -138,7 +138,7 @@ class RunFolder:
         if data is not None:
             files.write_json(self.path("data.json"), data.summary())
             if data.vectorizer is not None:
-                from zoo.train import save_vectorizer
+                from pipelines.text import save_vectorizer
 
                 save_vectorizer(data.vectorizer, self.path("vectorizer.keras"))
 
@@ -178,3 +178,30 @@ def save_model(model, path):
     """`model.save(path)` that never leaves a half-written file at `path`."""
     with files.atomic_path(path) as tmp:
         model.save(tmp)
+
+
+def load_run(source, weights=None):
+    """`(model, run_info)` from a `.keras` file, a `zoo train` run folder or a registered name: `run_info` is
+    the run's `data.json` (with `"vectorizer"`, the run's fitted vectorizer, for text runs) or `{}`."""
+    from zoo import registry
+
+    run_dir = None
+    if os.path.isdir(source):
+        run_dir, source = source, os.path.join(source, "model.keras")
+    if source.endswith(".keras"):
+        if not os.path.exists(source):
+            raise ValueError(f"Model file {source!r} does not exist.")
+        model = registry.load_model(source)
+        run_dir = run_dir or os.path.dirname(os.path.abspath(source))
+    else:
+        model = registry.create_model(source, **({"weights": weights} if weights else {}))
+    info = {}
+    if run_dir and os.path.exists(os.path.join(run_dir, "data.json")):
+        with open(os.path.join(run_dir, "data.json")) as f:
+            info = json.load(f)
+        vec = os.path.join(run_dir, "vectorizer.keras")
+        if os.path.exists(vec):  # repaired with the model if saved before zoo's text standardization
+            from pipelines.text import load_vectorizer
+
+            info["vectorizer"], model = load_vectorizer(vec, model)
+    return model, info

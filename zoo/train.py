@@ -41,6 +41,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipelines.text import load_vectorizer as _load_vectorizer
+from pipelines.text import save_vectorizer  # noqa: F401  (public here too)
 from zoo import hooks as hooks_lib
 from zoo import tasks
 from zoo.config import OPTIMIZERS, SCHEDULES, TrainConfig  # noqa: F401  (public here too)
@@ -496,15 +498,6 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
     return TrainResult(model=model, history=run.history, evaluation=evaluation, out_dir=config.out_dir)
 
 
-def save_vectorizer(vectorizer, path):
-    """Save a fitted `TextVectorization` (see `pipelines.text.save_vectorizer`)."""
-    from pipelines.text import save_vectorizer as save
-
-    save(vectorizer, path)
-
-
 def load_vectorizer(path):
     """A saved `TextVectorization` (see `pipelines.text.load_vectorizer`, which also repairs old runs)."""
-    from pipelines.text import load_vectorizer as load
-
-    return load(path)[0]
+    return _load_vectorizer(path)[0]

@@ -19,13 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, check_fractions
-from pipelines.splits import SPLITS, split_code
-from pipelines.table import (_column_index, _first_row_is_header, _guess_columns, _open_text, _rows, _text_format,
+from pipelines.registry import option, register_dataset, register_source
+from pipelines.splits import SPLITS
+from pipelines.delimited import (column_index, first_row_is_header, guess_columns, iter_rows, open_text, text_format,
                              read_class_names)
-from pipelines.text import batched_text_splits
+from pipelines.text import BATCH, CACHE_ROWS, batched_text_splits, text_split_code
 
-BATCH = 1024
-CACHE_ROWS = 200_000  # bigger files are re-read each epoch instead of held in memory
 
 
 # --------------------------------------------------------------------------
@@ -35,7 +34,7 @@ CACHE_ROWS = 200_000  # bigger files are re-read each epoch instead of held in m
 def _columns(path, fmt, *, text_column, label_column, header):
     """Where the text and the label are: `{"text", "label", "header"}` as the user names them (recorded in
     the run) plus the positions/keys the readers use. Decided on the first 2,000 rows."""
-    sample = list(itertools.islice(_rows(path, fmt), 2001))
+    sample = list(itertools.islice(iter_rows(path, fmt), 2001))
     if not sample:
         raise ValueError(f"{path!r} holds no rows.")
     if fmt == "jsonl":
@@ -50,19 +49,19 @@ def _columns(path, fmt, *, text_column, label_column, header):
     names = [c.strip() for c in sample[0][1]]
     if header in (None, "auto"):
         named = [c for c in (*str(text_column or "").split(","), str(label_column or "")) if c and not c.isdigit()]
-        header = bool(named) or _first_row_is_header(sample)
+        header = bool(named) or first_row_is_header(sample)
     header_names = names if header else None
     body = sample[1:] if header else sample
     if not body:
         raise ValueError(f"{path!r} holds a header and no rows.")
     if text_column is None or label_column is None:
-        guessed_text, guessed_label = _guess_columns([r for _, r in body], len(names))
+        guessed_text, guessed_label = guess_columns([r for _, r in body], len(names))
         text_column = guessed_text if text_column is None else text_column
         label_column = guessed_label if label_column is None else label_column
     text_specs = text_column.split(",") if isinstance(text_column, str) else [text_column]
     width = len(names)
-    text_idx = [_column_index(c, header_names, path, "text_column") % width for c in text_specs]
-    label_idx = _column_index(label_column, header_names, path, "label_column") % width
+    text_idx = [column_index(c, header_names, path, "text_column") % width for c in text_specs]
+    label_idx = column_index(label_column, header_names, path, "label_column") % width
     return {"text": [header_names[c] if header_names else c for c in text_idx],
             "label": header_names[label_idx] if header_names else label_idx, "header": bool(header),
             "text_idx": text_idx, "label_idx": label_idx, "width": width}
@@ -76,7 +75,7 @@ def _batches(path, fmt, cols):
     """`(texts, labels)` string batches of the whole file, in file order."""
     if fmt == "jsonl":
         def rows():
-            for number, row in _rows(path, fmt):
+            for number, row in iter_rows(path, fmt):
                 if any(k not in row for k in (*cols["text"], cols["label"])):
                     raise ValueError(f"line {number}: missing key")  # named by _explain
                 yield " ".join(str(row[k]) for k in cols["text"]), str(row[cols["label"]]).strip()
@@ -99,19 +98,13 @@ def _batches(path, fmt, cols):
     return ds.batch(BATCH).map(pair, num_parallel_calls=AUTOTUNE)
 
 
-def _split_code(texts, labels, val_fraction, test_fraction):
-    """0 (train), 1 (val) or 2 (test) from a fingerprint of the row's label and text: adding rows to a file
-    keeps every old row's split."""
-    return split_code(tf.strings.join([labels, texts], separator="\x1f"), val_fraction, test_fraction)
-
-
 def _split_batches(ds, split, fractions):
     if fractions is None:  # a file that is one split
         return ds
     code = SPLITS.index(split)
 
     def keep(texts, labels):
-        mask = tf.equal(_split_code(texts, labels, *fractions), code)
+        mask = tf.equal(text_split_code(texts, labels, *fractions), code)
         return tf.boolean_mask(texts, mask), tf.boolean_mask(labels, mask)
 
     return ds.map(keep, num_parallel_calls=AUTOTUNE).filter(lambda t, y: tf.size(y) > 0)
@@ -127,7 +120,7 @@ def _count(path, fmt, cols, fractions, only_split):
     def codes(texts, labels):
         texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="strict")  # raises on bad bytes
         labels = tf.strings.unicode_transcode(labels, "UTF-8", "UTF-8", errors="strict")
-        code = _split_code(texts, labels, *fractions) if fractions else tf.zeros_like(labels, tf.int64)
+        code = text_split_code(texts, labels, *fractions) if fractions else tf.zeros_like(labels, tf.int64)
         return code, labels
 
     counts = {s: Counter() for s in SPLITS}
@@ -146,14 +139,14 @@ def _count(path, fmt, cols, fractions, only_split):
 def _explain(path, fmt, cols, err):
     """Re-read the file in Python to name the line that `tf.data` refused, and raise."""
     if fmt == "jsonl":
-        for number, row in _rows(path, fmt):  # raises on bad JSON / UTF-8
+        for number, row in iter_rows(path, fmt):  # raises on bad JSON / UTF-8
             missing = [k for k in [*cols["text"], cols["label"]] if k not in row]
             if missing:
                 raise ValueError(f"{path!r} line {number}: no key(s) {missing} (keys: {list(row)}). Fix the line "
                                  "or remove it.")
     else:
         need = max(*cols["text_idx"], cols["label_idx"])
-        with _open_text(path) as f:
+        with open_text(path) as f:
             reader = csv.reader(f, delimiter=fmt, quoting=csv.QUOTE_NONE if fmt == "\t" else csv.QUOTE_MINIMAL)
             try:
                 for row in reader:
@@ -175,7 +168,7 @@ def _explain(path, fmt, cols, err):
 
 def _first_line(path, fmt, cols, label):
     """The line number of the first row whose label is `label` (for an error message)."""
-    for number, row in _rows(path, fmt):
+    for number, row in iter_rows(path, fmt):
         value = row.get(cols["label"]) if fmt == "jsonl" else (
             row[cols["label_idx"]] if cols["label_idx"] < len(row) else None)
         if value is not None and str(value).strip() == label:
@@ -230,13 +223,18 @@ def _read_files(path, fmt, cols, val, test, fractions, delimiter):
     counts, where = {}, {}
     for split, file in (("train", path), ("val", val), ("test", test)):
         if file is not None:
-            file_fmt = fmt if file == path else _text_format(file, delimiter)
+            file_fmt = fmt if file == path else text_format(file, delimiter)
             found = _count(file, file_fmt, cols, None, split)
             if found:
                 counts[split], where[split] = found[split], (file, file_fmt)
     return counts, where
 
 
+@register_source("text", path="FILE", description="text classification from a CSV, TSV or JSON Lines file (also .gz)",
+                 options={"text_column": option("column name or position; 'title,body' joins columns"),
+                          "label_column": option("label column, name or position"),
+                          "header": option("the first row is data (default: detected)", negate="--no-header"),
+                          "class_names": option("'a,b,c' or a file with one name per line (fixes the order)"), "val_fraction": option("held-out share for validation", type="float"), "test_fraction": option("held-out share for testing", type="float")})
 def text_file(path, *, text_column=None, label_column=None, header="auto", delimiter=None, val=None, test=None,
               val_fraction=0.1, test_fraction=0.1, class_names=None, max_tokens=20000, sequence_length=128,
               truncate="post", vectorizer=None):
@@ -263,7 +261,7 @@ def text_file(path, *, text_column=None, label_column=None, header="auto", delim
     ```
     """
     check_fractions(val_fraction, test_fraction)
-    fmt = _text_format(path, delimiter)
+    fmt = text_format(path, delimiter)
     cols = _columns(path, fmt, text_column=text_column, label_column=label_column, header=header)
     one_file = val is None and test is None and (val_fraction or test_fraction)
     fractions = (val_fraction, test_fraction) if one_file else None  # None: each file is one split
@@ -372,3 +370,55 @@ def _count_records(files, ds, names, text_key, label_key):
     if not seen:
         raise ValueError(f"The TFRecord files {files} hold no records.")
     return counts
+
+
+# --------------------------------------------------------------------------
+# SST-2 (a preset of `text:`) and an in-memory reader
+
+
+@register_dataset("sst2", description="SST-2 train/dev/test .tsv")
+def sst2(data_dir, *, max_tokens=20000, sequence_length=64, truncate="post", vectorizer=None):
+    """SST-2 from GLUE-style TSVs (`train.tsv`, `dev.tsv`, optional `test.tsv`; header `sentence<TAB>label`,
+    labels 0/1): a preset of the `text:` source (`pipelines.text_file`), streamed and checked the same way.
+    Pass a fitted `vectorizer` (e.g. a run's) to reuse its vocabulary."""
+    paths = {s: os.path.join(data_dir, f"{f}.tsv") for s, f in (("train", "train"), ("val", "dev"), ("test", "test"))}
+    if not os.path.exists(paths["train"]):
+        raise ValueError(f"{paths['train']!r} not found: point --data-dir at the SST-2 folder.")
+    data = text_file(paths["train"], val=paths["val"] if os.path.exists(paths["val"]) else None,
+                     test=paths["test"] if os.path.exists(paths["test"]) else None, text_column="sentence",
+                     label_column="label", header=True, class_names=["negative", "positive"], max_tokens=max_tokens,
+                     sequence_length=sequence_length, truncate=truncate, vectorizer=vectorizer)
+    data.name, data.source = "sst2", data_dir
+    return data
+
+
+def read_table(path, *, text_column="sentence", label_column="label", delimiter=None):
+    """`(texts, labels)` from a TSV/CSV file with a header row (SST-2's layout)."""
+    if not os.path.exists(path):
+        raise ValueError(f"Text table {path!r} does not exist.")
+    delimiter = delimiter or ("\t" if path.endswith((".tsv", ".tsv.gz")) else ",")
+    texts, labels = [], []
+    try:
+        with open(path, encoding="utf8", newline="") as f:
+            reader = csv.DictReader(f, delimiter=delimiter,
+                                    quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+            missing = {text_column, label_column} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{path!r} lacks the column(s) {sorted(missing)}; its header is "
+                                 f"{reader.fieldnames}. Pass text_column=/label_column=.")
+            for row_number, row in enumerate(reader, start=2):
+                try:
+                    labels.append(int(row[label_column]))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path!r} line {row_number}: label {row[label_column]!r} is not an "
+                                     "integer.") from None
+                if labels[-1] < 0:
+                    raise ValueError(f"{path!r} line {row_number}: label {labels[-1]} is negative; labels are "
+                                     "class indices 0, 1, ...")
+                texts.append(row[text_column])
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path!r} is not UTF-8 text (byte {err.object[err.start]:#x} at offset {err.start}). "
+                         "Re-save it as UTF-8.") from None
+    if not texts:
+        raise ValueError(f"{path!r} holds no rows.")
+    return np.array(texts, dtype=object), np.array(labels, "int32")

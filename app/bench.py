@@ -4,30 +4,27 @@ per runtime for any registered model (in the spirit of timm's benchmark.py).
 Example:
 
 ```python
-from zoo.bench import benchmark_model
+from app.bench import benchmark_model
 benchmark_model("resnet8", batch_size=8, runtimes=("keras", "onnx", "tflite_fp32"))
 ```
 """
 
-import os
 import tempfile
 import time
 
 import numpy as np
 
-RUNTIMES = ("keras", "keras_jit", "saved_model", "onnx", "tflite_fp32", "tflite_int8")
+from zoo.timing import timed
+
+IN_PROCESS = ("keras", "keras_jit")  # the other runtimes are the export formats' files (`runtimes()`)
 
 
-def timed(fn, repeats, warmup=1):
-    """Median seconds of `fn()` over `repeats` calls after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def runtimes():
+    """Every runtime `benchmark_model` times: Keras eagerly and compiled, then each file an export format
+    writes, by its manifest key (`saved_model`, `tflite_fp32`, ..., `onnx`, `onnx_int8`)."""
+    from export.formats import runtimes as file_runtimes
+
+    return IN_PROCESS + tuple(file_runtimes())
 
 
 def _batch(model, batch_size, seed=0, sequence_length=128):
@@ -99,7 +96,9 @@ def zoo_step_runner(model, batch_size, *, seed=0, task=None):
 def count_flops(model, batch=1, sequence_length=128):
     """FLOPs of one forward pass (TF profiler on the frozen graph). MACs ~ FLOPs / 2."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     from export import common
 
@@ -120,13 +119,12 @@ def benchmark_model(name, *, batch_size=8, input_size=None, runtimes=("keras", "
     import tensorflow as tf
 
     import zoo
-    from export import common, export_model
-    from export import onnx as onnx_format
-    from export import tflite
+    from export import common
+    from export.formats import runtimes as file_runtimes
 
-    bad = [r for r in runtimes if r not in RUNTIMES]
+    bad = [r for r in runtimes if r not in IN_PROCESS + tuple(file_runtimes())]
     if bad:
-        raise ValueError(f"Unknown runtime(s) {bad}. Allowed: {list(RUNTIMES)}.")
+        raise ValueError(f"Unknown runtime(s) {bad}. Allowed: {list(IN_PROCESS + tuple(file_runtimes()))}.")
     spec = zoo.get_spec(name)
     if input_size is not None:
         if spec.task != "image_classification":
@@ -151,24 +149,31 @@ def benchmark_model(name, *, batch_size=8, input_size=None, runtimes=("keras", "
     if "keras_jit" in runtimes:
         jit = tf.function(lambda *a: common.call_model(model, a), jit_compile=True)
         fns["keras_jit"] = lambda: jit(*x1)
-    files = [r for r in runtimes if r in ("saved_model", "onnx", "tflite_fp32", "tflite_int8")]
-    if files:
-        out = tempfile.mkdtemp(prefix=f"zoo-bench-{name}-")
-        formats = {"saved_model"} & set(files) | ({"onnx"} & set(files)) | (
-            {"tflite"} if any(f.startswith("tflite") for f in files) else set())
-        quant = tuple(f.split("_")[1] for f in files if f.startswith("tflite"))
-        calib = _batch(model, 16, seed=1) if "int8" in quant else None
-        export_model(model, out, formats=tuple(sorted(formats)), quantizations=quant or ("fp32",),
-                     calibration_data=calib, verbose=False)
-        if "saved_model" in files:
-            fn = tf.saved_model.load(os.path.join(out, "saved_model", model.name, "1")).signatures["serving_default"]
-            fns["saved_model"] = lambda: fn(**{k: tf.constant(v) for k, v in feeds.items()})
-        if "onnx" in files:
-            sess = onnx_format.session(os.path.join(out, f"{model.name}.onnx"))
-            fns["onnx"] = lambda: onnx_format.run(sess, feeds)
-        for q in quant:
-            interp = tflite.interpreter(model_path=os.path.join(out, f"{model.name}.{q}.tflite"))
-            fns[f"tflite_{q}"] = (lambda i: lambda: tflite.run(i, feeds))(interp)
+    fns.update(_file_runners(model, [r for r in runtimes if r not in IN_PROCESS], feeds))
     for key, fn in fns.items():
         result[f"{key} batch-1 ms"] = timed(fn, repeats) * 1000
     return result
+
+
+def _file_runners(model, keys, feeds):
+    """`{runtime: fn}` running the exported files `keys` (manifest keys) on `feeds`, through the formats'
+    own runners (`export.formats`): the same code that verifies the files."""
+    if not keys:
+        return {}
+    from export import export_model, manifest
+    from export.formats import FORMATS
+    from export.formats import runtimes as file_runtimes
+
+    wanted = {key: file_runtimes(model.name)[key] for key in keys}  # key -> (format, quantization)
+    formats = tuple(dict.fromkeys(fmt for fmt, _ in wanted.values()))
+    quantizations = tuple(dict.fromkeys(q for _, q in wanted.values()))
+    out = tempfile.mkdtemp(prefix=f"zoo-bench-{model.name}-")
+    calibration = _batch(model, 16, seed=1) if "int8" in quantizations else None
+    export_model(model, out, formats=formats, quantizations=quantizations, calibration_data=calibration,
+                 verbose=False)
+    entries = manifest.read(out)["files"]
+    fns = {}
+    for key in keys:
+        run = FORMATS[entries[key]["format"]].runner(entries[key], out)[0]
+        fns[key] = (lambda run: lambda: run(feeds))(run)
+    return fns

@@ -36,7 +36,8 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, DataSplits, check_fractions
-from pipelines.table import _column_index, _rows, _text_format, read_class_names
+from pipelines.delimited import column_index, iter_rows, read_class_names, text_format
+from pipelines.registry import option, register_source
 from pipelines.splits import SPLITS, split_code
 
 MISSING = ("", "na", "n/a", "nan", "null", "none", "?")
@@ -74,14 +75,14 @@ def _parquet_file(path):
 
 
 def _format(path, delimiter):
-    return "parquet" if path.lower().endswith((".parquet", ".pq")) else _text_format(path, delimiter)
+    return "parquet" if path.lower().endswith((".parquet", ".pq")) else text_format(path, delimiter)
 
 
 def _header(path, fmt):
     """The column names: the Parquet schema, the first JSON object's keys, or the first CSV/TSV row."""
     if fmt == "parquet":
         return list(_parquet_file(path)[0].schema_arrow.names)
-    first = next(_rows(path, fmt), None)
+    first = next(iter_rows(path, fmt), None)
     if first is None:
         raise ValueError(f"{path!r} holds no rows.")
     header = list(first[1]) if fmt == "jsonl" else [h.strip() for h in first[1]]
@@ -107,7 +108,7 @@ def _data_rows(path, fmt, header):
             raise ValueError(f"{path!r} is not a readable Parquet file ({err}). Re-write it (e.g. "
                              "pandas.DataFrame.to_parquet) or save the table as CSV.") from None
         return
-    rows = _rows(path, fmt)
+    rows = iter_rows(path, fmt)
     if fmt != "jsonl":
         next(rows, None)  # the header
     for number, row in rows:
@@ -284,6 +285,15 @@ def raw_feature_specs(preprocessing):
             for column, name in zip(preprocessing["columns"], preprocessing["inputs"])]
 
 
+@register_source("tabular", path="FILE", description="a table of features and a target (CSV/TSV/JSONL/Parquet)",
+                 options={"label_column": option("target column (default: the last), name or position"),
+                          "task": option("default auto (strings or few integers: classification, else regression)",
+                                         choices=("auto", "classification", "regression")),
+                          "categorical_columns": option("'a,b' one-hot encoded even if numeric (strings always are)"),
+                          "ignore_columns": option("'id,notes' left out of the features"),
+                          "na_values": option("more spellings of a missing value, e.g. '-,missing' (besides empty, "
+                                              "NA, N/A, NaN, null, None, ?)"),
+                          "class_names": option("'a,b,c' or a file with one name per line (fixes the order)"), "val_fraction": option("held-out share for validation", type="float"), "test_fraction": option("held-out share for testing", type="float")})
 def tabular_file(path, *, label_column=None, task="auto", categorical_columns=None, ignore_columns=None,
                  delimiter=None, val_fraction=0.1, test_fraction=0.2, class_names=None, na_values=None):
     """Tabular classification or regression from your own CSV, TSV or JSON Lines file (also `.gz`), or a
@@ -411,7 +421,7 @@ def _numbers(values, spellings):
 def _roles(path, header, label_column, ignore_columns, categorical_columns):
     """`(target index, feature indices, indices forced categorical)` from the options (names or positions)."""
     def index(spec, what):
-        return _column_index(spec, header, path, what) % len(header)
+        return column_index(spec, header, path, what) % len(header)
 
     target = index(label_column if label_column is not None else len(header) - 1, "label_column")
     dropped = {index(c, "ignore_columns") for c in _names(ignore_columns)}

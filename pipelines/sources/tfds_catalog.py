@@ -5,6 +5,11 @@ there nor downloadable (offline)."""
 import os
 
 import numpy as np
+import tensorflow as tf
+
+from pipelines.core import AUTOTUNE
+from pipelines.image import crop_and_flip, image_splits
+from pipelines.registry import register_source
 
 
 def _builder(name, data_dir):
@@ -39,6 +44,8 @@ def _prepare(builder, name, data_dir):
             "pass --data-dir DIR.") from None
 
 
+@register_source("tfds", path="NAME", description="a TensorFlow Datasets name (downloaded, or from --data-dir)",
+                 local=False, takes_data_dir=True)
 def tfds_dataset(name, *, data_dir=None, splits=("train", "validation", "test"), download=True, image_size=None,
                  augment=True, max_tokens=20000, sequence_length=200, truncate="post"):
     """A TFDS classification dataset by name: images (`tfds_images`) or text (token ids through a
@@ -56,7 +63,6 @@ def tfds_dataset(name, *, data_dir=None, splits=("train", "validation", "test"),
     """
     import tensorflow_datasets as tfds
 
-    from pipelines import image
 
     builder = _builder(name, data_dir)
     if download:
@@ -67,7 +73,7 @@ def tfds_dataset(name, *, data_dir=None, splits=("train", "validation", "test"),
     x_key, y_key = info.supervised_keys[:2]
     feature = info.features[x_key]
     if isinstance(feature, tfds.features.Image):
-        return image.tfds_images(name, data_dir=data_dir, splits=splits, image_size=image_size, download=False,
+        return tfds_images(name, data_dir=data_dir, splits=splits, image_size=image_size, download=False,
                                  augment=augment)
     if isinstance(feature, tfds.features.Text):
         return _tfds_text(builder, name, splits, info.features[y_key], max_tokens, sequence_length, truncate)
@@ -97,3 +103,43 @@ def _tfds_text(builder, name, splits, label_feature, max_tokens, sequence_length
     names = list(getattr(label_feature, "names", None) or [str(i) for i in range(int(label_feature.num_classes))])
     return text_splits(pairs["train"], pairs.get("val"), pairs.get("test"), name=name, labels=names,
                        max_tokens=max_tokens, sequence_length=sequence_length, truncate=truncate)
+
+
+def tfds_images(name, *, data_dir=None, splits=("train", "validation", "test"), image_size=None,
+                download=True, augment=True):
+    """An image-classification TFDS dataset by name (`tfds.load`, supervised).
+
+    `splits` maps to train/val/test in order; TFDS slicing works
+    (`("train[:90%]", "train[90%:]", "test")`). Names that the catalog lacks
+    are skipped when they are missing from the dataset (e.g. no validation).
+    """
+    import tensorflow_datasets as tfds
+
+    out, sizes, info = {}, {}, None
+    for key, split in zip(("train", "val", "test"), splits):
+        if split is None:
+            continue
+        try:
+            ds, info = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True,
+                                 with_info=True, download=download, shuffle_files=False)
+        except ValueError as err:
+            if key == "train" or "Unknown split" not in str(err):
+                raise ValueError(f"tfds.load({name!r}, split={split!r}) failed: {err}") from err
+            continue  # e.g. no validation split
+        if image_size is not None:
+            ds = ds.map(lambda x, y: (tf.cast(tf.image.resize(x, image_size, antialias=True), tf.uint8), y),
+                        num_parallel_calls=AUTOTUNE)
+        out[key] = ds.map(lambda x, y: (x, tf.cast(y, tf.int32)))
+        n = int(ds.cardinality())
+        sizes[key] = n if n >= 0 else int(ds.reduce(0, lambda c, _: c + 1))
+        if sizes[key] == 0:
+            raise ValueError(f"TFDS split {split!r} of {name!r} is empty.")
+    shape = info.features[info.supervised_keys[0]].shape
+    if image_size is not None:
+        shape = (*image_size, shape[-1])
+    label_feature = info.features[info.supervised_keys[1]]
+    return image_splits(
+        out.get("train"), out.get("val"), out.get("test"), name=name, image_shape=shape,
+        labels=list(label_feature.names), sizes=sizes,
+        augment=crop_and_flip(max(1, shape[0] // 8)) if augment else None,
+    )

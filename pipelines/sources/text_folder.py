@@ -23,10 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, check_fractions
-from pipelines.table import read_class_names
-from pipelines.text import batched_text_splits
+from pipelines.delimited import read_class_names
+from pipelines.text import BATCH, CACHE_ROWS, batched_text_splits, text_split_code
+from pipelines.registry import option, register_dataset, register_source
 from pipelines.splits import BUCKETS, SPLITS
-from pipelines.text_source import BATCH, CACHE_ROWS, _split_code
 
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}
@@ -141,7 +141,7 @@ def _stream(path, entries, class_names, carve, limit_keys):
     names = tf.constant(class_names)
 
     def codes(texts, labels, folders):
-        carved = tf.cast(_split_code(texts, tf.gather(names, labels), *carve), tf.int32)
+        carved = tf.cast(text_split_code(texts, tf.gather(names, labels), *carve), tf.int32)
         split = tf.where(tf.equal(folders, 0), carved, folders)
         return texts, labels, split, folders, limit_keys(texts)
 
@@ -179,6 +179,8 @@ def _thresholds(folders, keys, limit):
     return out
 
 
+@register_source("textfolder", path="FOLDER|TAR", description="class folders of text files, or their tar archive",
+                 options={"class_names": option("'a,b,c' or a file with one name per line (fixes the order)"), "val_fraction": option("held-out share for validation", type="float"), "test_fraction": option("held-out share for testing", type="float")})
 def text_folder(path, *, class_names=None, extensions=".txt", val_fraction=0.1, test_fraction=0.1, limit=None,
                 seed=0, max_tokens=20000, sequence_length=128, truncate="post", vectorizer=None):
     """Text classification from class folders of text files (one document per file), a folder or a
@@ -239,3 +241,46 @@ def text_folder(path, *, class_names=None, extensions=".txt", val_fraction=0.1, 
     data.extras["class_counts"] = {s: {c: int(found.get(i, 0)) for i, c in enumerate(class_names)}
                                    for s, found in counts.items()}
     return data
+
+
+# --------------------------------------------------------------------------
+# IMDB (a preset of `textfolder:`) and an in-memory reader
+
+
+@register_dataset("imdb", description="aclImdb folder or its .tar.gz")
+def imdb(data_dir, *, max_tokens=20000, sequence_length=200, val_fraction=0.1, seed=0, limit=None,
+         truncate="pre", vectorizer=None):
+    """IMDB reviews (aclImdb: `train/` and `test/` class folders `neg`, `pos`), a preset of the
+    `textfolder:` source (`pipelines.text_folder`): `data_dir` holds the `aclImdb` folder or its
+    `.tar.gz` (read in place), or is the folder. Validation reviews are carved out of `train/` by a
+    fingerprint of each review. `limit` keeps a seeded sample of that many reviews per split folder
+    (quick runs). Long reviews keep their last `sequence_length` tokens by default."""
+    source = data_dir
+    if os.path.isdir(os.path.join(data_dir, "aclImdb")):
+        source = os.path.join(data_dir, "aclImdb")
+    elif os.path.isdir(data_dir) and not os.path.isdir(os.path.join(data_dir, "train")):
+        tars = sorted(f for f in os.listdir(data_dir) if f.endswith(ARCHIVES))
+        if not tars:
+            raise ValueError(f"No aclImdb folder or tar archive in data_dir={data_dir!r}.")
+        source = os.path.join(data_dir, tars[0])
+    data = text_folder(source, class_names=["neg", "pos"], val_fraction=val_fraction, test_fraction=0.0, limit=limit,
+                       seed=seed, max_tokens=max_tokens, sequence_length=sequence_length, truncate=truncate,
+                       vectorizer=vectorizer)
+    data.name, data.source = "imdb", data_dir
+    return data
+
+
+def read_text_folder(path, split=None):
+    """`(texts, labels, class_names)` arrays from `<root>/<class>/*.txt` (a folder, or a `.tar`/`.tar.gz`
+    holding one, read in place); `split` picks a split folder (`"train"`, `"test"`). In memory: for
+    training, `pipelines.text_folder` streams the same layouts."""
+    entries, classes, _ = _layout(path, _list_names(path, (".txt",)), None)
+    if split is not None:
+        entries = [e for e in entries if e[1] == SPLITS.index(SPLIT_FOLDERS.get(split, split))]
+        if not entries:
+            raise ValueError(f"No {split}/<class>/*.txt files found in {path!r}.")
+    texts, labels = [], []
+    for text, label, _ in _documents(path, entries)():
+        texts.append(text.decode("utf8", errors="replace"))
+        labels.append(label)
+    return np.array(texts, dtype=object), np.array(labels, "int32"), classes

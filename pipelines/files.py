@@ -9,7 +9,7 @@ container running as another user can read them.
 Example:
 
 ```python
-from zoo.files import atomic_write, atomic_path
+from pipelines.files import atomic_write, atomic_path
 atomic_write("runs/x/config.json", b"{}")
 with atomic_path("runs/x/model.keras") as tmp:   # any writer that takes a path
     model.save(tmp)

@@ -9,7 +9,7 @@ import numpy as np
 _TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
 
 
-def _text_format(path, delimiter):
+def text_format(path, delimiter):
     if delimiter:
         return {"tab": "\t", "\\t": "\t", "comma": ","}.get(delimiter, delimiter)
     stem = path[:-3] if path.endswith(".gz") else path
@@ -20,7 +20,7 @@ def _text_format(path, delimiter):
     return _TEXT_FORMATS[ext]
 
 
-def _open_text(path):
+def open_text(path):
     import gzip
 
     if not os.path.isfile(path):
@@ -29,11 +29,11 @@ def _open_text(path):
         open(path, encoding="utf8", newline="")
 
 
-def _rows(path, fmt):
+def iter_rows(path, fmt):
     """`(line number, row)` of a CSV/TSV (lists) or JSON Lines (dicts) file, streamed."""
     import json
 
-    with _open_text(path) as f:
+    with open_text(path) as f:
         try:
             if fmt == "jsonl":
                 for number, line in enumerate(f, start=1):
@@ -61,7 +61,7 @@ def _rows(path, fmt):
             raise ValueError(f"{path!r} could not be read to the end ({err}). Re-copy the file.") from None
 
 
-def _column_index(spec, header, path, what):
+def column_index(spec, header, path, what):
     """Index of a column given by name or position (int or digit string)."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.lstrip("-").isdigit()):
         index = int(spec)
@@ -80,7 +80,7 @@ def _column_index(spec, header, path, what):
     return header.index(spec)
 
 
-def _looks_numeric(value):
+def looks_numeric(value):
     try:
         float(value)
         return True
@@ -90,14 +90,14 @@ def _looks_numeric(value):
 
 def read_rows(path, delimiter=None):
     """`(format, [(line number, row), ...])` of a CSV/TSV/JSONL file (also `.gz`); an empty file is refused."""
-    fmt = _text_format(path, delimiter)
-    rows = list(_rows(path, fmt))
+    fmt = text_format(path, delimiter)
+    rows = list(iter_rows(path, fmt))
     if not rows:
         raise ValueError(f"{path!r} holds no rows.")
     return fmt, rows
 
 
-def _first_row_is_header(rows):
+def first_row_is_header(rows):
     """Whether the first row names the columns: its value in the label-like column (the one with the
     fewest distinct values below it) never occurs below it, or csv.Sniffer says so."""
     first, sample = rows[0][1], [r for _, r in rows[1:2001]]
@@ -108,7 +108,7 @@ def _first_row_is_header(rows):
     if len(set(columns[label])) <= max(1, len(sample) // 2):
         return first[label] not in set(columns[label])
     if len(sample) < 20:  # too few rows to compare: short, non-numeric names, unseen below
-        return all(f.strip() and not _looks_numeric(f) and len(f) <= 40 and f.count(" ") <= 2 for f in first) \
+        return all(f.strip() and not looks_numeric(f) and len(f) <= 40 and f.count(" ") <= 2 for f in first) \
             and all(first[i] not in set(columns[i]) for i in range(len(first)))
     try:
         return csv.Sniffer().has_header("\n".join(",".join(r) for _, r in rows[:50]))
@@ -116,7 +116,7 @@ def _first_row_is_header(rows):
         return False
 
 
-def _guess_columns(sample, width):
+def guess_columns(sample, width):
     """(text column, label column) of a sample of rows: the text has the longest values, the label the
     fewest distinct ones among the others."""
     if width < 2:

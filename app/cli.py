@@ -1,0 +1,262 @@
+"""The `zoo` command line: the top of the layers (pipelines -> zoo -> export -> app).
+
+`zoo --help`, `zoo list` and `zoo info` read the model catalog (`zoo/catalog.json`) and the source
+catalog (`pipelines/sources.json`) and import neither Keras nor TensorFlow; the other commands
+(`app.commands`) load them on demand, with TensorFlow's start-up lines filtered out.
+"""
+
+import argparse
+import difflib
+import json
+import os
+import sys
+import warnings
+
+# Before TensorFlow is imported anywhere: its C++ INFO/WARNING lines and absl's pre-init notice are
+# noise on a command line (errors still print).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from app import commands  # noqa: E402
+from pipelines.constants import STRATEGIES  # noqa: E402
+from pipelines.registry import read_catalog  # noqa: E402
+from zoo import registry  # noqa: E402  (no Keras import)
+from zoo.config import OPTIMIZERS, SCHEDULES, TrainConfig  # noqa: E402
+
+
+def _format_input(info):
+    shape = info["input"]["shape"]
+    if isinstance(shape, dict):
+        return ", ".join(f"{k} {tuple(v)}" for k, v in shape.items()) + f" {info['input']['dtype']}"
+    return f"{tuple(shape)} {info['input']['dtype']}"
+
+
+def _cmd_list(args):
+    catalog = registry.read_catalog()
+    names = registry.catalog_select(catalog, args.pattern, family=args.family, task=args.task)
+    if args.json:
+        print(json.dumps([{**catalog[n], "name": n} for n in names], indent=1))
+        return 0
+    rows = [(n, catalog[n]["family"], catalog[n]["task"], f"{catalog[n]['params']:,}", _format_input(catalog[n]))
+            for n in names]
+    header = ("name", "family", "task", "params", "input")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+              .rstrip())
+    return 0
+
+
+def _cmd_info(args):
+    catalog = registry.read_catalog()
+    if args.name not in catalog:
+        close = difflib.get_close_matches(args.name, list(catalog), n=5)
+        hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model name. Received: name={args.name!r}.{hint} Run `zoo list` for every name.")
+    print(json.dumps({"name": args.name, **catalog[args.name]}, indent=2))
+    return 0
+
+
+_DEFAULTS = TrainConfig()
+
+
+def _add_train_args(p):
+    # epochs, batch size, lr, weight decay and early stopping default to the task's recipe
+    # (zoo.config.TASK_DEFAULTS), else TrainConfig's: None here means "not given".
+    p.add_argument("--epochs", type=int, help=f"default {_DEFAULTS.epochs} (forecasting: 200, early stopping 20; "
+                                              "tables: 100, early stopping 10)")
+    p.add_argument("--batch-size", type=int, help=f"default {_DEFAULTS.batch_size} (forecasting: 16; tables: 256, "
+                                                  "halved down to 16 until the training rows fill 8 batches)")
+    p.add_argument("--optimizer", default=_DEFAULTS.optimizer, choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float, help=f"peak learning rate; default {_DEFAULTS.learning_rate} (forecasting: 3e-3)")
+    p.add_argument("--weight-decay", type=float, help=f"default {_DEFAULTS.weight_decay} (forecasting: 0)")
+    p.add_argument("--schedule", choices=SCHEDULES, help=f"default {_DEFAULTS.schedule} (tables: constant)")
+    p.add_argument("--step-epochs", type=_int_list, help="for --schedule step: comma-separated epochs, e.g. 100,150")
+    p.add_argument("--warmup-epochs", type=float, default=_DEFAULTS.warmup_epochs)
+    p.add_argument("--clipnorm", type=float, default=_DEFAULTS.clipnorm)
+    p.add_argument("--label-smoothing", type=float, default=_DEFAULTS.label_smoothing)
+    p.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="bfloat16 compute (default: on where a GPU or a CPU with AVX512_BF16/AMX computes it "
+                        "natively, off elsewhere)")
+    p.add_argument("--no-mixed-precision", dest="mixed_precision", action="store_false", help="float32 compute")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help=f"default {_DEFAULTS.early_stopping_patience} (forecasting: 20)")
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    p.add_argument("--precise-bn", type=int, default=_DEFAULTS.precise_bn_examples, metavar="EXAMPLES",
+                   help="after training, batch norm statistics = the average over this many training examples' "
+                        f"batches (default {_DEFAULTS.precise_bn_examples}; 0: keep the moving averages)")
+    p.add_argument("--backup-every", type=int, default=_DEFAULTS.backup_every_steps,
+                   help="mid-epoch backup every N steps")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
+def _int_list(text):
+    try:
+        return tuple(int(e) for e in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 100,150; got {text!r}")
+
+
+def _dataset_help():
+    sources = read_catalog()
+    return " | ".join([*sources["datasets"], *(f"{k}:{s['path']}" for k, s in sources["sources"].items())])
+
+
+_TYPES = {"str": str, "int": int, "float": float, "positive_int": lambda text: _positive_int(text)}
+
+
+def add_data_args(p):
+    """One flag per source option, as the sources declare them (`pipelines/sources.json`, written from
+    `pipelines.registry`): `--label-column` for `text:` and `tabular:`, ... Passed to the source only
+    when given, and checked against it."""
+    sources = read_catalog()["sources"]
+    kinds = " | ".join(f"{kind}:{source['path']}" for kind, source in sources.items())
+    g = p.add_argument_group(f"your own data (--dataset {kinds})")
+    options = {}
+    for kind, source in sources.items():
+        for name, declared in source["options"].items():
+            options.setdefault(name, []).append((kind, declared))
+    for name, uses in sorted(options.items()):
+        first = uses[0][1]
+        helps = {}
+        for kind, declared in uses:
+            helps.setdefault(declared["help"], []).append(kind)
+        text = "; ".join(f"{'/'.join(kinds)}: {h}" for h, kinds in helps.items())
+        if first["negate"]:
+            g.add_argument(first["negate"], dest=name, action="store_const", const=False, help=text)
+        else:
+            g.add_argument("--" + name.replace("_", "-"), type=_TYPES[first["type"]], choices=first["choices"],
+                           help=text)
+
+
+def _add_export_args(p):
+    p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
+    p.add_argument("--out", required=True)
+    p.add_argument("--formats", help="comma-separated export formats (default: every registered one: "
+                                     "saved_model,tflite,onnx)")
+    p.add_argument("--quantize", help="quantizations, each written by the formats that declare it: LiteRT "
+                   "fp32,fp16,dynamic,int8; int8 also writes a static int8 ONNX file (default: all of them where "
+                   "the run's data or --dataset gives calibration data, else all but int8)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
+                   help="accuracy budget: a fp16/dynamic/int8 file that loses more on the labelled test examples "
+                        "fails the export (default 1.0: accuracy points for classifiers, percent of the RMSE "
+                        "for tabular regressors)")
+    p.add_argument("--dataset", help="calibration and verification data (default: the run's dataset)")
+    p.add_argument("--data-dir")
+    p.add_argument("--calibration-data", help=".npy of representative inputs")
+    p.add_argument("--calibration-size", type=_positive_int, default=300)
+    p.add_argument("--eval-size", type=_positive_int, default=1000)
+    p.add_argument("--weights", help="for a registered name: weights file or 'imagenet'")
+    p.add_argument("--name")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 17)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--allow-flex", action="store_true", help="let TFLite use Flex (TF) ops")
+    p.set_defaults(func=commands.export)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="zoo", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    from zoo.tasks_names import TASK_NAMES
+
+    p = sub.add_parser("list", help="list registered models (name, family, task, params, input)")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
+    p.add_argument("--family")
+    p.add_argument("--task", choices=TASK_NAMES)
+    p.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+    p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("info", help="family, task, input spec and size of a model")
+    p.add_argument("name")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("train", help="train a registered model on a dataset")
+    p.add_argument("model")
+    p.add_argument("--dataset", default="digits", help=_dataset_help())
+    p.add_argument("--data-dir")
+    p.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
+                   help="dataset option, e.g. limit=2000 or sequence_length=128")
+    add_data_args(p)
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="builder override, e.g. dropout=0.2 or units=[64,64]")
+    p.add_argument("--strategy", default="default", choices=STRATEGIES,
+                   help="multi_worker and parameter_server read TF_CONFIG (parameter_server: the same command "
+                   "on every task; the chief trains, workers and ps serve)")
+    p.add_argument("--cpu-replicas", type=int, default=0,
+                   help="with --strategy mirrored and no GPU: split the CPU into N devices")
+    p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs")
+    p.add_argument("--restart", action="store_true",
+                   help="start the run in --out over (its backup and checkpoints are deleted) instead of resuming")
+    _add_train_args(p)
+    p.set_defaults(func=commands.train)
+
+    _add_export_args(sub.add_parser("export", help="export to SavedModel / TFLite / ONNX and verify each file"))
+
+    p = sub.add_parser("verify", help="re-check an export folder against its Keras model")
+    p.add_argument("folder")
+    p.set_defaults(func=commands.verify)
+
+    p = sub.add_parser("bench", help="params, FLOPs, train throughput, latency per runtime")
+    p.add_argument("model")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--input-size", type=int, help="image side for image models")
+    p.add_argument("--runtimes", default="keras,onnx,tflite_fp32",
+                   help="keras, keras_jit, or any exported file by its manifest key: saved_model, tflite_fp32, "
+                        "tflite_fp16, tflite_dynamic, tflite_int8, onnx, onnx_int8")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
+    p.set_defaults(func=commands.bench)
+
+    p = sub.add_parser("quickstart", help="train on digits, export all formats, verify (offline)")
+    p.add_argument("--out", help="default: runs/quickstart-<time>")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=commands.quickstart)
+    for command in sub.choices.values():  # `--debug` before or after the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show the traceback of an error")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.func not in (_cmd_list, _cmd_info):
+        from pipelines.quiet import import_tensorflow
+
+        import_tensorflow()
+    warnings.filterwarnings("ignore", module="tensorflow.lite")
+    warnings.filterwarnings("ignore", message=".*np.object.*")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, never a bare traceback; --debug shows it
+        if args.debug:
+            raise
+        print(f"zoo: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(err):
+    """The message of an expected error as is; anything else with its type (and the --debug hint)."""
+    message = getattr(err, "message", None) or str(err)  # tf.errors carry .message
+    message = " ".join(message.split()) or type(err).__name__
+    if isinstance(err, (ValueError, OSError)) and not type(err).__module__.startswith("tensorflow"):
+        return message
+    return f"{type(err).__name__}: {message[:800]} (run with --debug for the traceback)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

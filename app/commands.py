@@ -1,0 +1,248 @@
+"""What each `zoo` command does (the parser is `app.cli`): train, export, verify, quickstart, bench.
+Heavy imports (Keras, TensorFlow, the exporters) happen inside the commands, so `zoo --help`, `zoo list`
+and `zoo info` stay instant."""
+
+import json
+import os
+
+from zoo import recipes
+from zoo.config import TrainConfig
+from zoo.run_folder import load_run
+
+
+def parse_model_args(pairs):
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"--model-arg takes KEY=VALUE (VALUE as JSON). Received: {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if isinstance(out[key], list):
+            out[key] = tuple(out[key])
+    return out
+
+
+def train_config(args, task=None, train_size=None, **overrides):
+    """The run's `TrainConfig`: the command line's values, else the task's recipe (`zoo.recipes.recipe`)."""
+    fields = recipes.recipe(task, train_size)
+    given = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                 weight_decay=args.weight_decay, early_stopping_patience=args.early_stopping,
+                 schedule=args.schedule)
+    fields.update({k: v for k, v in given.items() if v is not None})
+    fields.update(
+        optimizer=args.optimizer,
+        warmup_epochs=args.warmup_epochs, clipnorm=args.clipnorm,
+        label_smoothing=args.label_smoothing, mixed_precision=mixed_precision(args, task),
+        seed=args.seed, out_dir=args.out, precise_bn_examples=args.precise_bn,
+        backup_every_steps=args.backup_every, verbose=0 if args.quiet else 1,
+    )
+    if args.step_epochs:
+        fields["step_epochs"] = args.step_epochs
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def mixed_precision(args, task=None):
+    """`--mixed-precision`/`--no-mixed-precision`, else the library's default (`zoo.recipes`)."""
+    if args.mixed_precision is not None:
+        return args.mixed_precision
+    return recipes.mixed_precision_default(task)
+
+
+def train(args):
+    import pipelines
+    import zoo
+    from zoo.train import fit
+
+    zoo.get_spec(args.model)  # unknown names fail before any data is read
+    if args.strategy == "parameter_server" and pipelines.parameter_server_task() in ("worker", "ps"):
+        # Parameter-server workers and ps tasks only serve the chief's requests.
+        print(f"Serving as the parameter-server cluster's {pipelines.parameter_server_task()!r} task "
+              "(from TF_CONFIG) until stopped; the 'chief' task runs the training.", flush=True)
+        pipelines.serve_cluster_task()
+        return 0
+    if args.strategy == "mirrored" and args.cpu_replicas:
+        pipelines.use_logical_cpus(args.cpu_replicas)
+    # Strategies first: multi-worker collectives must be set up before any TF op.
+    strategy = pipelines.get_strategy(args.strategy)
+    data_kwargs = {**parse_model_args(args.data_arg), **data_flags(args)}
+    data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
+    if args.out:
+        print(_data_line(data), flush=True)
+        if args.mixed_precision is None and data.task in recipes.TABLE_TASKS:
+            print("Precision: float32 (tables; --mixed-precision for bf16)")
+        elif args.mixed_precision is None:
+            from zoo.config import bf16_hardware
+
+            native = bf16_hardware()
+            print(f"Precision: mixed bfloat16 ({native} computes bf16 natively; --no-mixed-precision for float32)"
+                  if native else "Precision: float32 (no native bf16 here; --mixed-precision to force bf16)")
+    kwargs = {**recipes.model_kwargs_for(args.model, data), **parse_model_args(args.model_arg)}
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
+    config = train_config(args, data.task, data.sizes.get("train"))
+    result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=config, strategy=strategy,
+                 restart=args.restart)
+    if data.task == "forecasting" and data.test is not None and result.model is not None:
+        _print_forecast(pipelines.forecast_report(result.model, data), args.out)
+    if data.task in recipes.TABLE_TASKS and (data.test is not None or data.val is not None) and result.model is not None:
+        _print_table_metrics(result.model, data, args.out)
+    if args.out:
+        print(f"Saved {os.path.join(args.out, 'model.keras')}")
+    return 0 if result.history else 1
+
+
+def data_flags(args):
+    """The source options given as flags (`--label-column`, ...; declared by the sources, see
+    `app.cli.add_data_args`), passed to the source only when given (and checked against it)."""
+    from pipelines.registry import read_catalog
+
+    names = {o for s in read_catalog()["sources"].values() for o in s["options"]}
+    return {k: getattr(args, k) for k in sorted(names) if getattr(args, k, None) is not None}
+
+
+def _data_line(data):
+    sizes = ", ".join(f"{k} {v:,}" for k, v in data.sizes.items())
+    line = f"Data {data.name}: {data.task}, {sizes}"
+    if data.labels:
+        line += f"; {len(data.labels)} classes {data.labels[:10]}{' ...' if len(data.labels) > 10 else ''}"
+    dropped = data.extras.get("dropped_rows")
+    if dropped:
+        line += (f"; left out {sum(v for k, v in dropped.items() if k != 'reason'):,} row(s) whose "
+                 f"{dropped['reason']}")
+    counts = data.extras.get("class_counts", {}).get("train")
+    if counts and min(counts.values()) * 5 < max(counts.values()):
+        line += f"; imbalanced training labels {counts} (accuracy alone can mislead)"
+    return line
+
+
+def _print_forecast(report, out):
+    steps = len(report["model"].get("rmse_per_step", []))
+    per_step = "".join(f" {'RMSE t+' + str(k + 1):>12}" for k in range(steps))
+    print(f"\n{'test windows, series units':<28} {'RMSE':>12} {'MAE':>12}{per_step}")
+    for key, row in report.items():
+        print(f"{key:<28} {row['rmse']:>12.4g} {row['mae']:>12.4g}"
+              + "".join(f" {v:>12.4g}" for v in row.get("rmse_per_step", [])))
+    if out:
+        from pipelines.files import write_json
+
+        write_json(os.path.join(out, "forecast.json"), report)
+
+
+def _print_table_metrics(model, data, out):
+    """The tabular model's test metrics next to the baseline's (`metrics.json` in the run folder)."""
+    from zoo import metrics
+
+    report = metrics.evaluate(model, data)
+    units = f"target {data.preprocessing.get('target')!r} units" if data.task == "regression" else ""
+    print("\n" + metrics.format_report(report, units))
+    if out:
+        from pipelines.files import write_json
+
+        write_json(os.path.join(out, "metrics.json"), report)
+
+
+def export(args):
+    import numpy as np
+
+    import pipelines
+    from export import export_model
+
+    model, info = load_run(args.source, args.weights)
+    calibration = eval_data = None
+    labels, preprocessing = info.get("labels"), info.get("preprocessing")
+    if args.dataset and info.get("name") and args.dataset != info["name"]:
+        raise ValueError(f"{args.source!r} was trained on {info['name']!r}; --dataset {args.dataset} would calibrate "
+                         "and score it on other data (its labels need not mean the same). Leave --dataset out, or "
+                         f"pass --dataset {info['name']}.")
+    if args.calibration_data and not os.path.isfile(args.calibration_data):
+        raise ValueError(f"--calibration-data {args.calibration_data!r} does not exist (a .npy of inputs).")
+    dataset = args.dataset or info.get("name")
+    spec = None if args.dataset else info.get("spec")
+    if spec or (dataset and (args.dataset or dataset == "digits")):
+        kwargs = {}
+        if info.get("vectorizer") is not None:  # a text run: its vocabulary, its sequence length
+            pre = info.get("preprocessing", {})
+            kwargs = {"vectorizer": info["vectorizer"], "sequence_length": pre.get("sequence_length", 200),
+                      "truncate": pre.get("truncate", "post")}
+        if spec:  # the run's own data, as recorded (`--data-dir` where it has moved)
+            data = pipelines.load_spec(spec, data_dir=args.data_dir, **kwargs)
+        else:
+            data = pipelines.load_dataset(dataset, args.data_dir, **kwargs)
+        labels, preprocessing = data.labels, data.preprocessing
+        calibration = pipelines.sample_arrays(data, "train", args.calibration_size)[0]
+        split = "test" if data.test is not None else "val"
+        eval_data = pipelines.sample_arrays(data, split, args.eval_size)
+    if args.calibration_data:
+        try:
+            calibration = np.load(args.calibration_data, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--calibration-data {args.calibration_data!r} is not a .npy array ({err}).") from None
+    # int8 (LiteRT and ONNX) by default wherever there is data to calibrate on (export_model adds it).
+    quantizations = tuple(q for q in args.quantize.split(",") if q) if args.quantize else None
+    if quantizations is not None and "int8" not in quantizations:
+        calibration = None
+    report = export_model(
+        model, args.out, formats=tuple(args.formats.split(",")) if args.formats else None, name=args.name,
+        quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
+        class_names=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
+        opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
+        task=None if getattr(model, "task", None) else info.get("task"), max_accuracy_drop=args.max_accuracy_drop)
+    print(f"Wrote {args.out} (report.json, zoo_export.json)")
+    return 0 if report["passed"] else 1
+
+
+def verify(args):
+    from export import verify_export
+
+    return 0 if verify_export(args.folder)["passed"] else 1
+
+
+def quickstart(args):
+    import time
+
+    import pipelines
+    import zoo
+    from export import export_model
+    from zoo.train import TrainConfig, fit
+
+    out = args.out or os.path.join("runs", time.strftime("quickstart-%Y%m%d-%H%M%S"))
+    print(f"zoo quickstart: train mlp_tiny on scikit-learn digits, export, verify -> {out}")
+    data = pipelines.load_dataset("digits")
+    config = TrainConfig(epochs=args.epochs, batch_size=32, learning_rate=3e-3, warmup_epochs=1,
+                         out_dir=os.path.join(out, "run"), verbose=0 if args.quiet else 1)
+    result = fit(lambda: zoo.mlp_tiny(), data, config=config)
+    calibration = pipelines.take_arrays(data.batches("train", 64, training=False), 300)[0]
+    test = pipelines.take_arrays(data.batches("test", 64, training=False), data.sizes["test"])
+    report = export_model(result.model, os.path.join(out, "export"), name="digits_mlp",
+                          calibration_data=calibration, eval_data=test, class_names=data.labels,
+                          preprocessing=data.preprocessing, verbose=False)
+    from export.verify import format_table
+
+    print()
+    print(format_table(report))
+    print()
+    print(f"{'result':<34} {'test accuracy':>14}")
+    print(f"{'keras (training run)':<34} {result.evaluation['accuracy']:>14.4f}")
+    for row in report["results"]:
+        print(f"{row['file']:<34} {row['accuracy']:>14.4f}")
+    print(f"\nRun folder: {os.path.join(out, 'run')}   Exports: {os.path.join(out, 'export')}")
+    print(f"Serve it:   docker run -p 8501:8501 -v {os.path.abspath(out)}/export/saved_model/digits_mlp:"
+          "/models/digits_mlp -e MODEL_NAME=digits_mlp tensorflow/serving")
+    return 0 if report["passed"] else 1
+
+
+def bench(args):
+    from app.bench import benchmark_model
+
+    result = benchmark_model(args.model, batch_size=args.batch_size, input_size=args.input_size,
+                             runtimes=tuple(args.runtimes.split(",")), train_steps=args.steps,
+                             repeats=args.repeats)
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+        print(f"{key:<{width}}  {shown}")
+    return 0

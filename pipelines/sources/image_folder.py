@@ -1,0 +1,95 @@
+"""`folder:` — image classification from class subfolders of image files (`directory/<class>/<file>`).
+"""
+
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.core import AUTOTUNE
+from pipelines.image import crop_and_flip, decode_image, image_splits, split_arrays
+from pipelines.registry import option, register_source
+
+log = logging.getLogger("pipelines")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# First bytes of each format tf.io.decode_image reads.
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
+
+def _is_image_file(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _MAGIC)
+
+
+@register_source("folder", path="FOLDER", description="image class folders (FOLDER/<class>/<image>)",
+                 options={"val_fraction": option("held-out share for validation", type="float")})
+def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0.0,
+                 test_dir=None, seed=0, on_error="skip"):
+    """Images in class subfolders (`directory/<class>/<file>`).
+
+    Class names are the sorted subfolder names. Files that are not images
+    (checked by their first bytes) are skipped with a warning that counts them
+    (`on_error="skip"`) or raise a `ValueError` naming them (`"raise"`).
+    Images that pass that check but fail to decode (a truncated JPEG) are
+    dropped by `ignore_errors` in skip mode.
+    """
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"`on_error` must be 'skip' or 'raise'. Received: on_error={on_error!r}")
+
+    def scan(root):
+        if not os.path.isdir(root):
+            raise ValueError(f"Image folder {root!r} does not exist.")
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        if not classes:
+            raise ValueError(f"{root!r} has no class subfolders; expected {root}/<class>/<image>.")
+        paths, labels, bad = [], [], []
+        for i, c in enumerate(classes):
+            for fname in sorted(os.listdir(os.path.join(root, c))):
+                path = os.path.join(root, c, fname)
+                if not fname.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                if _is_image_file(path):
+                    paths.append(path)
+                    labels.append(i)
+                else:
+                    bad.append(path)
+        if bad:
+            if on_error == "raise":
+                raise ValueError(f"{len(bad)} files in {root!r} are not readable images: "
+                                 f"{bad[:5]}. Remove them or pass on_error='skip'.")
+            log.warning("Skipped %d unreadable image files in %s (first: %s)", len(bad), root, bad[:3])
+        if not paths:
+            raise ValueError(f"No images found under {root!r} (extensions {IMAGE_EXTENSIONS}).")
+        return classes, np.array(paths), np.array(labels, "int32"), len(bad)
+
+    classes, paths, labels, skipped = scan(directory)
+
+    def build(p, y):
+        ds = tf.data.Dataset.from_tensor_slices((p, y))
+        ds = ds.map(lambda path, label: (decode_image(tf.io.read_file(path), image_size, channels), label),
+                    num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.ignore_errors(log_warning=True) if on_error == "skip" else ds
+
+    (pt, yt), (pv, yv) = split_arrays(paths, labels, val_fraction, seed)
+    test = None
+    sizes = {"train": len(pt)}
+    if len(pv):
+        sizes["val"] = len(pv)
+    if test_dir is not None:
+        test_classes, ptest, ytest, _ = scan(test_dir)
+        if test_classes != classes:
+            raise ValueError(f"Test classes {test_classes} differ from train classes {classes}.")
+        test = build(ptest, ytest)
+        sizes["test"] = len(ptest)
+    splits = image_splits(
+        build(pt, yt), build(pv, yv) if len(pv) else None, test, name=os.path.basename(directory.rstrip("/")),
+        image_shape=(*image_size, channels), labels=classes, sizes=sizes,
+        augment=crop_and_flip(max(1, image_size[0] // 8)),
+    )
+    splits.preprocessing["skipped_files"] = skipped
+    return splits
