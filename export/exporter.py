@@ -39,6 +39,14 @@ def _as_input_dict(signature, model, data):
     return data, labels
 
 
+def _defaults(formats, quantizations, name):
+    """Every registered format, every quantization but int8 (added with calibration data), as tuples."""
+    load_formats()
+    if quantizations is None:
+        quantizations = tuple(q for q in all_quantizations() if q != "int8")
+    return tuple(FORMATS if formats is None else formats), tuple(quantizations), name
+
+
 def _check_args(model, formats, quantizations, name, options, max_accuracy_drop):
     common.check_built(model)
     if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
@@ -53,7 +61,8 @@ def _check_args(model, formats, quantizations, name, options, max_accuracy_drop)
         FORMATS[fmt].check_options(options)
     bad = [q for q in quantizations if q not in all_quantizations()]
     if bad:
-        raise ExportError(f"Unknown quantization(s) {bad}. Allowed: {list(all_quantizations())}.")
+        raise ExportError(f"Unknown quantization(s) {bad} (the LiteRT and ONNX variants). Allowed: "
+                          f"{list(all_quantizations())}.")
     if not name or not all(c.isalnum() or c in "_-." for c in name) or set(name) == {"."}:
         raise ExportError(f"`name` must be letters, digits, '_', '-' or '.'. Received: name={name!r}")
 
@@ -125,8 +134,8 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
         formats: any of `export.FORMATS` (`saved_model`, `tflite`, `onnx`; default: all).
         name: model name in paths and TF Serving (default: `model.name`).
         quantizations: among `export.QUANTIZATIONS` (`fp32, fp16, dynamic, int8`; default: all but
-            int8); each format writes those it declares. `int8` is added automatically when `calibration_data` is given, and
-            with `onnx` in `formats` it also writes a static int8 ONNX file.
+            int8), each written by the formats that declare it (int8: LiteRT and ONNX); `int8` is
+            added automatically when `calibration_data` is given.
         calibration_data: representative inputs for int8 (array / dict / list).
         eval_data: `(inputs, labels)` or inputs to verify on (default: random
             inputs of the right spec); labels add accuracy and its delta.
@@ -149,12 +158,9 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
         labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
     """
     labels = _class_names(class_names, labels)
-    load_formats()
-    formats, name = tuple(FORMATS if formats is None else formats), name or getattr(model, "name", None)
-    if quantizations is None:
-        quantizations = tuple(q for q in all_quantizations() if q != "int8")
-    _check_args(model, formats, tuple(quantizations), name, {"opset": opset}, max_accuracy_drop)
-    quantizations = _plan_quantizations(formats, tuple(quantizations), calibration_data)
+    formats, quantizations, name = _defaults(formats, quantizations, name or getattr(model, "name", None))
+    _check_args(model, formats, quantizations, name, {"opset": opset}, max_accuracy_drop)
+    quantizations = _plan_quantizations(formats, quantizations, calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
                                     sequence_length=(preprocessing or {}).get("sequence_length"),

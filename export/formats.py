@@ -71,8 +71,10 @@ def load_formats():
 
 
 def all_quantizations():
-    """Every quantization some format writes, in declaration order."""
-    return tuple(dict.fromkeys(q for fmt in load_formats().values() for q in fmt.quantizations))
+    """Every quantization some format writes, the format with the most of them first (LiteRT's order:
+    fp32, fp16, dynamic, int8)."""
+    formats = sorted(load_formats().values(), key=lambda fmt: -len(fmt.quantizations))
+    return tuple(dict.fromkeys(q for fmt in formats for q in fmt.quantizations))
 
 
 def runtimes(model_name="model"):

@@ -8,8 +8,8 @@ written back to stderr: real warnings and errors stay.
 
 `install()` (called by `import pipelines`, `import zoo` and `import export`) puts a finder on
 `sys.meta_path` that wraps the first import of `tensorflow` or `keras`, whoever imports it, so
-library users, notebooks and the command line see the same quiet start. Setting
-`TF_CPP_MIN_LOG_LEVEL` yourself (e.g. `0`) turns the filter off.
+library users, notebooks and the command line see the same quiet start. `ZOO_TF_STARTUP_LOGS=1`
+turns the filter off.
 """
 
 import contextlib
@@ -94,8 +94,8 @@ _FINDER = _QuietFinder()
 
 def install():
     """Filter the start-up lines of the first TensorFlow/Keras import (no-op once TensorFlow is loaded,
-    or when `TF_CPP_MIN_LOG_LEVEL` is set by the user)."""
-    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ or _FINDER in sys.meta_path:
+    or with `ZOO_TF_STARTUP_LOGS=1`)."""
+    if "tensorflow" in sys.modules or os.environ.get("ZOO_TF_STARTUP_LOGS") == "1" or _FINDER in sys.meta_path:
         return
     sys.meta_path.insert(0, _FINDER)
 
@@ -107,11 +107,13 @@ def uninstall():
 
 def import_tensorflow():
     """`import tensorflow` (and Keras) with the start-up notices filtered out; returns the module."""
-    if "tensorflow" not in sys.modules:
+    if "tensorflow" not in sys.modules and os.environ.get("ZOO_TF_STARTUP_LOGS") != "1":
         uninstall()
         with startup_lines_filtered():
             import keras  # noqa: F401  (loads TensorFlow under the TF backend)
             import tensorflow  # noqa: F401
 
             _probe_devices()
-    return sys.modules["tensorflow"]
+    import tensorflow
+
+    return tensorflow

@@ -326,7 +326,7 @@ EXPORT_OPTIONS = [
     (["--name", ".."], "`name` must be letters, digits"),
     (["--name", "a/b"], "`name` must be letters, digits"),
     (["--formats", "tflite,pdf"], "Unknown export format\\(s\\) \\['pdf'\\]"),
-    (["--quantize", "int4"], "Unknown TFLite quantization\\(s\\) \\['int4'\\]"),
+    (["--quantize", "int4"], "Unknown quantization\\(s\\) \\['int4'\\]"),
     (["--opset", "7"], "`opset` must be an integer in \\[13, 21\\]"),
     (["--dataset", "imdb"], "was trained on 'digits'; --dataset imdb"),
     (["--calibration-data", "/nonexistent/calib.npy"], "does not exist"),

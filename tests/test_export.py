@@ -310,7 +310,7 @@ def test_bad_export_requests_raise_clear_errors(tmp_path):
     model = zoo.mlp_tiny()
     with pytest.raises(ExportError, match="Unknown export format.*'savedmodel'"):
         export_model(model, str(tmp_path / "a"), formats=("savedmodel",))
-    with pytest.raises(ExportError, match="Unknown TFLite quantization"):
+    with pytest.raises(ExportError, match="Unknown quantization"):
         export_model(model, str(tmp_path / "a"), quantizations=("int4",))
     with pytest.raises(ExportError, match="calibration_data"):
         export_model(model, str(tmp_path / "a"), quantizations=("int8",))

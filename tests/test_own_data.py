@@ -678,7 +678,7 @@ def test_a_large_gzipped_table_streams_with_a_regression_target_and_epochs_that_
     a regression; a table too big to cache (CACHE_BYTES lowered) is read again each epoch, the same rows."""
     import gzip
 
-    from pipelines import tabular
+    from pipelines.sources import tabular_file as tabular
 
     rng = np.random.default_rng(0)
     path = str(tmp_path / "houses.csv.gz")
