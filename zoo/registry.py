@@ -24,10 +24,9 @@ from typing import Callable
 
 from zoo.tasks_names import TASK_NAMES
 
-# The modules whose builders register themselves; imported on first use so
-# that `import zoo` (and `zoo list`/`zoo info`, which read `catalog.json`)
-# stay fast and do not load TensorFlow.
-FAMILY_MODULES = ("zoo.mlp", "zoo.resnet", "zoo.densenet", "zoo.nasnet", "zoo.rnn", "zoo.transformer")
+# The modules whose builders register themselves are those `catalog.json` names (`family_modules`);
+# imported on first use so that `import zoo` (and `zoo list`/`zoo info`, which read the catalog) stay
+# fast and do not load TensorFlow. `python -m zoo.registry` finds a new family by importing every module.
 # Keras classes that saved models name besides the families' own: the task model every builder returns, the
 # shared layers, the distiller. (Keras and NumPy only: no TensorFlow import, so they load on any backend.)
 CLASS_MODULES = ("zoo.tasks", "zoo.layers", "zoo.compress")
@@ -112,7 +111,7 @@ def register_model(
 def load_families():
     """Import every family module (registering its builders) and every module whose Keras classes a saved
     zoo model refers to (`CLASS_MODULES`); cheap after the first call."""
-    for module in FAMILY_MODULES + CLASS_MODULES:
+    for module in family_modules() + CLASS_MODULES:
         importlib.import_module(module)
     for callback in _AFTER_LOAD:
         callback()
@@ -251,14 +250,30 @@ def read_catalog():
         return json.load(f)
 
 
+_FAMILIES = None
+
+
+def family_modules():
+    """The modules whose builders register models, as the catalog names them (`module` of each model)."""
+    global _FAMILIES
+    if _FAMILIES is None:
+        _FAMILIES = tuple(sorted({info["module"] for info in read_catalog().values()}))
+    return _FAMILIES
+
+
 def catalog_select(catalog, pattern="*", *, family=None, task=None, tiny=None):
     """`list_models` over a catalog dict: the same filters, no Keras."""
     return _select(catalog.items(), pattern, family, task, tiny)
 
 
 def write_catalog(path=CATALOG):
+    """Import every module of `zoo/` (a new family registers its builders), then write the catalog."""
+    import pkgutil
+
     from pipelines.files import atomic_write
 
+    for module in pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]):
+        importlib.import_module(f"zoo.{module.name}")
     atomic_write(path, (json.dumps(catalog_entries(), indent=1, sort_keys=True) + "\n").encode())
 
 
