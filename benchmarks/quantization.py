@@ -28,7 +28,7 @@ FILES = {"tflite_fp32": "LiteRT fp32", "tflite_int8": "LiteRT int8", "onnx": "ON
 def latencies(runners, inputs, rounds=3, repeats=10):
     """`{file: (batch-1 ms, batch-32 ms)}`, medians over interleaved rounds. A file with a fixed batch
     of 1 (recurrent LiteRT) serves 32 examples as 32 calls."""
-    from export.verify import _latency_ms  # median ms of `repeats` calls after one warm-up call
+    from zoo.timing import timed  # median seconds of `repeats` calls after one warm-up call
 
     one = {k: v[:1] for k, v in inputs.items()}
     many = {k: v[:32] for k, v in inputs.items()}
@@ -38,10 +38,10 @@ def latencies(runners, inputs, rounds=3, repeats=10):
         fn(many) if dynamic else None
     for _ in range(rounds):
         for key, (fn, dynamic) in runners.items():
-            out[key][0].append(_latency_ms(lambda fn=fn: fn(one), repeats))
+            out[key][0].append(timed(lambda fn=fn: fn(one), repeats) * 1000)
             batch32 = (lambda fn=fn: fn(many)) if dynamic else (
                 lambda fn=fn: [fn({k: v[i:i + 1] for k, v in many.items()}) for i in range(32)])
-            out[key][1].append(_latency_ms(batch32, max(2, repeats // 3)))
+            out[key][1].append(timed(batch32, max(2, repeats // 3)) * 1000)
     return {k: (float(np.median(a)), float(np.median(b))) for k, (a, b) in out.items()}
 
 

@@ -91,7 +91,7 @@ def _splits(path):
     """The split code (0 train, 1 val, 2 test) of every data row, as `pipelines.tabular_file` assigns it."""
     import numpy as np
 
-    from pipelines import tabular
+    from pipelines.sources import tabular_file as tabular
 
     fmt = tabular._format(path, None)
     header = tabular._header(path, fmt)

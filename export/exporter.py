@@ -195,10 +195,10 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             _publish(stage, out_dir, published)
     if verbose:
         print(format_table(report))
-        withheld = [f for f in formats if not FORMATS[f].publish_when_failed]
-        if not report["passed"] and withheld:
-            print(f"The {', '.join(withheld)} files were not published (a server would have loaded them): fix "
-                  "the failures above and export again.")
+        for fmt in formats if not report["passed"] else ():
+            if not FORMATS[fmt].publish_when_failed:
+                print(f"{FORMATS[fmt].withheld_note or f'The {fmt} files were not published'}: fix the failures "
+                      "above and export again.")
     return report
 
 

@@ -21,15 +21,17 @@ import pkgutil
 
 Planned = collections.namedtuple("Planned", "key path quantization")
 
-FORMATS = {}  # name -> Format instance, in registration order
+FORMATS = {}  # name -> Format instance, by `Format.order`
 
 
 class Format:
     """The declaration every export format makes (subclass it, then `@register_format`)."""
 
     name = None
+    order = 100  # position in `FORMATS`: the default export order, and the order of the report's rows
     quantizations = ("fp32",)  # the quantizations it can write ("fp32": the float file)
     publish_when_failed = True  # False: a file a server would pick up is withheld when verification fails
+    withheld_note = None  # with publish_when_failed False: what the export prints when it withholds the files
     manifest_fields = ()  # extra top-level manifest fields it fills (`manifest_update`)
 
     def planned(self, model_name, quantizations):
@@ -60,6 +62,9 @@ def register_format(cls):
     if cls.name in FORMATS and type(FORMATS[cls.name]) is not cls:
         raise ValueError(f"An export format named {cls.name!r} is already registered.")
     FORMATS[cls.name] = cls()
+    ordered = sorted(FORMATS.values(), key=lambda fmt: fmt.order)
+    FORMATS.clear()
+    FORMATS.update((fmt.name, fmt) for fmt in ordered)
     return cls
 
 

@@ -166,6 +166,7 @@ class OnnxFormat(Format):
     quantized `<name>.int8.onnx` (QDQ, calibrated on the calibration data)."""
 
     name = "onnx"
+    order = 30
     quantizations = ("fp32", "int8")
 
     def planned(self, model_name, quantizations):

@@ -94,7 +94,7 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labe
 
         archive.add_endpoint("serving_text", serving_text)
     if preprocessing.get("type") == "tabular":
-        from pipelines.tabular import raw_feature_specs, tabular_encoder
+        from pipelines.sources.tabular_file import raw_feature_specs, tabular_encoder
 
         encode = tabular_encoder(preprocessing)
         for layer in encode.layers:  # their lookup tables and statistics travel in the SavedModel
@@ -164,7 +164,9 @@ class SavedModelFormat(Format):
     when verification fails."""
 
     name = "saved_model"
+    order = 10
     publish_when_failed = False
+    withheld_note = "The SavedModel version was not published (TF Serving would have loaded it)"
 
     def planned(self, model_name, quantizations):
         return [Planned("saved_model", os.path.join("saved_model", model_name), "fp32")]

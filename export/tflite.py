@@ -259,6 +259,7 @@ class TFLiteFormat(Format):
     """LiteRT flatbuffers `<name>.<quantization>.tflite`, one per requested quantization."""
 
     name = "tflite"
+    order = 20
     quantizations = QUANTIZATIONS
     manifest_fields = ("tflite_inputs",)
 
