@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from export import common, manifest as manifest_lib
+from export import common
+from export import manifest as manifest_lib
 from export.common import ExportError
 from export.formats import FORMATS, all_quantizations, load_formats
 from export.verify import format_table, verify_files

@@ -70,7 +70,12 @@ def quantize_int8(float_path, calibration, *, per_channel=True, op_types=None):
     7-bit weights none; and a file is served on CPUs the exporter cannot know. `op_types` limits
     quantization to those op types (e.g. `WEIGHT_OPS`); the rest stay float."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):

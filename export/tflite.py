@@ -23,7 +23,9 @@ def _frozen_function(model, specs, output):
     """The model's inference function with every variable folded into a
     constant: no VAR_HANDLE/READ_VARIABLE ops in the flatbuffer (they break
     int8 calibration), and nothing tied to Keras' variable tracking."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     @tf.function(input_signature=specs)
     def serving_default(*args):

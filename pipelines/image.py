@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from pipelines.core import DataSplits
 
+
 def rescale(scale):
     def normalize(x):
         return tf.cast(x, tf.float32) * scale

@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from pipelines.core import DataSplits
 
-
 TRANSFORMS = ("auto", "none", "log", "relative", "log_relative")
 
 

@@ -15,7 +15,6 @@ from pipelines import files
 from pipelines.core import AUTOTUNE, DataSplits
 from pipelines.splits import split_code
 
-
 BATCH = 1024  # rows a text source reads at a time
 CACHE_ROWS = 200_000  # text sources with more rows are re-read each epoch instead of held in memory
 

@@ -18,7 +18,7 @@ import sys
 
 __version__ = "0.1.0"
 
-from pipelines import quiet as _quiet  # noqa: E402  (filters TensorFlow's start-up lines at its first import)
+from pipelines import quiet as _quiet  # noqa: E402,F401  (filters TensorFlow's start-up lines at its first import)
 from zoo import registry as _registry  # noqa: E402  (no Keras import)
 from zoo.registry import (  # noqa: E402
     create_model,

@@ -11,6 +11,7 @@ import numpy as np
 from pipelines.image import array_dataset, image_splits, split_arrays
 from pipelines.registry import option, register_dataset, register_source
 
+
 def read_idx(path):
     """A NumPy array from an IDX file (MNIST's format), gzipped or not."""
     opener = gzip.open if path.endswith(".gz") else open

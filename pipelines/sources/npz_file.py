@@ -10,6 +10,7 @@ from pipelines.core import check_fractions
 from pipelines.image import array_dataset, image_splits
 from pipelines.registry import option, register_dataset, register_source
 
+
 def image_arrays(x, y, *, test=None, class_names=None, val_fraction=0.1, test_fraction=0.2, seed=0, scale=None,
                  name="arrays", where="arrays"):
     """`DataSplits` of images from arrays: `x` `(n, height, width[, channels])`, `y` `(n,)` class

@@ -19,13 +19,18 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, check_fractions
+from pipelines.delimited import (
+    column_index,
+    first_row_is_header,
+    guess_columns,
+    iter_rows,
+    open_text,
+    read_class_names,
+    text_format,
+)
 from pipelines.registry import option, register_dataset, register_source
 from pipelines.splits import SPLITS
-from pipelines.delimited import (column_index, first_row_is_header, guess_columns, iter_rows, open_text, text_format,
-                             read_class_names)
 from pipelines.text import BATCH, CACHE_ROWS, batched_text_splits, text_split_code
-
-
 
 # --------------------------------------------------------------------------
 # Columns, from the file's first rows

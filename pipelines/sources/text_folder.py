@@ -24,9 +24,9 @@ import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, check_fractions
 from pipelines.delimited import read_class_names
-from pipelines.text import BATCH, CACHE_ROWS, batched_text_splits, text_split_code
 from pipelines.registry import option, register_dataset, register_source
 from pipelines.splits import BUCKETS, SPLITS
+from pipelines.text import BATCH, CACHE_ROWS, batched_text_splits, text_split_code
 
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}

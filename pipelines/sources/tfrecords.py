@@ -12,6 +12,7 @@ from pipelines.core import AUTOTUNE
 from pipelines.image import crop_and_flip, decode_image, image_splits
 from pipelines.registry import option, register_dataset, register_source
 
+
 def count_records(files):
     """Records per file; a truncated or corrupt file is a `ValueError` naming it."""
     if not files:
