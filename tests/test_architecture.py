@@ -186,3 +186,43 @@ def test_the_source_catalog_is_current():
 
     with open(registry.CATALOG) as f:
         assert json.load(f) == json.loads(json.dumps(registry.source_catalog()))
+
+
+def test_a_new_export_format_registers_in_one_place(tmp_path):
+    """A format declared in one place is written, listed in the manifest, verified against Keras, re-checked by
+    `verify_export` and offered by `zoo bench` (here: the model as a .keras file, run by Keras)."""
+    import keras
+    import numpy as np
+
+    import zoo
+    from app import bench
+    from export import export_model, verify_export
+    from export.formats import FORMATS, Format, Planned, register_format
+
+    @register_format
+    class KerasFile(Format):
+        name = "kerasfile_test"
+        order = 99
+
+        def planned(self, model_name, quantizations):
+            return [Planned("kerasfile_test", f"{model_name}.copy.keras", "fp32")]
+
+        def write(self, model, signature, out_dir, options):
+            (key, path, _), = self.planned(signature.name, ())
+            model.save(os.path.join(out_dir, path))
+            return {key: {"format": self.name, "path": path}}
+
+        def runner(self, entry, out_dir):
+            loaded = keras.saving.load_model(os.path.join(out_dir, entry["path"]))
+            return (lambda inputs: np.asarray(loaded.predict(*inputs.values(), verbose=0))), True
+
+    try:
+        model = zoo.mlp_tiny()
+        report = export_model(model, str(tmp_path / "out"), formats=("tflite", "kerasfile_test"),
+                              quantizations=("fp32",), verbose=False)
+        assert report["passed"] and [r["file"] for r in report["results"]] == ["tflite_fp32", "kerasfile_test"]
+        assert os.path.exists(tmp_path / "out" / f"{model.name}.copy.keras")
+        assert verify_export(str(tmp_path / "out"), verbose=False)["passed"]
+        assert "kerasfile_test" in bench.runtimes()
+    finally:
+        del FORMATS["kerasfile_test"]
