@@ -207,6 +207,19 @@ def build_parser():
     p.add_argument("folder")
     p.set_defaults(func=commands.verify)
 
+    p = sub.add_parser("predict", help="predict with a run folder, an export folder or an exported file")
+    p.add_argument("source", help="a `zoo train` run folder, a `zoo export` folder, or one exported file (.keras, "
+                                  ".tflite, .onnx, a SavedModel version folder)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders or globs; texts, or .txt/.csv/.tsv files of texts; table rows in "
+                        "CSV/TSV/JSONL files; a CSV series")
+    p.add_argument("--runtime", help="keras, or an exported file by its key (tflite_fp32, onnx, onnx_int8, ...; "
+                                     "default: the export's fastest verified file)")
+    p.add_argument("--top-k", type=_positive_int, default=3, help="classes shown per input (default 3)")
+    p.add_argument("--column", help="the text column of a table of texts, or the value column of a series")
+    p.add_argument("--json", action="store_true", help="one JSON line per input")
+    p.set_defaults(func=commands.predict)
+
     p = sub.add_parser("bench", help="params, FLOPs, train throughput, latency per runtime")
     p.add_argument("model")
     p.add_argument("--batch-size", type=int, default=8)

@@ -246,3 +246,26 @@ def bench(args):
         shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
         print(f"{key:<{width}}  {shown}")
     return 0
+
+
+def predict(args):
+    """`zoo predict SOURCE INPUT...`: class names and probabilities, values or forecasts, one line (or one
+    JSON line) per input."""
+    from export import Predictor
+
+    predictor = Predictor(args.source, runtime=args.runtime)
+    results = predictor.predict(args.inputs, top_k=args.top_k, column=args.column)
+    if not args.json:
+        print(f"{predictor.task} model, runtime {predictor.runtime} ({len(results)} input(s))")
+    for result in results:
+        if args.json:
+            print(json.dumps(result))
+        elif "classes" in result:
+            shown = ", ".join(f"{name} {p:.3f}" for name, p in result["classes"])
+            print(f"{result['input']}: {shown}")
+        elif "forecast" in result:
+            print(f"{result['input']}: next {len(result['forecast'])}: "
+                  + ", ".join(f"{v:.6g}" for v in result["forecast"]))
+        else:
+            print(f"{result['input']}: {result['value']:.6g}")
+    return 0

@@ -33,10 +33,12 @@ signature once and hands it to each; `export.manifest` writes
 from export.common import ExportError
 from export.exporter import export_model
 from export.formats import FORMATS, all_quantizations, load_formats
+from export.predict import PredictError, Predictor, predict
 from export.verify import verify_export
 from pipelines import quiet as _quiet  # noqa: F401  (TensorFlow's start-up lines filtered at its first import)
 
 load_formats()  # every module of export/ (each format registers itself)
 QUANTIZATIONS = all_quantizations()
 
-__all__ = ["FORMATS", "QUANTIZATIONS", "ExportError", "export_model", "verify_export"]
+__all__ = ["FORMATS", "QUANTIZATIONS", "ExportError", "PredictError", "Predictor", "export_model", "predict",
+           "verify_export"]

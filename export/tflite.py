@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from export import common
 from export.formats import Format, Planned, register_format
+from pipelines.quiet import startup_lines_filtered
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 
@@ -125,8 +126,9 @@ def interpreter(model_content=None, model_path=None):
 
     try:
         try:
-            interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2)
-            interp.allocate_tensors()
+            with startup_lines_filtered():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
+                interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2)
+                interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             if "XNNPACK" not in str(err):
                 raise

@@ -25,7 +25,7 @@ NOISE = re.compile(
     r"computation placer already registered|oneDNN custom operations|TF_ENABLE_ONEDNN_OPTS|"
     r"cpu_feature_guard|This TensorFlow binary is optimized|To enable the following instructions|"
     r"rebuild TensorFlow with the appropriate compiler flags|TF-TRT Warning|failed call to cuInit|"
-    r"Attempting to register factory for plugin|^\s*$")
+    r"Attempting to register factory for plugin|Created TensorFlow Lite XNNPACK delegate|^\s*$")
 WRAPPED = ("tensorflow", "keras")
 
 

@@ -3,11 +3,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import pipelines  # noqa: E402,F401  (first: TensorFlow's start-up lines filtered, as for any user)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import pipelines  # noqa: E402,F401  (first: TensorFlow's start-up lines filtered, as for any user)
 import zoo  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,7 +117,12 @@ def zoo_cli(capsys):
 
 # `slow`: the tests that took 3 s or more in a full run on this project's 2-core machine (pytest --durations).
 # `python -m pytest -m "not slow" -n 2 -q` is the quick tier to run while working; CI runs everything.
+# Parametrized tests whose every case is slow.
+SLOW_PREFIXES = ("tests/test_export.py::test_predict_gives_the_same_answer_through_every_runtime",)
 SLOW = frozenset({
+    "tests/test_predict.py::test_text_from_strings_and_files_through_every_runtime",
+    "tests/test_predict.py::test_table_rows_with_missing_values_and_a_missing_column",
+    "tests/test_predict.py::test_a_forecast_in_series_units_through_every_runtime",
     "tests/test_bad_inputs.py::test_concurrent_exports_to_one_folder_get_distinct_versions",
     "tests/test_bad_inputs.py::test_text_export_has_one_sequence_length_and_truncates_long_inputs",
     "tests/test_bench.py::test_results_render_from_json",
@@ -197,6 +202,6 @@ SLOW_FIRST = ("test_notebook_executes", "on_jax", "jax", "test_an_imdb_run", "pa
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.nodeid in SLOW:
+        if item.nodeid in SLOW or item.nodeid.startswith(SLOW_PREFIXES):
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: not any(key in item.nodeid for key in SLOW_FIRST))

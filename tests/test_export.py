@@ -403,3 +403,29 @@ def test_a_regressor_file_over_the_budget_is_named_with_its_rmse_increase():
                                           r"written\..*--max-accuracy-drop 4\.9"):
         _check_budget({"examples": 56, "results": rows}, 1.0)
     _check_budget({"examples": 56, "results": rows}, 5.0)  # within a 5% budget: no error
+
+
+@pytest.mark.parametrize("name", [n for n in TINY if zoo.get_spec(n).task != "seq2seq"])
+def test_predict_gives_the_same_answer_through_every_runtime(name, exports):
+    """`Predictor` on one export, through each file and Keras: float files equal Keras within 1e-4; reduced-precision
+    files (untrained weights here: their agreement is checked on real data in test_predict.py) give exactly what
+    their runner gives."""
+    from export import Predictor
+    from export.formats import FORMATS
+
+    model, out, _, x = exports(name)
+    if len(model.inputs) != 1:
+        pytest.skip("one input")
+    x = x[0] if isinstance(x, list) else next(iter(x.values()))
+    want = common.predict_in_chunks(model, [x])
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    for runtime in ["keras", *manifest["files"]]:
+        got = Predictor(out, runtime=runtime)._outputs(x)
+        entry = manifest["files"].get(runtime, {})
+        if entry.get("quantization", "fp32") == "fp32":
+            np.testing.assert_allclose(got, want, atol=1e-4, err_msg=runtime)
+        else:
+            run = FORMATS[entry["format"]].runner(entry, out)[0]
+            direct = np.concatenate([run({manifest["inputs"][0]["name"]: x[i:i + 1]}) for i in range(len(x))])
+            np.testing.assert_allclose(got, direct, atol=1e-6, err_msg=runtime)
+    assert Predictor(out).runtime in manifest["files"]  # the fastest verified file by default
