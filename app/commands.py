@@ -190,9 +190,17 @@ def export(args):
         quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
         class_names=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
         opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
-        task=None if getattr(model, "task", None) else info.get("task"), max_accuracy_drop=args.max_accuracy_drop)
-    print(f"Wrote {args.out} (report.json, zoo_export.json)")
+        task=None if getattr(model, "task", None) else info.get("task"), max_accuracy_drop=args.max_accuracy_drop,
+        training=_training_of(args.source))
+    print(f"Wrote {args.out} (MODEL_CARD.md, report.json, zoo_export.json)")
     return 0 if report["passed"] else 1
+
+
+def _training_of(source):
+    from zoo.run_folder import read_training
+
+    run_dir = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(source))
+    return read_training(run_dir) or None
 
 
 def verify(args):

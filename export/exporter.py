@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from export import common
+from export import card, common
 from export import manifest as manifest_lib
 from export.common import ExportError
 from export.formats import FORMATS, all_quantizations, load_formats
@@ -125,7 +125,7 @@ def _hash_all(out_dir, *groups):
 def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                  calibration_data=None, eval_data=None, class_names=None, preprocessing=None, vectorizer=None,
                  opset=None, version=None, int8_io=False, allow_flex=False, overwrite=False,
-                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None):
+                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None, training=None):
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
     Args:
@@ -157,6 +157,8 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             loses more than this fails the export (nothing is written) with
             the measured drop.
         labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
+        training: what the model was trained on and with (`zoo.run_folder.read_training(run)`: the data summary
+            and the recipe), recorded in `zoo_export.json` and shown in `MODEL_CARD.md`.
     """
     labels = _class_names(class_names, labels)
     formats, quantizations, name = _defaults(formats, quantizations, name or getattr(model, "name", None))
@@ -184,7 +186,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                    "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
                    "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset,
                    "max_accuracy_drop": float(max_accuracy_drop), "eval_inputs": eval_inputs,
-                   "eval_labels": eval_labels}
+                   "eval_labels": eval_labels, "training": training}
         for fmt in formats:
             FORMATS[fmt].prepare(out_dir, name, options)  # e.g. the SavedModel's free version
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published
@@ -193,6 +195,8 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             _check_budget(report, max_accuracy_drop)
             if not report["passed"]:
                 published = _withhold(stage, published, formats)
+            card.write(stage, report, folder=os.path.basename(os.path.abspath(out_dir)))  # the manifest as published
+            published.insert(published.index(manifest_lib.MANIFEST), card.CARD)
             _publish(stage, out_dir, published)
     if verbose:
         print(format_table(report))
@@ -281,6 +285,8 @@ def _export_and_verify(model, signature, stage, formats, options, eval_inputs, e
     manifest = manifest_lib.build(signature, entries=entries, labels=labels, preprocessing=preprocessing,
                                   skipped={}, references=references, **fields)
     manifest["max_accuracy_drop"] = options["max_accuracy_drop"]  # `zoo verify` judges by the same budget
+    if options.get("training"):
+        manifest["training"] = options["training"]
     report = verify_files(stage, model, eval_inputs, eval_labels, manifest=manifest)
     manifest_lib.write(stage, manifest)
     files.write_json(os.path.join(stage, manifest_lib.REPORT), report)

@@ -54,6 +54,14 @@ class Format:
         """`{field: value}` for the manifest (the fields named in `manifest_fields`)."""
         return {}
 
+    def raw_inputs(self, entry):
+        """What of the preprocessing the file does itself (e.g. "serving_text takes strings"), or None."""
+        return None
+
+    def usage(self, entry, manifest, folder):
+        """A Markdown snippet that runs the file (for `MODEL_CARD.md`), or None."""
+        return None
+
 
 def register_format(cls):
     """Register a `Format` subclass under its `name` (class decorator)."""

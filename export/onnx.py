@@ -203,6 +203,13 @@ class OnnxFormat(Format):
                                     **({"quantized_ops": list(op_types)} if op_types else {})}
         return entries
 
+    def usage(self, entry, manifest, folder):
+        first = manifest["inputs"][0]
+        return ("```python\nimport onnxruntime as ort\n"
+                f"session = ort.InferenceSession(\"{folder}/{entry['path']}\")\n"
+                f"x = ...  # {first['name']}: {first['dtype']} {tuple(first['shape'])}, preprocessed as in training\n"
+                f"({manifest['output']},) = session.run([\"{manifest['output']}\"], {{\"{first['name']}\": x}})\n```")
+
     def runner(self, entry, out_dir):
         sess = session(os.path.join(out_dir, entry["path"]))
         return (lambda inputs: run(sess, inputs)), True

@@ -187,6 +187,20 @@ class SavedModelFormat(Format):
         return {"saved_model": {"format": self.name, "path": os.path.relpath(path, out_dir),
                                 "output": signature.output, "signatures": signatures(path)}}
 
+    def raw_inputs(self, entry):
+        raw = {"serving_bytes": "serving_bytes takes encoded images", "serving_text": "serving_text takes strings",
+               "serving_features": "serving_features takes the raw columns"}
+        found = [text for name, text in raw.items() if name in entry.get("signatures", {})]
+        return "; ".join(found) or None
+
+    def usage(self, entry, manifest, folder):
+        model_dir = os.path.dirname(entry["path"])
+        first = manifest["inputs"][0]
+        return (f"```\ndocker run -p 8501:8501 -v \"$PWD/{folder}/{model_dir}:/models/{manifest['name']}\" "
+                f"-e MODEL_NAME={manifest['name']} tensorflow/serving\n"
+                f"curl -d '{{\"instances\": [...]}}' http://localhost:8501/v1/models/{manifest['name']}:predict"
+                f"   # {first['name']}: {first['dtype']} {tuple(first['shape'][1:])} per instance\n```")
+
     def runner(self, entry, out_dir):
         """`(run(inputs) -> outputs, takes any batch)` for a file entry of the manifest."""
         fn = tf.saved_model.load(os.path.join(out_dir, entry["path"])).signatures["serving_default"]

@@ -298,6 +298,16 @@ class TFLiteFormat(Format):
                                       **({"float_ops": float_ops} if float_ops else {})}
         return entries
 
+    def usage(self, entry, manifest, folder):
+        inputs = manifest.get("tflite_inputs") or manifest["inputs"]
+        return ("```python\nfrom ai_edge_litert.interpreter import Interpreter\n"
+                f"interpreter = Interpreter(model_path=\"{folder}/{entry['path']}\")\n"
+                "interpreter.allocate_tensors()\n"
+                f"x = ...  # {inputs[0]['name']}: shape {tuple(inputs[0]['shape'])}, preprocessed as in training\n"
+                "interpreter.set_tensor(interpreter.get_input_details()[0][\"index\"], x)\n"
+                "interpreter.invoke()\n"
+                f"{manifest['output']} = interpreter.get_tensor(interpreter.get_output_details()[0][\"index\"])\n```")
+
     def runner(self, entry, out_dir):
         interp = interpreter(model_path=os.path.join(out_dir, entry["path"]))
         dynamic = all(d["shape_signature"][0] == -1 for d in interp.get_input_details())

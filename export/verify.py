@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from export import common
+from export import card, common
 from export import manifest as manifest_lib
 from export.formats import runner
 from pipelines import files
@@ -179,6 +179,7 @@ def verify_export(out_dir, *, verbose=True):
     report["changed_since_export"] = changed
     report["passed"] = report["passed"] and not changed
     files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
+    card.write(out_dir, report, manifest)  # the card's figures are the report's
     if verbose:
         print(format_table(report))
         if changed:

@@ -14,6 +14,7 @@ import zoo
 from app import cli
 from export import PredictError, Predictor, export_model
 from zoo.recipes import model_kwargs_for
+from zoo.run_folder import read_training
 from zoo.train import TrainConfig, fit
 
 
@@ -38,7 +39,7 @@ def digits_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     data = pipelines.digits()
     model = _train("mlp_tiny", data, root / "run", epochs=5)
-    _export(model, data, root / "export")
+    _export(model, data, root / "export", training=read_training(str(root / "run")))
     images = (np.concatenate([x.numpy() for x, _ in data.batches("test", 64, training=False)])[:5] * 16)
     paths = []
     for i, image in enumerate(images.round().astype("uint8")):
@@ -186,3 +187,28 @@ def test_a_forecast_in_series_units_through_every_runtime(tmp_path):
     (tmp_path / "short.csv").write_text("units\n1\n2\n")
     with pytest.raises(PredictError, match="holds 2 values; the model reads the last 12"):
         Predictor(str(tmp_path / "run")).predict([str(tmp_path / "short.csv")])
+
+
+def test_every_export_has_a_model_card_whose_figures_are_the_reports(digits_run):
+    from export import verify_export
+
+    root, _, _, _ = digits_run
+    folder = root / "export"
+    for when in ("export", "verify"):
+        if when == "verify":
+            verify_export(str(folder), verbose=False)
+        card = (folder / "MODEL_CARD.md").read_text()
+        report = json.load(open(folder / "report.json"))
+        manifest = json.load(open(folder / "zoo_export.json"))
+        results = card.split("## Files and measured results")[1].split("## Inputs and outputs")[0]
+        rows = {line.split("|")[1].strip(" `"): line for line in results.splitlines() if line.startswith("| `")}
+        assert len(rows) == len(report["results"])
+        for row in report["results"]:
+            line = rows[row["file"]]
+            assert f"accuracy {row['accuracy']:.4f}" in line and f"{row['latency_ms_batch1']:.3f}" in line, when
+            assert f"{row['max_abs_err_batchN']:.2e}" in line
+        for entry in manifest["files"].values():
+            assert entry["sha256"] in card
+        assert "- Data: `digits` (image_classification; train 1,266, val 176, test 355)" in card
+        assert "- Recipe: epochs 5, batch_size 16" in card and f"zoo predict {folder.name} INPUT" in card
+        assert "docker run" in card and "ort.InferenceSession" in card and "Interpreter(model_path" in card

@@ -28,7 +28,6 @@ import keras
 import numpy as np
 from keras import ops
 
-
 # --------------------------------------------------------------------------
 # Pruning (Zhu & Gupta 2017, "To prune, or not to prune", arXiv:1710.01878)
 

@@ -205,3 +205,17 @@ def load_run(source, weights=None):
 
             info["vectorizer"], model = load_vectorizer(vec, model)
     return model, info
+
+
+def read_training(run_dir):
+    """`{"data": ..., "config": ...}`: what a run folder records of its data (`data.json`, without the fitted
+    vectorizer) and recipe (`config.json`), for an export's manifest and model card; `{}` for no run folder."""
+    out = {}
+    for key, name in (("data", "data.json"), ("config", "config.json"), ("metrics", "metrics.json")):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                out[key] = json.load(f)
+    if "data" in out:
+        out["data"] = {k: v for k, v in out["data"].items() if k not in ("vectorizer", "preprocessing")}
+    return out

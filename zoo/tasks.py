@@ -26,8 +26,16 @@ task.output_names(model)             # ('logits', 'class_ids')
 
 import keras
 
-from zoo.tasks_names import (FEATURES, FORECASTING, IMAGE_CLASSIFICATION, REGRESSION, SEQ2SEQ,  # noqa: F401
-                             TABULAR_CLASSIFICATION, TASK_NAMES, TEXT_CLASSIFICATION)
+from zoo.tasks_names import (  # noqa: F401
+    FEATURES,
+    FORECASTING,
+    IMAGE_CLASSIFICATION,
+    REGRESSION,
+    SEQ2SEQ,
+    TABULAR_CLASSIFICATION,
+    TASK_NAMES,
+    TEXT_CLASSIFICATION,
+)
 
 
 class Task:
