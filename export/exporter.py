@@ -147,9 +147,8 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
         vectorizer: the fitted `TextVectorization` of a text model; adds a
             `serving_text` signature and writes `vocabulary.txt`.
         opset: ONNX opset (default `export.onnx.DEFAULT_OPSET`).
-        version: TF Serving version (default: next free integer).
-        int8_io: int8 input/output tensors for the int8 TFLite file.
-        allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
+        version: TF Serving version (default: next free integer). int8_io: int8 input/output tensors for the
+            int8 TFLite file. allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
         overwrite: replace existing `.tflite`/`.onnx`/`model.keras` files.
         task: the task of a plain Keras model (zoo models record theirs).
         max_accuracy_drop: the accuracy budget, in points: with labelled
@@ -157,8 +156,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             loses more than this fails the export (nothing is written) with
             the measured drop.
         labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
-        training: what the model was trained on and with (`zoo.run_folder.read_training(run)`: the data summary
-            and the recipe), recorded in `zoo_export.json` and shown in `MODEL_CARD.md`.
+        training: the data and recipe it was trained with (`zoo.run_folder.read_training(run)`), for the card.
     """
     labels = _class_names(class_names, labels)
     formats, quantizations, name = _defaults(formats, quantizations, name or getattr(model, "name", None))
