@@ -129,8 +129,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
     Args:
-        model: a built Keras model (mixed-precision models are exported
-            from a float32 copy).
+        model: a built Keras model (mixed-precision models are exported from a float32 copy).
         out_dir: export folder (see the package docstring for the layout).
         formats: any of `export.FORMATS` (`saved_model`, `tflite`, `onnx`; default: all).
         name: model name in paths and TF Serving (default: `model.name`).
