@@ -162,6 +162,9 @@ def _add_export_args(p):
     p.add_argument("--opset", type=int, help="ONNX opset (default 17)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--allow-flex", action="store_true", help="let TFLite use Flex (TF) ops")
+    p.add_argument("--model-space", action="store_true",
+                   help="forecasters: files that take and return the transformed (log, relative, scaled) values "
+                        "the network was trained on (default: series units, the transform inside each file)")
     p.set_defaults(func=commands.export)
 
 

@@ -148,34 +148,21 @@ def _print_table_metrics(model, data, out):
 def export(args):
     import numpy as np
 
-    import pipelines
     from export import export_model
 
     model, info = load_run(args.source, args.weights)
-    calibration = eval_data = None
-    labels, preprocessing = info.get("labels"), info.get("preprocessing")
-    if args.dataset and info.get("name") and args.dataset != info["name"]:
-        raise ValueError(f"{args.source!r} was trained on {info['name']!r}; --dataset {args.dataset} would calibrate "
-                         "and score it on other data (its labels need not mean the same). Leave --dataset out, or "
-                         f"pass --dataset {info['name']}.")
+    labels, preprocessing, task = info.get("labels"), info.get("preprocessing"), info.get("task")
     if args.calibration_data and not os.path.isfile(args.calibration_data):
         raise ValueError(f"--calibration-data {args.calibration_data!r} does not exist (a .npy of inputs).")
-    dataset = args.dataset or info.get("name")
-    spec = None if args.dataset else info.get("spec")
-    if spec or (dataset and (args.dataset or dataset == "digits")):
-        kwargs = {}
-        if info.get("vectorizer") is not None:  # a text run: its vocabulary, its sequence length
-            pre = info.get("preprocessing", {})
-            kwargs = {"vectorizer": info["vectorizer"], "sequence_length": pre.get("sequence_length", 200),
-                      "truncate": pre.get("truncate", "post")}
-        if spec:  # the run's own data, as recorded (`--data-dir` where it has moved)
-            data = pipelines.load_spec(spec, data_dir=args.data_dir, **kwargs)
-        else:
-            data = pipelines.load_dataset(dataset, args.data_dir, **kwargs)
-        labels, preprocessing = data.labels, data.preprocessing
-        calibration = pipelines.sample_arrays(data, "train", args.calibration_size)[0]
-        split = "test" if data.test is not None else "val"
-        eval_data = pipelines.sample_arrays(data, split, args.eval_size)
+    data = _export_data(args, info)
+    calibration = eval_data = None
+    if data is not None:
+        labels, preprocessing, task = data.labels, data.preprocessing, data.task
+        calibration, eval_data = _samples(data, args)
+        if data.task == "forecasting" and not args.model_space:  # files in series units, the transform inside
+            from zoo.layers import in_series_units
+
+            model, preprocessing = in_series_units(model, preprocessing), {**preprocessing, "units": "series"}
     if args.calibration_data:
         try:
             calibration = np.load(args.calibration_data, allow_pickle=False)
@@ -190,10 +177,48 @@ def export(args):
         quantizations=quantizations, calibration_data=calibration, eval_data=eval_data,
         class_names=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
         opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
-        task=None if getattr(model, "task", None) else info.get("task"), max_accuracy_drop=args.max_accuracy_drop,
+        task=None if getattr(model, "task", None) else task, max_accuracy_drop=args.max_accuracy_drop,
         training=_training_of(args.source))
     print(f"Wrote {args.out} (MODEL_CARD.md, report.json, zoo_export.json)")
     return 0 if report["passed"] else 1
+
+
+def _export_data(args, info):
+    """The data to calibrate and score on: the run's own (as recorded; `--data-dir` where it moved), or
+    `--dataset`; None without either."""
+    import pipelines
+
+    if args.dataset and info.get("name") and args.dataset != info["name"]:
+        raise ValueError(f"{args.source!r} was trained on {info['name']!r}; --dataset {args.dataset} would calibrate "
+                         "and score it on other data (its labels need not mean the same). Leave --dataset out, or "
+                         f"pass --dataset {info['name']}.")
+    dataset = args.dataset or info.get("name")
+    spec = None if args.dataset else info.get("spec")
+    if not (spec or (dataset and (args.dataset or dataset == "digits"))):
+        return None
+    kwargs = {}
+    if info.get("vectorizer") is not None:  # a text run: its vocabulary, its sequence length
+        pre = info.get("preprocessing", {})
+        kwargs = {"vectorizer": info["vectorizer"], "sequence_length": pre.get("sequence_length", 200),
+                  "truncate": pre.get("truncate", "post")}
+    if spec:
+        return pipelines.load_spec(spec, data_dir=args.data_dir, **kwargs)
+    return pipelines.load_dataset(dataset, args.data_dir, **kwargs)
+
+
+def _samples(data, args):
+    """(calibration inputs, (eval inputs, eval targets)): seeded random examples; a forecaster's windows in
+    series units, in order (each window's base is known by its position), unless `--model-space`."""
+    import pipelines
+
+    split = "test" if data.test is not None else "val"
+    if data.task != "forecasting" or args.model_space:
+        return (pipelines.sample_arrays(data, "train", args.calibration_size)[0],
+                pipelines.sample_arrays(data, split, args.eval_size))
+    calibration = pipelines.take_arrays(data.batches("train", 64, training=False), args.calibration_size)[0]
+    x, y = pipelines.take_arrays(data.batches(split, 64, training=False), args.eval_size)
+    return (pipelines.invert_windows(data, "train", calibration),
+            (pipelines.invert_windows(data, split, x), pipelines.invert_windows(data, split, y)))
 
 
 def _training_of(source):

@@ -163,8 +163,9 @@ def unrolled_copy(model, specs):
             if node.get("class_name") in ("LSTM", "GRU", "SimpleRNN") and isinstance(node.get("config"), dict):
                 node["config"]["unroll"] = True
             if node.get("class_name") == "InputLayer" and isinstance(node.get("config"), dict):
-                shape = next(shapes)
-                node["config"]["batch_shape"] = [None, *shape[1:]]
+                shape = next(shapes, None)  # None: the input of a nested model (e.g. zoo.layers.in_series_units)
+                if shape is not None:
+                    node["config"]["batch_shape"] = [None, *shape[1:]]
             for value in node.values():
                 rewrite(value)
         elif isinstance(node, list):

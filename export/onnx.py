@@ -197,7 +197,12 @@ class OnnxFormat(Format):
         if len(planned) > 1:
             rel8 = planned[1].path
             float_path, inputs = os.path.join(out_dir, rel), {n: calibration[n] for n in signature.input_names}
-            flat, op_types = _within_budget(float_path, quantize_int8(float_path, inputs), signature, inputs, options)
+            # Files that take raw units (a forecaster's series, the log/scaling inside) keep that arithmetic in
+            # float: int8 steps on passengers or prices are too coarse; the weights are int8 either way.
+            raw_units = (options.get("preprocessing") or {}).get("units") == "series"
+            first = quantize_int8(float_path, inputs, op_types=WEIGHT_OPS if raw_units else None)
+            flat, op_types = _within_budget(float_path, first, signature, inputs, options)
+            op_types = op_types or (WEIGHT_OPS if raw_units else None)
             atomic_write(os.path.join(out_dir, rel8), flat)
             entries["onnx_int8"] = {"format": self.name, "quantization": "int8", "path": rel8, "opset": opset,
                                     **({"quantized_ops": list(op_types)} if op_types else {})}

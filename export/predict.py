@@ -331,6 +331,11 @@ def _series(items, meta, column=None):
         if len(values) < width:
             raise PredictError(f"{path!r} holds {len(values)} values; the model reads the last {width}.")
         z = values[-width:]
+        if pre.get("units") == "series":  # the file does the transform itself
+            windows.append(z[:, None])
+            bases.append(0.0)
+            names.append(path)
+            continue
         if pre.get("log"):
             if (z <= 0).any():
                 raise PredictError(f"{path!r}: the model works on log values and the last {width} hold a value "
@@ -393,8 +398,10 @@ class Predictor:
             names, x, bases = _series([str(i) for i in ([inputs] if isinstance(inputs, str) else inputs)],
                                       self.meta, column)
             pre = self.meta["preprocessing"]
-            z = self._outputs(x)[..., 0].astype("float64") * pre["std"] + bases[:, None]
-            values = np.exp(z) if pre.get("log") else z
+            values = self._outputs(x)[..., 0].astype("float64")
+            if pre.get("units") != "series":  # model space: back to series units here
+                z = values * pre["std"] + bases[:, None]
+                values = np.exp(z) if pre.get("log") else z
             return [{"input": n, "forecast": [float(v) for v in row]} for n, row in zip(names, values)]
         names, x = self.encode(inputs, column=column)
         y = self._outputs(x)

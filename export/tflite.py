@@ -291,7 +291,12 @@ class TFLiteFormat(Format):
             flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
                            allow_flex=options.get("allow_flex", False), signature=signature, frozen=source)
             float_ops = []
-            if q == "int8":
+            if q == "int8" and (options.get("preprocessing") or {}).get("units") == "series":
+                # A forecaster in series units: the log/scaling around the network stays float (see onnx.py).
+                float_ops = sorted(set(op_names(flat)) - set(WEIGHT_OPS) - {"QUANTIZE", "DEQUANTIZE"})
+                flat = convert(model, quantization=q, representative_inputs=rep, int8_io=False, signature=signature,
+                               allow_flex=options.get("allow_flex", False), frozen=source, float_ops=float_ops)
+            elif q == "int8":
                 flat, float_ops = _within_budget(flat, model, signature, source, rep, options)
             atomic_write(os.path.join(out_dir, rel), flat)
             entries[key] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),

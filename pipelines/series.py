@@ -90,9 +90,10 @@ def windows(series, *, input_width=12, horizon=1, val_fraction=0.15, test_fracti
 
 
 def invert_windows(data, split, values):
-    """Model-space targets/predictions `(n, horizon, 1)` of `split` back to series units."""
+    """Model-space windows, targets or predictions `(n, steps, 1)` of `split`'s first `n` windows (in order)
+    back to series units."""
     pre = data.preprocessing
-    bases = data.extras["bases"][split][:, None, None]
+    bases = data.extras["bases"][split][:len(values), None, None]
     z = np.asarray(values, "float32") * pre["std"] + (bases if pre["type"] == "relative" else pre["mean"])
     return np.exp(z) if pre.get("log") else z
 

@@ -170,7 +170,7 @@ def test_a_forecast_in_series_units_through_every_runtime(tmp_path):
     values = 100 * 1.01 ** months * (1 + 0.2 * np.sin(2 * np.pi * months / 12))
     path = tmp_path / "sales.csv"
     path.write_text("month,units\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(values)))
-    data = pipelines.series_file(str(path), column="units", horizon=3)
+    data = pipelines.load_dataset(f"series:{path}", column="units", horizon=3)  # records its spec for `zoo export`
     model = _train("lstm_forecaster_tiny", data, tmp_path / "run", epochs=2)
     _export(model, data, tmp_path / "export")
     pre = data.preprocessing
@@ -184,6 +184,19 @@ def test_a_forecast_in_series_units_through_every_runtime(tmp_path):
         (result,) = Predictor(str(source), runtime=runtime).predict([str(path)], column="units")
         quant = manifest["files"].get(runtime, {}).get("quantization", "fp32")
         np.testing.assert_allclose(result["forecast"], want, rtol=1e-4 if quant == "fp32" else 0.05, err_msg=runtime)
+    # `zoo export RUN`: every file takes a window in series units and returns series units (transform inside).
+    assert cli.main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "units")]) == 0
+    manifest = json.load(open(tmp_path / "units" / "zoo_export.json"))
+    assert manifest["preprocessing"]["units"] == "series"
+    for runtime in ["keras", *manifest["files"]]:
+        (result,) = Predictor(str(tmp_path / "units"), runtime=runtime).predict([str(path)])
+        quant = manifest["files"].get(runtime, {}).get("quantization", "fp32")
+        np.testing.assert_allclose(result["forecast"], want, rtol=1e-4 if quant == "fp32" else 0.1, err_msg=runtime)
+    import onnxruntime as ort  # the file alone, no zoo code: a window of units in, units out
+
+    session = ort.InferenceSession(str(tmp_path / "units" / manifest["files"]["onnx"]["path"]))
+    window = values[-pre["input_width"]:][None, :, None].astype("float32")
+    np.testing.assert_allclose(session.run(None, {"series": window})[0][0, :, 0], want, rtol=1e-4)
     (tmp_path / "short.csv").write_text("units\n1\n2\n")
     with pytest.raises(PredictError, match="holds 2 values; the model reads the last 12"):
         Predictor(str(tmp_path / "run")).predict([str(tmp_path / "short.csv")])

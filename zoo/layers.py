@@ -182,3 +182,50 @@ class TokenIds(keras.layers.Layer):
         config = super().get_config()
         config.update({"vocab_size": self.vocab_size, "oov_id": self.oov_id})
         return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SeriesScaling(keras.layers.Layer):
+    """A window in series units to the forecaster's space, and a forecast back (`inverse=True`).
+
+    `pipelines.series.windows` trains on `(log(series) - base) / std`, where `base` is the window's last
+    (log) value when `relative`, else the training mean. Forward: `(batch, width, 1)` series units to
+    model space; inverse: `[forecast (batch, horizon, 1), window in series units]` to series units.
+    Inside an exported graph, the files take and return series units (`zoo export` of a forecaster).
+    """
+
+    def __init__(self, *, log=False, relative=False, mean=0.0, std=1.0, inverse=False, **kwargs):
+        super().__init__(**kwargs)
+        self.log, self.relative, self.mean, self.std, self.inverse = bool(log), bool(relative), float(mean), \
+            float(std), bool(inverse)
+
+    def _base(self, z):  # (batch, 1, 1): the last value of the window, or the training mean
+        return z[:, -1:, :] if self.relative else keras.ops.full_like(z[:, -1:, :], self.mean)
+
+    def call(self, inputs):
+        if not self.inverse:
+            z = keras.ops.log(inputs) if self.log else inputs
+            return (z - self._base(z)) / self.std
+        forecast, window = inputs
+        z = keras.ops.log(window) if self.log else window
+        out = forecast * self.std + self._base(z)
+        return keras.ops.exp(out) if self.log else out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0] if self.inverse else input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "log": self.log, "relative": self.relative, "mean": self.mean,
+                "std": self.std, "inverse": self.inverse}
+
+
+def in_series_units(model, preprocessing):
+    """`model` (a forecaster trained on `pipelines.series.windows`) wrapped to take a window in series units
+    and return its forecast in series units, by the transform `preprocessing` records."""
+    keys = {"log": preprocessing.get("log", False), "relative": preprocessing.get("type") == "relative",
+            "mean": preprocessing.get("mean", 0.0), "std": preprocessing.get("std", 1.0)}
+    window = keras.Input(shape=tuple(model.input_shape[1:]), name=model.inputs[0].name.split(":")[0])
+    scaled = SeriesScaling(**keys, name="to_model_space")(window)  # (batch, width, 1)
+    forecast = model(scaled)  # (batch, horizon, 1), model space
+    out = SeriesScaling(**keys, inverse=True, name="to_series_units")([forecast, window])
+    return keras.Model(window, out, name=model.name)
