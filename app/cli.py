@@ -198,7 +198,8 @@ def build_parser():
                    "on every task; the chief trains, workers and ps serve)")
     p.add_argument("--cpu-replicas", type=int, default=0,
                    help="with --strategy mirrored and no GPU: split the CPU into N devices")
-    p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs")
+    p.add_argument("--out", help="run folder: model.keras, checkpoints, backup (resumes), logs (default: a new "
+                                 "runs/MODEL-DATE folder; $ZOO_RUNS_DIR instead of runs/)")
     p.add_argument("--restart", action="store_true",
                    help="start the run in --out over (its backup and checkpoints are deleted) instead of resuming")
     _add_train_args(p)

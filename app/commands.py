@@ -52,12 +52,27 @@ def mixed_precision(args, task=None):
     return recipes.mixed_precision_default(task)
 
 
+def new_run_folder(model_name):
+    """`runs/NAME-YYYYmmdd-HHMMSS` (`$ZOO_RUNS_DIR` instead of `runs`), a new folder each call."""
+    import time
+
+    base = os.path.join(os.environ.get("ZOO_RUNS_DIR", "runs"), f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    path, n = base, 1
+    while os.path.exists(path):
+        n += 1
+        path = f"{base}-{n}"
+    return path
+
+
 def train(args):
     import pipelines
     import zoo
     from zoo.train import fit
 
     zoo.get_spec(args.model)  # unknown names fail before any data is read
+    if args.out is None and args.strategy not in ("multi_worker", "parameter_server"):  # (those share one --out)
+        args.out = new_run_folder(args.model)
+        print(f"No --out given: the run goes to {args.out}", flush=True)
     if args.strategy == "parameter_server" and pipelines.parameter_server_task() in ("worker", "ps"):
         # Parameter-server workers and ps tasks only serve the chief's requests.
         print(f"Serving as the parameter-server cluster's {pipelines.parameter_server_task()!r} task "

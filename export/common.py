@@ -98,7 +98,7 @@ def float32_copy(model):
     """`model` itself when it computes in float32, else the same architecture
     rebuilt in float32 with the weights copied: mixed-precision (bf16/fp16)
     graphs do not convert to TFLite/ONNX cleanly and their kernels differ."""
-    policies = {layer.dtype_policy.name for layer in model.layers}
+    policies = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)}  # nested too
     if policies <= {"float32"} or all(not p.startswith("mixed") and p != "bfloat16" for p in policies):
         return model
     config = _to_float32_config(keras.saving.serialize_keras_object(model))

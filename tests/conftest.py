@@ -2,6 +2,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# `zoo train` without --out writes runs/NAME-DATE: in tests, under a temporary folder, not the checkout.
+os.environ.setdefault("ZOO_RUNS_DIR", __import__("tempfile").mkdtemp(prefix="zoo-test-runs-"))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -199,17 +199,23 @@ class SeriesScaling(keras.layers.Layer):
         self.log, self.relative, self.mean, self.std, self.inverse = bool(log), bool(relative), float(mean), \
             float(std), bool(inverse)
 
-    def _base(self, z):  # (batch, 1, 1): the last value of the window, or the training mean
-        return z[:, -1:, :] if self.relative else keras.ops.full_like(z[:, -1:, :], self.mean)
-
+    # Written so float32 keeps its digits: relative to the last value, log(x / last) and last * exp(y) rather
+    # than log(x) - log(last) and exp(y + log(last)) (a difference of two large logs loses ~5x the precision).
     def call(self, inputs):
         if not self.inverse:
-            z = keras.ops.log(inputs) if self.log else inputs
-            return (z - self._base(z)) / self.std
-        forecast, window = inputs
-        z = keras.ops.log(window) if self.log else window
-        out = forecast * self.std + self._base(z)
-        return keras.ops.exp(out) if self.log else out
+            window = inputs  # (batch, width, 1), series units
+            if self.relative:
+                last = window[:, -1:, :]
+                z = ops.log(window / last) if self.log else window - last
+            else:
+                z = (ops.log(window) if self.log else window) - self.mean
+            return z / self.std
+        forecast, window = inputs  # (batch, horizon, 1) model space; the window in series units
+        step = forecast * self.std
+        if self.relative:
+            last = window[:, -1:, :]
+            return last * ops.exp(step) if self.log else last + step
+        return ops.exp(step + self.mean) if self.log else step + self.mean
 
     def compute_output_shape(self, input_shape):
         return input_shape[0] if self.inverse else input_shape
