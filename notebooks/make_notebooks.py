@@ -1,4 +1,7 @@
-"""Regenerates the notebooks (without outputs): python notebooks/make_notebooks.py [--out DIR]"""
+"""Regenerates the notebooks: python notebooks/make_notebooks.py [--out DIR] [--execute]
+
+With --execute each notebook is run (nbclient, from the notebooks folder) and saved with its outputs,
+plots and tables included: what the repository commits, so they read on GitHub without running."""
 import os
 import sys
 
@@ -12,6 +15,10 @@ def nb(cells, path):
     book = nbf.v4.new_notebook()
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c.strip("\n")) for c in cells]
+    if "--execute" in sys.argv:
+        from nbclient import NotebookClient
+
+        NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": HERE}}).execute()
     nbf.write(book, path)
 
 SETUP = '''import os, tempfile, pathlib
@@ -20,8 +27,8 @@ import warnings; warnings.filterwarnings("ignore")
 import numpy as np
 import matplotlib
 import matplotlib.pyplot as plt
+import pipelines, zoo   # first: TensorFlow's start-up lines are filtered when it loads
 import keras
-import pipelines, zoo
 # Data: ../shared/data next to the repository when present (see its README).
 REPO = pathlib.Path.cwd().parent if pathlib.Path.cwd().name == "notebooks" else pathlib.Path.cwd()
 SHARED = REPO.parent / "shared" / "data"

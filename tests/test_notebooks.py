@@ -45,3 +45,16 @@ def test_committed_notebooks_are_what_make_notebooks_generates(tmp_path):
         generated = nbformat.read(str(tmp_path / os.path.basename(path)), as_version=4)
         assert [(c.cell_type, c.source) for c in committed.cells] == [
             (c.cell_type, c.source) for c in generated.cells], f"{path}: run notebooks/make_notebooks.py"
+
+
+def test_committed_notebooks_carry_their_outputs():
+    """Committed executed (`make_notebooks.py --execute`), so they read on GitHub with their plots and tables."""
+    import nbformat
+
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        code = [c for c in book.cells if c.cell_type == "code"]
+        assert all(c.get("execution_count") for c in code), f"{path}: run notebooks/make_notebooks.py --execute"
+        assert any("image/png" in o.get("data", {}) for c in code for o in c.get("outputs", [])), path
+        errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, path
