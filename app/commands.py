@@ -267,7 +267,7 @@ def quickstart(args):
     test = pipelines.take_arrays(data.batches("test", 64, training=False), data.sizes["test"])
     report = export_model(result.model, os.path.join(out, "export"), name="digits_mlp",
                           calibration_data=calibration, eval_data=test, class_names=data.labels,
-                          preprocessing=data.preprocessing, verbose=False)
+                          preprocessing=data.preprocessing, verbose=False, training=_training_of(config.out_dir))
     from export.verify import format_table
 
     print()
@@ -277,7 +277,9 @@ def quickstart(args):
     print(f"{'keras (training run)':<34} {result.evaluation['accuracy']:>14.4f}")
     for row in report["results"]:
         print(f"{row['file']:<34} {row['accuracy']:>14.4f}")
-    print(f"\nRun folder: {os.path.join(out, 'run')}   Exports: {os.path.join(out, 'export')}")
+    print(f"\nRun folder: {os.path.join(out, 'run')}   Exports: {os.path.join(out, 'export')} "
+          f"(read {os.path.join(out, 'export', 'MODEL_CARD.md')})")
+    print(f"Predict:    zoo predict {os.path.join(out, 'export')} IMAGE.png")
     print(f"Serve it:   docker run -p 8501:8501 -v {os.path.abspath(out)}/export/saved_model/digits_mlp:"
           "/models/digits_mlp -e MODEL_NAME=digits_mlp tensorflow/serving")
     return 0 if report["passed"] else 1
