@@ -304,7 +304,7 @@ def predict(args):
     from export import Predictor
 
     predictor = Predictor(args.source, runtime=args.runtime)
-    results = predictor.predict(args.inputs, top_k=args.top_k, column=args.column)
+    results = predictor.predict(args.inputs, top_k=args.top_k, column=args.column, progress=True)
     if not args.json:
         print(f"{predictor.task} model, runtime {predictor.runtime} ({len(results)} input(s))")
     for result in results:

@@ -200,7 +200,26 @@ def _image_paths(items):
     return paths
 
 
-def _images(items, meta):
+class _Progress:
+    """`done/total` redrawn on stderr while many inputs are read and run, where a terminal shows it."""
+
+    MIN_ITEMS = 64
+
+    def __init__(self, what, total, enabled):
+        import sys
+
+        self.what, self.total, self.done = what, total, 0
+        self.stream = sys.stderr
+        self.enabled = enabled and total >= self.MIN_ITEMS and bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def update(self, n=1):
+        self.done += n
+        if self.enabled:
+            end = "\n" if self.done >= self.total else ""
+            print(f"\r{self.what} {self.done:,}/{self.total:,}", end=end, file=self.stream, flush=True)
+
+
+def _images(items, meta, progress=False):
     """`(names, (n, height, width, channels) float32)`: decoded, resized as training did, rescaled."""
     import tensorflow as tf
 
@@ -208,6 +227,7 @@ def _images(items, meta):
     size = tuple(pre.get("image_size") or shape[1:3])
     channels = int(shape[-1]) if shape else 3
     names, arrays = _image_paths(items), []
+    bar = _Progress("images read", len(names), progress)
     for path in names:
         if not os.path.isfile(path):
             raise PredictError(f"Image {path!r} does not exist.")
@@ -218,6 +238,7 @@ def _images(items, meta):
         if tuple(image.shape[:2]) != size:
             image = tf.cast(tf.image.resize(image, size, antialias=True), tf.uint8)
         arrays.append(image.numpy())
+        bar.update()
     x = np.stack(arrays).astype("float32") * float(pre.get("scale", 1 / 255)) + float(pre.get("offset", 0.0))
     return names, x
 
@@ -370,19 +391,22 @@ class Predictor:
             raise PredictError(f"{source!r}: `predict` reads classification, regression and forecasting models "
                                f"(this one is {self.task!r}).")
 
-    def _outputs(self, x):
+    def _outputs(self, x, progress=False):
         name = self.meta["inputs"][0]["name"]
-        chunks = [x[i:i + 256] for i in range(0, len(x), 256)] if self._any_batch else [x[i:i + 1] for i in
-                                                                                         range(len(x))]
-        return np.concatenate([np.asarray(self._run({name: c}), "float32") for c in chunks])
+        step = 256 if self._any_batch else 1
+        bar, out = _Progress(f"predicted ({self.runtime})", len(x), progress), []
+        for i in range(0, len(x), step):
+            out.append(np.asarray(self._run({name: x[i:i + step]}), "float32"))
+            bar.update(len(out[-1]))
+        return np.concatenate(out)
 
-    def encode(self, inputs, *, column=None):
+    def encode(self, inputs, *, column=None, progress=False):
         """`(names, model inputs)` of raw inputs, preprocessed as the training data was."""
         items = [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
         if not items:
             raise PredictError("No inputs given: pass image files, texts, table or series files.")
         if self.task == "image_classification":
-            return _images(items, self.meta)
+            return _images(items, self.meta, progress)
         if self.task == "text_classification":
             return _texts(items, self.meta, column)
         if self.task in ("tabular_classification", "regression"):
@@ -391,9 +415,10 @@ class Predictor:
             return _series(items, self.meta, column)[:2]
         raise PredictError(f"No reader for {self.task!r} inputs.")
 
-    def predict(self, inputs, *, top_k=5, column=None):
+    def predict(self, inputs, *, top_k=5, column=None, progress=False):
         """One result per input: `{"input", "classes": [(name, probability), ...]}` (top `top_k`),
-        `{"input", "value"}` (regression, target units) or `{"input", "forecast": [...]}` (series units)."""
+        `{"input", "value"}` (regression, target units) or `{"input", "forecast": [...]}` (series units).
+        `progress`: a `done/total` line on a terminal's stderr while 64 or more inputs are read and run."""
         if self.task == "forecasting":
             names, x, bases = _series([str(i) for i in ([inputs] if isinstance(inputs, str) else inputs)],
                                       self.meta, column)
@@ -403,8 +428,8 @@ class Predictor:
                 z = values * pre["std"] + bases[:, None]
                 values = np.exp(z) if pre.get("log") else z
             return [{"input": n, "forecast": [float(v) for v in row]} for n, row in zip(names, values)]
-        names, x = self.encode(inputs, column=column)
-        y = self._outputs(x)
+        names, x = self.encode(inputs, column=column, progress=progress)
+        y = self._outputs(x, progress)
         if self.task == "regression":
             return [{"input": n, "value": float(v)} for n, v in zip(names, y.reshape(len(y), -1)[:, 0])]
         if self.meta.get("output") == "logits" or (y.min() < 0 or not np.allclose(y.sum(-1), 1, atol=1e-2)):

@@ -225,3 +225,22 @@ def test_every_export_has_a_model_card_whose_figures_are_the_reports(digits_run)
         assert "- Data: `digits` (image_classification; train 1,266, val 176, test 355)" in card
         assert "- Recipe: epochs 5, batch_size 16" in card and f"zoo predict {folder.name} INPUT" in card
         assert "docker run" in card and "ort.InferenceSession" in card and "Interpreter(model_path" in card
+
+
+def test_many_inputs_show_progress_on_a_terminal_only(digits_run, monkeypatch, tmp_path):
+    import io
+    import sys
+
+    root, _, _, paths = digits_run
+    many = [paths[i % len(paths)] for i in range(70)]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        results = Predictor(str(root / "export"), runtime="onnx").predict(many, progress=True)
+        assert len(results) == 70
+        assert ("images read 70/70" in stream.getvalue()) is shown
+        assert ("predicted (onnx) 70/70" in stream.getvalue()) is shown
