@@ -122,6 +122,7 @@ def zoo_cli(capsys):
 # Parametrized tests whose every case is slow.
 SLOW_PREFIXES = ("tests/test_export.py::test_predict_gives_the_same_answer_through_every_runtime",)
 SLOW = frozenset({
+    "tests/test_readme.py::test_the_readme_python_examples_run",
     "tests/test_predict.py::test_text_from_strings_and_files_through_every_runtime",
     "tests/test_predict.py::test_table_rows_with_missing_values_and_a_missing_column",
     "tests/test_predict.py::test_a_forecast_in_series_units_through_every_runtime",

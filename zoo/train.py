@@ -456,8 +456,11 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
         task: the task of a plain Keras model (see `zoo.tasks.TASKS`); zoo
             models record their own.
         restart: start the run in `config.out_dir` over instead of resuming it.
+
+    `ZOO_QUICK_RUN=1` in the environment caps every run at one epoch: the same code as a smoke test
+    (the README's examples run so in the tests).
     """
-    config = (config or TrainConfig()).validate()
+    config = _quick_run((config or TrainConfig()).validate())
     strategy = strategy or tf.distribute.get_strategy()
     data = train if hasattr(train, "batches") else None
     if data is not None:
@@ -496,6 +499,15 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
                                   "stopped_early_at": early.best["epoch"] if early and early.stopped else None,
                                   **({"naive_forecast_guard": guard} if guard else {})})
     return TrainResult(model=model, history=run.history, evaluation=evaluation, out_dir=config.out_dir)
+
+
+def _quick_run(config):
+    """`config` with one epoch when `ZOO_QUICK_RUN=1` (see `fit`)."""
+    import os
+
+    if os.environ.get("ZOO_QUICK_RUN") != "1" or config.epochs <= 1:
+        return config
+    return dataclasses.replace(config, epochs=1, step_epochs=(), warmup_epochs=0.0)
 
 
 def load_vectorizer(path):
