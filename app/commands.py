@@ -9,13 +9,21 @@ from zoo import recipes
 from zoo.config import TrainConfig
 from zoo.run_folder import load_run
 
+# Python's spellings of constants, as people type them after `=` (JSON's are true/false/null)
+_CONSTANTS = {"True": True, "False": False, "None": None}
 
-def parse_model_args(pairs):
+
+def parse_model_args(pairs, flag="--model-arg"):
+    """`{key: value}` from `KEY=VALUE` pairs: VALUE as JSON (`3`, `[64,64]`, `true`), Python's `True`/`False`/
+    `None` as those, anything else as a string."""
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ValueError(f"--model-arg takes KEY=VALUE (VALUE as JSON). Received: {pair!r}")
+            raise ValueError(f"{flag} takes KEY=VALUE (VALUE as JSON). Received: {pair!r}")
         key, value = pair.split("=", 1)
+        if value in _CONSTANTS:
+            out[key] = _CONSTANTS[value]
+            continue
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -83,7 +91,7 @@ def train(args):
         pipelines.use_logical_cpus(args.cpu_replicas)
     # Strategies first: multi-worker collectives must be set up before any TF op.
     strategy = pipelines.get_strategy(args.strategy)
-    data_kwargs = {**parse_model_args(args.data_arg), **data_flags(args)}
+    data_kwargs = {**parse_model_args(args.data_arg, "--data-arg"), **data_flags(args)}
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     if args.out:
         print(_data_line(data), flush=True)

@@ -43,6 +43,9 @@ def _as_input_dict(signature, model, data):
 def _defaults(formats, quantizations, name):
     """Every registered format, every quantization but int8 (added with calibration data), as tuples."""
     load_formats()
+    for what, value in (("formats", formats), ("quantizations", quantizations)):
+        if isinstance(value, str):  # "onnx" would read as ('o', 'n', 'n', 'x')
+            raise ExportError(f"`{what}` is a list of names, e.g. {what}=({value!r},). Received: {what}={value!r}")
     if quantizations is None:
         quantizations = tuple(q for q in all_quantizations() if q != "int8")
     return tuple(FORMATS if formats is None else formats), tuple(quantizations), name

@@ -513,3 +513,33 @@ def test_text_export_has_one_sequence_length_and_truncates_long_inputs(tmp_path)
 def test_the_module_reports_its_case_count():
     print(f"\nbad-input cases: {len(CASES)} parametrized (+ {12} single tests)")
     assert len(CASES) >= 80, len(CASES)
+
+
+# ----------------------------------------------------------------- round 2: silent readings made loud
+
+
+def test_data_args_read_python_constants_and_name_their_flag():
+    from app.commands import parse_model_args
+
+    assert parse_model_args(["skip_corrupt=False", "limit=20", "x=None", "on=true", "name=abc", "u=[64,64]"]) == {
+        "skip_corrupt": False, "limit": 20, "x": None, "on": True, "name": "abc", "u": (64, 64)}
+    with pytest.raises(ValueError, match="--data-arg takes KEY=VALUE"):
+        parse_model_args(["limit"], "--data-arg")
+
+
+def test_names_given_as_a_string_or_a_number_are_refused(tmp_path):
+    with pytest.raises(ExportError, match=r"`formats` is a list of names, e.g. formats=\('onnx',\)"):
+        export_model(zoo.mlp_tiny(), str(tmp_path), formats="onnx", verbose=False)
+    with pytest.raises(ExportError, match="`quantizations` is a list"):
+        export_model(zoo.mlp_tiny(), str(tmp_path), quantizations="int8", verbose=False)
+    with pytest.raises(ValueError, match="`pattern` is a wildcard string"):
+        zoo.list_models(5)
+
+
+def test_exporting_a_path_that_is_not_a_run_says_so(tmp_path, capsys):
+    code = cli.main(["export", str(tmp_path / "missing" / "run"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not a run folder" in err and "does not exist" in err and "Unknown model" not in err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert "no model.keras in it" in capsys.readouterr().err

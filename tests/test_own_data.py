@@ -5,6 +5,7 @@ scoring) -> `zoo verify`; class names in every export; bad files named by file, 
 import gzip
 import json
 import os
+import re
 import struct
 
 import keras
@@ -713,3 +714,22 @@ def test_bad_tabular_files_are_one_line_errors_with_file_line_and_fix(tmp_path, 
     path.write_text(content)
     _assert_one_line_error(zoo_cli("train", "mlp_tabular", "--dataset", f"tabular:{path}", *args, "--epochs", "1",
                                    "--out", str(tmp_path / "run")), message)
+
+
+@pytest.mark.parametrize("cell, column", [("inf", "price"), ("-Infinity", "area"), ("1e400", "area")])
+def test_a_non_finite_number_in_a_table_is_refused_with_its_line(tmp_path, cell, column):
+    """One infinity would turn a regression into hundreds of classes, or a numeric column into categories."""
+    rows = [f"{i},{50 + i}.5,{1000 + 7 * i}.25" for i in range(40)]
+    index = 1 if column == "area" else 2
+    parts = rows[17].split(",")
+    parts[index] = cell
+    rows[17] = ",".join(parts)
+    path = tmp_path / "houses.csv"
+    path.write_text("rooms,area,price\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=rf"houses.csv' line 19: column '{column}' holds '{re.escape(cell)}', "
+                                         "which is not a finite number"):
+        pipelines.tabular_file(str(path), label_column="price")
+    rows[17] = rows[17].replace(cell, "")  # a missing value instead: read as missing, as before
+    path.write_text("rooms,area,price\n" + "\n".join(rows) + "\n")
+    data = pipelines.tabular_file(str(path), label_column="price")
+    assert data.task == "regression"

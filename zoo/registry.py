@@ -179,7 +179,10 @@ def list_models(pattern="*", *, family=None, task=None, tiny=None):
 
 
 def _select(items, pattern, family, task, tiny):
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern) if isinstance(pattern, (list, tuple)) else None
+    if not patterns or not all(isinstance(p, str) for p in patterns):
+        raise ValueError(f"`pattern` is a wildcard string such as 'resnet*', or a list of them. Received: "
+                         f"pattern={pattern!r}")
     names = []
     for key, info in items:
         if not any(fnmatch.fnmatchcase(key, p) for p in patterns):

@@ -187,12 +187,19 @@ def load_run(source, weights=None):
 
     run_dir = None
     if os.path.isdir(source):
+        if not os.path.exists(os.path.join(source, "model.keras")):
+            raise ValueError(f"{source!r} is not a run folder (no model.keras in it): pass the folder `zoo train "
+                             "--out` wrote (a run still training has no model.keras yet), or a .keras file.")
         run_dir, source = source, os.path.join(source, "model.keras")
     if source.endswith(".keras"):
         if not os.path.exists(source):
             raise ValueError(f"Model file {source!r} does not exist.")
         model = registry.load_model(source)
         run_dir = run_dir or os.path.dirname(os.path.abspath(source))
+    elif os.sep in source or source.startswith(".") or os.path.exists(source):  # a path, not a model name
+        raise ValueError(f"{source!r} is not a run folder (no model.keras in it) or a .keras file"
+                         + ("" if os.path.exists(source) else ": it does not exist") + ". Pass the folder "
+                         "`zoo train --out` wrote, a .keras file, or a registered model name (`zoo list`).")
     else:
         model = registry.create_model(source, **({"weights": weights} if weights else {}))
     info = {}

@@ -49,6 +49,28 @@ BATCH = 4096
 CACHE_BYTES = 2**30  # an encoded table up to this size is kept in memory after the first epoch
 
 
+NON_FINITE = r"[+-]?(inf|infinity|nan)"  # spellings of non-finite numbers (NaN only where it is not a missing value)
+
+
+def _non_finite(value, spellings=MISSING):
+    """True for a cell that spells an infinity (or a NaN that is not a missing-value spelling), or a number
+    too large for float32 (`1e400`)."""
+    text = str(value).strip().lower()
+    if text in spellings:
+        return False
+    if re.fullmatch(NON_FINITE, text):
+        return True
+    return _is_number(text) and not np.isfinite(np.float32(float(text)))
+
+
+def _refuse_non_finite(path, fmt, header, spellings):
+    line, row = _first_row(path, fmt, header, lambda row: any(_non_finite(v, spellings) for v in row))
+    column = next((c for c, v in zip(header, row or []) if _non_finite(v, spellings)), "?")
+    value = next((v for v in row or [] if _non_finite(v, spellings)), "?")
+    raise ValueError(f"{path!r} line {line}: column {column!r} holds {value!r}, which is not a finite number "
+                     "(infinity, or too large for float32). Fix or remove it; a missing value can be left empty.")
+
+
 def _is_number(value):
     """What the profiling pass counts as a number (`NUMBER`), for the rows Python reads again."""
     return value is not None and re.fullmatch(NUMBER, str(value).strip()) is not None
@@ -169,18 +191,24 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
         values = tf.strings.strip(rows)
         missing = _is_missing(values, missing_values)
         number = tf.strings.regex_full_match(values, NUMBER)
+        lowered = tf.strings.lower(values)
+        infinite = (tf.strings.regex_full_match(lowered, NON_FINITE) & ~missing) | (number & tf.math.is_inf(
+            tf.strings.to_number(tf.where(number, values, "0"))))  # 1e400 overflows float32
         has_target = ~missing[:, target]
         flags = tf.stack([tf.reduce_all(number[:, target] | ~has_target), tf.reduce_all(
             tf.strings.regex_full_match(values[:, target], INTEGER) | ~has_target)])
         return (tf.reduce_any(~number & ~missing, axis=0), tf.reduce_any(missing, axis=0),
-                values[:, target], _split_code(rows, *fractions), has_target, flags)
+                values[:, target], _split_code(rows, *fractions), has_target, flags, tf.reduce_any(infinite))
 
     text, missing = np.zeros(len(header), bool), np.zeros(len(header), bool)
     targets, rows, dropped = {s: Counter() for s in SPLITS}, dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
     about = {"numbers": True, "integers": True, "capped": False}  # the target's values
     try:
-        for is_text, is_missing, values, codes, has_target, flags in _string_batches(path, fmt, header).map(
-                stats, num_parallel_calls=AUTOTUNE).prefetch(2):
+        for is_text, is_missing, values, codes, has_target, flags, infinite in _string_batches(
+                path, fmt, header).map(stats, num_parallel_calls=AUTOTUNE).prefetch(2):
+            if infinite:  # an infinity would silently turn its column into categories (or a target into classes)
+                _refuse_non_finite(path, fmt, header, [s.decode() if isinstance(s, bytes) else s for s in
+                                                       missing_values.numpy().astype(str).tolist()])
             text |= is_text.numpy()
             missing |= is_missing.numpy()
             numbers, integers = flags.numpy()
