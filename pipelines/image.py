@@ -11,6 +11,19 @@ import tensorflow as tf
 from pipelines.core import DataSplits
 
 
+def check_class_indices(train_labels, where):
+    """Integer labels without class names are the indices 0..K-1 of K classes, K = the largest label + 1:
+    an index no training example has means a stray label (a 200 among digits would train a 201-class
+    model), refused here with the fix."""
+    largest = int(np.max(train_labels))
+    absent = np.setdiff1d(np.arange(largest + 1), np.unique(train_labels))
+    if len(absent):
+        shown = ", ".join(str(int(i)) for i in absent[:8]) + (" ..." if len(absent) > 8 else "")
+        raise ValueError(f"{where}: labels are class indices 0..{largest}, but {len(absent)} of those "
+                         f"{largest + 1} classes have no training example ({shown}): a stray label "
+                         f"{largest}? Fix the labels, or pass class_names= (--class-names) naming every class.")
+
+
 def rescale(scale):
     def normalize(x):
         return tf.cast(x, tf.float32) * scale

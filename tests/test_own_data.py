@@ -733,3 +733,20 @@ def test_a_non_finite_number_in_a_table_is_refused_with_its_line(tmp_path, cell,
     path.write_text("rooms,area,price\n" + "\n".join(rows) + "\n")
     data = pipelines.tabular_file(str(path), label_column="price")
     assert data.task == "regression"
+
+
+def test_a_stray_integer_label_is_refused_instead_of_adding_classes(tmp_path):
+    """Without class names, integer labels are indices: one label 200 among 0..2 must not train 201 classes."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (60, 8, 8), dtype="uint8")
+    y = np.arange(60) % 3
+    y[7] = 200
+    np.savez(tmp_path / "stray.npz", x=x, y=y)
+    with pytest.raises(ValueError, match=r"class indices 0..200, but 197 of those 201 classes have no training "
+                                         r"example \(3, 4, 5, .*a stray label 200\?.*class_names="):
+        pipelines.load_dataset(f"npz:{tmp_path / 'stray.npz'}")
+    with pytest.raises(ValueError, match="label 200 is not one of the 3 class names"):
+        pipelines.load_dataset(f"npz:{tmp_path / 'stray.npz'}", class_names="a,b,c")
+    y[7] = 1
+    np.savez(tmp_path / "ok.npz", x=x, y=y)
+    assert pipelines.load_dataset(f"npz:{tmp_path / 'ok.npz'}").num_classes == 3

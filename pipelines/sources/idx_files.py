@@ -8,7 +8,12 @@ import struct
 
 import numpy as np
 
-from pipelines.image import array_dataset, image_splits, split_arrays
+from pipelines.image import (
+    array_dataset,
+    check_class_indices,
+    image_splits,
+    split_arrays,
+)
 from pipelines.registry import option, register_dataset, register_source
 
 
@@ -96,7 +101,10 @@ def idx(path, *, class_names=None, val_fraction=0.1, seed=0, train_images=None, 
         raise ValueError(f"IDX train images are {arrays['train'][0].shape[1:3]} but test images "
                          f"{arrays['test'][0].shape[1:3]}.")
     largest = max(int(arrays[s][1].max()) for s in arrays)
-    names = read_class_names(class_names) or [str(i) for i in range(largest + 1)]
+    names = read_class_names(class_names)
+    if names is None:
+        check_class_indices(np.concatenate([arrays[s][1] for s in arrays]), files["train_labels"])
+        names = [str(i) for i in range(largest + 1)]
     for split, (_, y) in arrays.items():
         if largest >= len(names):
             row = int(np.flatnonzero(y >= len(names))[0]) if (y >= len(names)).any() else None

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from pipelines.core import check_fractions
-from pipelines.image import array_dataset, image_splits
+from pipelines.image import array_dataset, check_class_indices, image_splits
 from pipelines.registry import option, register_dataset, register_source
 
 
@@ -35,6 +35,8 @@ def image_arrays(x, y, *, test=None, class_names=None, val_fraction=0.1, test_fr
     names = read_class_names(class_names)
     if all(p[1].dtype.kind in "iu" for p in parts.values()):
         largest = max(int(p[1].max()) for p in parts.values())
+        if names is None:
+            check_class_indices(np.concatenate([p[1] for p in parts.values()]), where)
         names = names or [str(i) for i in range(largest + 1)]
         index = None
     else:
