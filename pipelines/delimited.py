@@ -25,8 +25,9 @@ def open_text(path):
 
     if not os.path.isfile(path):
         raise ValueError(f"Text file {path!r} does not exist.")
-    return gzip.open(path, "rt", encoding="utf8", newline="") if path.endswith(".gz") else \
-        open(path, encoding="utf8", newline="")
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name
+    return gzip.open(path, "rt", encoding="utf-8-sig", newline="") if path.endswith(".gz") else \
+        open(path, encoding="utf-8-sig", newline="")
 
 
 def iter_rows(path, fmt):

@@ -543,3 +543,26 @@ def test_exporting_a_path_that_is_not_a_run_says_so(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli.main(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert "no model.keras in it" in capsys.readouterr().err
+
+
+def test_model_arguments_that_cannot_build_a_model_are_value_errors():
+    with pytest.raises(ValueError, match="`classes` must be a positive integer up to 1,000,000"):
+        zoo.create_model("mlp_tiny", classes=10**12)
+    with pytest.raises(ValueError, match="`input_shape` of an MLP must be fully known positive integers"):
+        zoo.create_model("mlp_tiny", input_shape=())
+
+
+def test_one_class_image_folder_and_a_byte_order_mark(tmp_path):
+    import tensorflow as tf
+
+    folder = tmp_path / "images" / "cats"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        tf.io.write_file(str(folder / f"{i}.png"), tf.io.encode_png(np.full((8, 8, 3), i * 40, "uint8")))
+    with pytest.raises(ValueError, match="has one class folder \\('cats'\\); a classifier needs two or more"):
+        pipelines.image_folder(str(tmp_path / "images"), image_size=(8, 8))
+    table = tmp_path / "bom.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark
+    table.write_bytes("\ufefftext,label\n".encode("utf-8") + b"".join(
+        f"review {i} {'good' if i % 2 else 'bad'},{i % 2}\n".encode() for i in range(30)))
+    data = pipelines.text_file(str(table), text_column="text", label_column="label", sequence_length=4)
+    assert data.extras["columns"]["text"] == ["text"] and data.labels == ["0", "1"]

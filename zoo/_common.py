@@ -12,13 +12,16 @@ from keras import layers
 POOLING_MODES = (None, "avg", "max")
 
 
+MAX_CLASSES = 1_000_000
+
+
 def check_classes(classes, include_top=True):
     if not include_top:
         return
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+    if isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= MAX_CLASSES:
         raise ValueError(
-            "`classes` must be a positive integer (the number of output "
-            f"classes). Received: classes={classes!r}"
+            f"`classes` must be a positive integer up to {MAX_CLASSES:,} (the number of output "
+            f"classes; a head with more does not fit in memory). Received: classes={classes!r}"
         )
 
 

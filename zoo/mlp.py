@@ -63,7 +63,7 @@ def MLP(
             `"regression"` (input `features`: an encoded feature vector; `classes` outputs with no
             activation for regression).
     """
-    if input_shape is None or not all(isinstance(d, int) and d >= 1 for d in input_shape):
+    if input_shape is None or not len(input_shape) or not all(isinstance(d, int) and d >= 1 for d in input_shape):
         raise ValueError(
             "`input_shape` of an MLP must be fully known positive integers, "
             f"e.g. (28, 28, 1). Received: input_shape={input_shape!r}"

@@ -68,6 +68,9 @@ def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0
         return classes, np.array(paths), np.array(labels, "int32"), len(bad)
 
     classes, paths, labels, skipped = scan(directory)
+    if len(classes) < 2:  # a one-class softmax learns nothing and reports 100% accuracy
+        raise ValueError(f"{directory!r} has one class folder ({classes[0]!r}); a classifier needs two or more: "
+                         f"expected {directory}/<class>/<image> for every class.")
 
     def build(p, y):
         ds = tf.data.Dataset.from_tensor_slices((p, y))

@@ -33,7 +33,7 @@ def _read_dated(path, column, date_column):
     if not os.path.exists(path):
         raise ValueError(f"Time-series file {path!r} does not exist.")
     try:
-        with open(path, newline="", encoding="utf8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not in the header
             rows = list(csv.reader(f))
     except UnicodeDecodeError as err:
         raise ValueError(f"{path!r} is not UTF-8 text ({err.reason}). Re-save it as UTF-8.") from None
