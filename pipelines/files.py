@@ -122,10 +122,11 @@ def atomic_write(path, data):
 
 def write_json(path, obj):
     """`obj` as indented JSON, atomically (NumPy scalars and arrays become numbers/lists)."""
-    atomic_write(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, default=json_default) + "\n")
 
 
-def _json_default(o):
+def json_default(o):
+    """`json.dumps(..., default=json_default)`: NumPy scalars and arrays as numbers and lists, the rest as str."""
     import numpy as np
 
     if isinstance(o, np.integer):

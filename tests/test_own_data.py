@@ -368,6 +368,11 @@ def test_text_tfrecords_with_custom_keys_train_export_and_verify(tmp_path, zoo_c
                    "--epochs", "4", "--lr", "0.01", "--quiet", "--out", run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "3 classes ['business', 'sport', 'tech']" in proc.stdout and "train 297, val 33, test 90" in proc.stdout
+    # The same command again: the run is finished (its data summary holds NumPy counts: compared, not a crash).
+    _assert_one_line_error(zoo_cli("train", "lstm_classifier_tiny", "--dataset", f"tfrecord:{folder}", "--class-names",
+                                   ",".join(names), "--data-arg", "text_key=body", "--data-arg", "label_key=topic",
+                                   "--data-arg", "sequence_length=16", "--epochs", "4", "--lr", "0.01", "--out", run),
+                           "is finished: all 4 epochs trained")
     proc = zoo_cli("export", run, "--out", out, "--formats", "onnx", "--quantize", "fp32")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.load(open(os.path.join(out, "report.json")))

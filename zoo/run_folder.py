@@ -104,7 +104,7 @@ class RunFolder:
         if data is not None and os.path.exists(self.path("data.json")):
             with open(self.path("data.json")) as f:
                 before = json.load(f)
-            now = json.loads(json.dumps(data.summary()))
+            now = json.loads(json.dumps(data.summary(), default=files.json_default))  # NumPy counts too
             diffs += [f"data {k}={before.get(k)!r} (now {now.get(k)!r})" for k in ("name", "sizes", "num_classes")
                       if before.get(k) != now.get(k)]
         if diffs:
