@@ -348,3 +348,28 @@ def test_bf16_is_on_by_default_only_where_it_is_native(tmp_path, monkeypatch):
     assert parser.parse_args(["train", "mlp", "--no-mixed-precision"]).mixed_precision is False
     assert parser.parse_args(["train", "mlp", "--mixed-precision"]).mixed_precision is True
     assert parser.parse_args(["train", "mlp"]).mixed_precision is None
+
+
+def test_a_run_folder_is_locked_while_training_and_restart_only_clears_runs(tmp_path):
+    """A second run into the same folder is refused (it would overwrite the first one's model); --restart
+    refuses a folder the zoo did not write."""
+    import fcntl
+
+    from zoo.train import TrainConfig, fit
+
+    data = pipelines.digits()
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".zoo-run.lock", "a+") as other:  # another process's run holds the folder
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(ValueError, match="Another training run is writing to .* holds the folder's lock"):
+            fit(lambda: zoo.mlp_tiny(), data, config=TrainConfig(epochs=1, out_dir=str(out), verbose=0))
+    result = fit(lambda: zoo.mlp_tiny(), data, config=TrainConfig(epochs=1, out_dir=str(out), verbose=0))
+    assert result.history and (out / "model.keras").exists()  # the lock is released at the end of fit
+    fit(lambda: zoo.mlp_tiny(), data, config=TrainConfig(epochs=1, out_dir=str(out), verbose=0), restart=True)
+    mine = tmp_path / "mine"
+    (mine / "logs").mkdir(parents=True)
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(ValueError, match="is not a zoo run folder .*'notes.txt'"):
+        fit(lambda: zoo.mlp_tiny(), data, config=TrainConfig(epochs=1, out_dir=str(mine), verbose=0), restart=True)
+    assert (mine / "logs").is_dir() and (mine / "notes.txt").read_text() == "my notes"

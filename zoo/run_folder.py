@@ -72,6 +72,9 @@ class BackupAndRestore:
         return meta
 
 
+_HELD_LOCKS = {}  # run folder -> its open lock file (this process's runs)
+
+
 # What fixes the data order and the step count of a run: resuming under other
 # values would continue at a step computed for another run.
 RESUME_KEYS = ("epochs", "batch_size", "seed", "optimizer", "learning_rate", "weight_decay", "schedule",
@@ -119,11 +122,53 @@ class RunFolder:
                              "or choose another --out.")
 
     def prepare(self, config, data=None, *, restart=False):
-        """Before a run: start over (`restart`), or check that resuming is safe."""
+        """Before a run: take the folder's lock (one run at a time writes it), then start over (`restart`)
+        or check that resuming is safe."""
+        if self.chief:
+            self._lock()
         if restart:
+            self._check_is_run()
             self.clear()
         else:
             self.check_resume(config, data)
+
+    def _lock(self):
+        """An exclusive lock on `<out>/.zoo-run.lock` for this process's life: a second `zoo train` into the
+        same folder is refused instead of overwriting the first one's model (released when the process
+        ends, even if killed)."""
+        import fcntl
+
+        if os.path.abspath(self.out_dir) in _HELD_LOCKS:  # this process holds it already (a run it resumes)
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        handle = open(self.path(".zoo-run.lock"), "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ValueError(f"Another training run is writing to {self.out_dir!r} (it holds the folder's lock). "
+                             "Wait for it to finish, or choose another --out.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _HELD_LOCKS[os.path.abspath(self.out_dir)] = handle  # held until the process ends
+
+    def release(self):
+        """Let another run write the folder (the end of `fit`)."""
+        handle = _HELD_LOCKS.pop(os.path.abspath(self.out_dir), None)
+        if handle is not None:
+            handle.close()  # closing the file releases the flock
+
+    def _check_is_run(self):
+        """`--restart` deletes only what a zoo run wrote: refuse a folder that holds other things but no run."""
+        ours = {"backup", "checkpoints", "logs", "best.weights.h5", "history.json", "config.json", "data.json",
+                "model.keras", "vectorizer.keras", "metrics.json", "forecast.json", ".zoo-run.lock"}
+        present = set(os.listdir(self.out_dir)) if os.path.isdir(self.out_dir) else set()
+        if present - ours and not os.path.exists(self.path("config.json")):
+            raise ValueError(f"{self.out_dir!r} is not a zoo run folder (no config.json) and holds "
+                             f"{sorted(present - ours)[:5]}: --restart deletes a run's backup, checkpoints, logs "
+                             "and history, and will not touch a folder it did not write. Choose a new --out.")
 
     def clear(self):
         """Start over: remove the backup, checkpoints, best weights and logs (not the final model)."""

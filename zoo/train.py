@@ -479,11 +479,11 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
     if config.out_dir:
         worker = None if chief else strategy.cluster_resolver.task_id
         folder = RunFolder(config.out_dir, chief=chief, worker_id=worker)
+    if folder is not None:  # before the hooks open their TensorBoard writers: --restart clears old logs only
+        folder.prepare(config, data, restart=restart)
     run = _Run(model, optimizer, task, steps, _epoch_runner(steps, train, data, config, steps_per_epoch),
                hooks_lib.HookList(_hooks(config, folder, chief, optimizer, task, steps_per_epoch, callbacks), model),
                folder, config, steps_per_epoch, chief)
-    if folder is not None:
-        folder.prepare(config, data, restart=restart)
     run.resume()
     if folder is not None and not run.start_epoch and not run.start_step:
         folder.write_start(config, data)
@@ -498,6 +498,7 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
         folder.save_final(model, {"history": run.history, "evaluation": evaluation,
                                   "stopped_early_at": early.best["epoch"] if early and early.stopped else None,
                                   **({"naive_forecast_guard": guard} if guard else {})})
+        folder.release()
     return TrainResult(model=model, history=run.history, evaluation=evaluation, out_dir=config.out_dir)
 
 
