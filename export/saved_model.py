@@ -213,8 +213,28 @@ class SavedModelFormat(Format):
 
 
 def rest_request(model, inputs, signature="serving_default"):
-    """The JSON body of `POST /v1/models/<name>:predict` (row format)."""
+    """The JSON body of `POST /v1/models/<name>:predict` (row format).
+
+    `inputs`: a list with one batch array per model input (one array alone for a one-input model); for
+    `signature="serving_bytes"` the encoded image files (bytes), sent as `{"b64": ...}` as TF Serving
+    expects binary values; for `"serving_text"` the strings."""
+    import base64
+
+    if signature in ("serving_bytes", "serving_text"):
+        items = [inputs] if isinstance(inputs, (bytes, str)) else list(inputs)
+        if signature == "serving_bytes":
+            if not all(isinstance(i, bytes) for i in items):
+                raise ValueError("serving_bytes takes the encoded image files (bytes, e.g. open(path, 'rb').read()); "
+                                 f"received {type(items[0]).__name__}. Pixels go to serving_default.")
+            return {"signature_name": signature,
+                    "instances": [{"b64": base64.b64encode(i).decode("ascii")} for i in items]}
+        return {"signature_name": signature, "instances": [str(i) for i in items]}
     names = common.input_names(model)
+    if isinstance(inputs, np.ndarray) and len(names) == 1:  # one batch array for a one-input model
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != len(names):
+        raise ValueError(f"`inputs` is a list with one batch array per model input ({names}); received "
+                         f"{type(inputs).__name__} of length {len(inputs) if hasattr(inputs, '__len__') else '?'}.")
     instances = []
     for i in range(len(inputs[0])):
         if len(names) == 1:

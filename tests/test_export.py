@@ -429,3 +429,17 @@ def test_predict_gives_the_same_answer_through_every_runtime(name, exports):
             direct = np.concatenate([run({manifest["inputs"][0]["name"]: x[i:i + 1]}) for i in range(len(x))])
             np.testing.assert_allclose(got, direct, atol=1e-6, err_msg=runtime)
     assert Predictor(out).runtime in manifest["files"]  # the fastest verified file by default
+
+
+def test_rest_requests_take_one_array_and_send_image_bytes_as_b64():
+    import base64
+
+    model = zoo.mlp_tiny()
+    x = np.random.default_rng(0).random((3, 8, 8, 1)).astype("float32")
+    assert len(sm.rest_request(model, x)["instances"]) == 3  # one array: three examples, not eight rows
+    assert sm.rest_request(model, x) == sm.rest_request(model, [x])
+    png = tf.io.encode_png(np.zeros((8, 8, 1), "uint8")).numpy()
+    body = sm.rest_request(model, [png, png], signature="serving_bytes")
+    assert body["signature_name"] == "serving_bytes" and base64.b64decode(body["instances"][0]["b64"]) == png
+    with pytest.raises(ValueError, match="serving_bytes takes the encoded image files"):
+        sm.rest_request(model, x, signature="serving_bytes")
