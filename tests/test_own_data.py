@@ -755,3 +755,19 @@ def test_a_stray_integer_label_is_refused_instead_of_adding_classes(tmp_path):
     y[7] = 1
     np.savez(tmp_path / "ok.npz", x=x, y=y)
     assert pipelines.load_dataset(f"npz:{tmp_path / 'ok.npz'}").num_classes == 3
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda rows: rows.__setitem__(5, '1950-05,1,234.5'), r"line 7: 3 fields but the header has 2: a number written "
+                                                          r"with a thousands separator"),
+    (lambda rows: rows.__setitem__(5, rows[4]), r"lines 6 and 7: the date 1950-05 appears twice"),
+    (lambda rows: [rows.pop(5) for _ in range(10)], r"line 7: the dates jump from 1950-05 to 1951-04 "
+                                                    r"\(about 11 steps of 30 days\)"),
+])
+def test_series_with_a_split_number_a_duplicated_date_or_a_gap_is_refused(tmp_path, edit, message):
+    rows = [f"{1950 + i // 12}-{i % 12 + 1:02d},{100 + i}" for i in range(36)]
+    edit(rows)
+    path = tmp_path / "sales.csv"
+    path.write_text("month,units\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=message):
+        pipelines.series_file(str(path), column="units", date_column="month")

@@ -49,6 +49,9 @@ def _read_dated(path, column, date_column):
         if col >= len(r) or (date_col is not None and date_col >= len(r)):
             raise ValueError(f"{path!r} line {row_number}: {len(r)} column(s), no {header[col]!r} (column "
                              f"{col + 1} of the header {header}). Fix the row or remove it.")
+        if len(r) > len(header):  # `1,234.5` unquoted splits a number in two, shifting every later column
+            raise ValueError(f"{path!r} line {row_number}: {len(r)} fields but the header has {len(header)}: a "
+                             "number written with a thousands separator (1,234.5)? Quote it or drop the separator.")
         try:
             values.append(float(r[col]))
         except ValueError:
@@ -68,7 +71,28 @@ def _read_dated(path, column, date_column):
         return values, None
     dates = np.array(dates)
     order = np.argsort(dates, kind="stable")
+    _check_spacing(path, dates[order], order + 2)
     return values[order], dates[order]
+
+
+def _check_spacing(path, dates, lines):
+    """Sorted dates are distinct and evenly spaced (the windows assume one step per row): a duplicated
+    date or a gap of several steps is refused with its lines."""
+    if len(dates) < 3:
+        return
+    steps = np.diff(dates).astype("timedelta64[D]").astype("float64")
+    same = np.flatnonzero(steps == 0)
+    if len(same):
+        i = int(same[0])
+        raise ValueError(f"{path!r} lines {lines[i]} and {lines[i + 1]}: the date {dates[i]} appears twice. "
+                         "Keep one value per date.")
+    usual = float(np.median(steps))
+    jumps = np.flatnonzero(steps > 1.5 * usual)
+    if len(jumps):
+        i = int(jumps[0])
+        raise ValueError(f"{path!r} line {lines[i + 1]}: the dates jump from {dates[i]} to {dates[i + 1]} "
+                         f"(about {steps[i] / usual:.0f} steps of {usual:g} days): the model reads evenly spaced "
+                         "steps. Fill the missing dates, or pass no date column to use the rows as they are.")
 
 
 def _column(header, column, path, rows):
