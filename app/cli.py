@@ -113,7 +113,7 @@ def _dataset_help():
     return " | ".join([*sources["datasets"], *(f"{k}:{s['path']}" for k, s in sources["sources"].items())])
 
 
-_TYPES = {"str": str, "int": int, "float": float, "positive_int": lambda text: _positive_int(text)}
+_TYPES = {"str": str, "int": int, "float": float, "positive_int": _positive_int}  # pipelines.registry.OPTION_TYPES
 
 
 def add_data_args(p):

@@ -293,13 +293,10 @@ def _texts(items, meta, column=None):
 
 def _table(items, meta):
     """`(names, encoded features)` of the rows of CSV/TSV/JSONL files with the training columns."""
-    import tensorflow as tf
-
     from pipelines.delimited import read_rows
-    from pipelines.sources.tabular_file import tabular_encoder
+    from pipelines.sources.tabular_file import raw_features, tabular_encoder
 
     pre = meta["preprocessing"]
-    numeric = {c["name"] for c in pre["numeric"]}
     needed = [c["name"] for c in pre["numeric"]] + [c["name"] for c in pre["categorical"]]
     columns, names = {c: [] for c in needed}, []
     for path in items:
@@ -319,24 +316,7 @@ def _table(items, meta):
             names.append(f"{os.path.basename(path)}:{i + 2 if fmt != 'jsonl' else i + 1}")
     if not names:
         raise PredictError(f"{items} hold no rows to predict on.")
-    features = {}
-    for c, values in columns.items():
-        if c in numeric:
-            numbers = tf.strings.to_number(tf.where(_missing(values, pre), "nan", tf.strings.strip(values)))
-            features[c] = numbers.numpy().astype("float32")
-        else:
-            features[c] = np.asarray(values, dtype=object)
-    return names, tabular_encoder(pre)(features).numpy()
-
-
-def _missing(values, pre):
-    import tensorflow as tf
-
-    from pipelines.sources.tabular_file import MISSING
-
-    spellings = tf.constant(list(MISSING) + [v.lower() for v in pre.get("na_values", [])])
-    lowered = tf.strings.lower(tf.strings.strip(values))
-    return tf.reduce_any(tf.equal(lowered[..., None], spellings), axis=-1)
+    return names, tabular_encoder(pre)(raw_features(columns, pre)).numpy()
 
 
 def _series(items, meta, column=None):
@@ -373,6 +353,14 @@ def _series(items, meta, column=None):
 # The predictor
 
 
+def _items(inputs):
+    """The inputs as a list of strings (one path or text alone is a list of one)."""
+    items = [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
+    if not items:
+        raise PredictError("No inputs given: pass image files, texts, table or series files.")
+    return items
+
+
 class Predictor:
     """A model and its preprocessing, from a run folder, an export folder or one exported file.
 
@@ -402,9 +390,7 @@ class Predictor:
 
     def encode(self, inputs, *, column=None, progress=False):
         """`(names, model inputs)` of raw inputs, preprocessed as the training data was."""
-        items = [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
-        if not items:
-            raise PredictError("No inputs given: pass image files, texts, table or series files.")
+        items = _items(inputs)
         if self.task == "image_classification":
             return _images(items, self.meta, progress)
         if self.task == "text_classification":
@@ -420,13 +406,13 @@ class Predictor:
         `{"input", "value"}` (regression, target units) or `{"input", "forecast": [...]}` (series units).
         `progress`: a `done/total` line on a terminal's stderr while 64 or more inputs are read and run."""
         if self.task == "forecasting":
-            names, x, bases = _series([str(i) for i in ([inputs] if isinstance(inputs, str) else inputs)],
-                                      self.meta, column)
+            from pipelines.series import from_model_space
+
+            names, x, bases = _series(_items(inputs), self.meta, column)
             pre = self.meta["preprocessing"]
             values = self._outputs(x)[..., 0].astype("float64")
             if pre.get("units") != "series":  # model space: back to series units here
-                z = values * pre["std"] + bases[:, None]
-                values = np.exp(z) if pre.get("log") else z
+                values = from_model_space(values, bases[:, None], pre)
             return [{"input": n, "forecast": [float(v) for v in row]} for n, row in zip(names, values)]
         names, x = self.encode(inputs, column=column, progress=progress)
         y = self._outputs(x, progress)

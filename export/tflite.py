@@ -215,6 +215,11 @@ FLOAT_CANDIDATES = ("SOFTMAX", "MEAN", "SQUARED_DIFFERENCE", "RSQRT", "GELU", "B
 WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")  # ops holding weights
 
 
+def _non_weight_ops(flat):
+    """The op types of a flatbuffer that hold no weights (the candidates to keep in float)."""
+    return sorted(set(op_names(flat)) - set(WEIGHT_OPS) - {"QUANTIZE", "DEQUANTIZE"})
+
+
 def _within_budget(flat, model, signature, frozen, calibration, options, search_examples=1000):
     """`(flatbuffer, float op types)`: the full-integer file if it keeps accuracy within the export's
     budget on the labelled evaluation examples; else selective quantization: each arithmetic op type of
@@ -251,7 +256,7 @@ def _within_budget(flat, model, signature, frozen, calibration, options, search_
         candidate = variant([op])
         if drop(candidate) <= budget:
             return candidate, [op]
-    float_ops = sorted(present - set(WEIGHT_OPS) - {"QUANTIZE", "DEQUANTIZE"})
+    float_ops = _non_weight_ops(flat)
     candidate = variant(float_ops)
     if drop(candidate) <= budget:
         return candidate, float_ops
@@ -293,7 +298,7 @@ class TFLiteFormat(Format):
             float_ops = []
             if q == "int8" and (options.get("preprocessing") or {}).get("units") == "series":
                 # A forecaster in series units: the log/scaling around the network stays float (see onnx.py).
-                float_ops = sorted(set(op_names(flat)) - set(WEIGHT_OPS) - {"QUANTIZE", "DEQUANTIZE"})
+                float_ops = _non_weight_ops(flat)
                 flat = convert(model, quantization=q, representative_inputs=rep, int8_io=False, signature=signature,
                                allow_flex=options.get("allow_flex", False), frozen=source, float_ops=float_ops)
             elif q == "int8":

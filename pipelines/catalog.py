@@ -68,12 +68,11 @@ def _load(name, data_dir, kwargs):
             raise ValueError(f"Dataset {name!r} reads {dataset.description}: pass data_dir= (--data-dir).")
         if not os.path.exists(data_dir):
             raise ValueError(f"data_dir {data_dir!r} does not exist (dataset {name!r} needs {dataset.description}).")
-        _check_options(name, dataset.loader, kwargs, skip=("data_dir",))
-        return dataset.loader(data_dir, **kwargs)
     _check_options(name, dataset.loader, kwargs, skip=("data_dir",))
     import inspect
 
-    takes_dir = "data_dir" in inspect.signature(dataset.loader).parameters  # e.g. digits reads no folder
+    # A loader reads its folder first (`fn(data_dir, **options)`); digits, which reads none, has no such argument.
+    takes_dir = dataset.needs_data_dir or "data_dir" in inspect.signature(dataset.loader).parameters
     return dataset.loader(data_dir, **kwargs) if takes_dir else dataset.loader(**kwargs)
 
 

@@ -28,7 +28,7 @@ import pkgutil
 from typing import Callable
 
 CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sources.json")
-OPTION_TYPES = {"str": str, "int": int, "float": float, "positive_int": int}
+OPTION_TYPES = ("str", "int", "positive_int", "float")  # the command line's types for them: app.cli._TYPES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,9 +92,15 @@ def windows(series, *, input_width=12, horizon=1, val_fraction=0.15, test_fracti
 def invert_windows(data, split, values):
     """Model-space windows, targets or predictions `(n, steps, 1)` of `split`'s first `n` windows (in order)
     back to series units."""
-    pre = data.preprocessing
     bases = data.extras["bases"][split][:len(values), None, None]
-    z = np.asarray(values, "float32") * pre["std"] + (bases if pre["type"] == "relative" else pre["mean"])
+    return from_model_space(np.asarray(values, "float32"), bases, data.preprocessing)
+
+
+def from_model_space(values, bases, preprocessing):
+    """The windows' transform undone: `values` scaled by the training std, shifted by each window's base (its
+    last log value, `relative`) or the training mean, exponentiated where the series was logged."""
+    pre = preprocessing
+    z = values * pre["std"] + (bases if pre["type"] == "relative" else pre["mean"])
     return np.exp(z) if pre.get("log") else z
 
 

@@ -73,6 +73,7 @@ class BackupAndRestore:
 
 
 _HELD_LOCKS = {}  # run folder -> its open lock file (this process's runs)
+RESTART_PARTS = ("backup", "checkpoints", "logs", "best.weights.h5", "history.json")  # what --restart deletes
 
 
 # What fixes the data order and the step count of a run: resuming under other
@@ -162,8 +163,8 @@ class RunFolder:
 
     def _check_is_run(self):
         """`--restart` deletes only what a zoo run wrote: refuse a folder that holds other things but no run."""
-        ours = {"backup", "checkpoints", "logs", "best.weights.h5", "history.json", "config.json", "data.json",
-                "model.keras", "vectorizer.keras", "metrics.json", "forecast.json", ".zoo-run.lock"}
+        ours = {*RESTART_PARTS, "config.json", "data.json", "model.keras", "vectorizer.keras", "metrics.json",
+                "forecast.json", ".zoo-run.lock"}
         present = set(os.listdir(self.out_dir)) if os.path.isdir(self.out_dir) else set()
         if present - ours and not os.path.exists(self.path("config.json")):
             raise ValueError(f"{self.out_dir!r} is not a zoo run folder (no config.json) and holds "
@@ -172,7 +173,7 @@ class RunFolder:
 
     def clear(self):
         """Start over: remove the backup, checkpoints, best weights and logs (not the final model)."""
-        for part in ("backup", "checkpoints", "logs", "best.weights.h5", "history.json"):
+        for part in RESTART_PARTS:
             files.remove(self.path(part))
 
     def write_start(self, config, data=None):

@@ -52,6 +52,20 @@ CACHE_BYTES = 2**30  # an encoded table up to this size is kept in memory after 
 NON_FINITE = r"[+-]?(inf|infinity|nan)"  # spellings of non-finite numbers (NaN only where it is not a missing value)
 
 
+def missing_spellings(na_values=()):
+    """Every spelling of a missing value, lower case: `MISSING` and a table's own `na_values`."""
+    return tuple(dict.fromkeys(MISSING + tuple(v.lower() for v in na_values)))
+
+
+def raw_features(columns, preprocessing):
+    """`tabular_encoder`'s features from `{column: [strings as read from a file]}`: numbers (NaN where a value
+    is missing, as in training) for numeric columns, the strings for categorical ones."""
+    spellings = tf.constant(list(missing_spellings(preprocessing.get("na_values", []))))
+    numeric = {c["name"] for c in preprocessing["numeric"]}
+    return {column: _numbers(tf.strings.strip(values), spellings).numpy() if column in numeric
+            else np.asarray(values, dtype=object) for column, values in columns.items()}
+
+
 def _non_finite(value, spellings=MISSING):
     """True for a cell that spells an infinity (or a NaN that is not a missing-value spelling), or a number
     too large for float32 (`1e400`)."""
@@ -185,11 +199,11 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
     whose target is missing}; "targets": {split: Counter(target value -> rows)} (empty past
     `MAX_TARGET_VALUES` distinct values); "target": its numbers/integers/capped flags (over the rows
     that have one)}`."""
-    missing_values = tf.constant(list(missing_values))
+    spellings = tf.constant(list(missing_values))
 
     def stats(rows):
         values = tf.strings.strip(rows)
-        missing = _is_missing(values, missing_values)
+        missing = _is_missing(values, spellings)
         number = tf.strings.regex_full_match(values, NUMBER)
         lowered = tf.strings.lower(values)
         infinite = (tf.strings.regex_full_match(lowered, NON_FINITE) & ~missing) | (number & tf.math.is_inf(
@@ -207,8 +221,7 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
         for is_text, is_missing, values, codes, has_target, flags, infinite in _string_batches(
                 path, fmt, header).map(stats, num_parallel_calls=AUTOTUNE).prefetch(2):
             if infinite:  # an infinity would silently turn its column into categories (or a target into classes)
-                _refuse_non_finite(path, fmt, header, [s.decode() if isinstance(s, bytes) else s for s in
-                                                       missing_values.numpy().astype(str).tolist()])
+                _refuse_non_finite(path, fmt, header, missing_values)
             text |= is_text.numpy()
             missing |= is_missing.numpy()
             numbers, integers = flags.numpy()
@@ -255,7 +268,7 @@ def tabular_encoder(preprocessing):
     flagged = [i for i, c in enumerate(numeric) if c.get("missing")]
     # Runs recorded before missing values were read ("na_values" absent) kept NA spellings as categories.
     spellings = None if "na_values" not in preprocessing else tf.constant(
-        list(MISSING) + [v.lower() for v in preprocessing["na_values"]])
+        list(missing_spellings(preprocessing["na_values"])))
     lookups = {c["name"]: keras.layers.StringLookup(vocabulary=c["vocabulary"], num_oov_indices=1,
                                                      output_mode="one_hot", name=f"lookup_{i}")
                for i, c in enumerate(categorical)}
@@ -353,7 +366,7 @@ def tabular_file(path, *, label_column=None, task="auto", categorical_columns=No
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"`task` must be 'auto', 'classification' or 'regression'. Received: task={task!r}")
     extra = [v.lower() for v in _names(na_values)]
-    missing_values = tuple(dict.fromkeys(MISSING + tuple(extra)))
+    missing_values = missing_spellings(extra)
     fmt = _format(path, delimiter)
     header = _header(path, fmt)
     target, features, forced = _roles(path, header, label_column, ignore_columns, categorical_columns)
