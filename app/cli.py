@@ -35,12 +35,14 @@ def _format_input(info):
 def _cmd_list(args):
     catalog = registry.read_catalog()
     names = registry.catalog_select(catalog, args.pattern, family=args.family, task=args.task)
+    if args.weights:
+        names = [n for n in names if catalog[n]["pretrained"]]
     if args.json:
         print(json.dumps([{**catalog[n], "name": n} for n in names], indent=1))
         return 0
-    rows = [(n, catalog[n]["family"], catalog[n]["task"], f"{catalog[n]['params']:,}", _format_input(catalog[n]))
-            for n in names]
-    header = ("name", "family", "task", "params", "input")
+    rows = [(n, catalog[n]["family"], catalog[n]["task"], f"{catalog[n]['params']:,}", _format_input(catalog[n]),
+             ",".join(catalog[n]["pretrained"]) or "-") for n in names]
+    header = ("name", "family", "task", "params", "input", "weights")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
         print("  ".join(cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
@@ -55,6 +57,13 @@ def _cmd_info(args):
         hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
         raise ValueError(f"Unknown model name. Received: name={args.name!r}.{hint} Run `zoo list` for every name.")
     print(json.dumps({"name": args.name, **catalog[args.name]}, indent=2))
+    from zoo import pretrained
+
+    for weights in pretrained.names(args.name):  # the zoo's own weights: what each card measured
+        card = pretrained.card(args.name, weights)
+        shown = ", ".join(f"{row['file']} {row['value']:.4f}" for row in card["metrics"]["rows"][:3])
+        print(f"weights={weights!r}: {card['data']['name']}, {card['metrics']['split']} {card['metrics']['metric']}: "
+              f"{shown} ({os.path.join(pretrained.WEIGHTS_DIR, f'{args.name}-{weights}', pretrained.CARD_MD)})")
     return 0
 
 
@@ -178,9 +187,11 @@ def build_parser():
     p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
     p.add_argument("--family")
     p.add_argument("--task", choices=TASK_NAMES)
+    p.add_argument("--weights", action="store_true", help="only models with trained weights (the zoo's own, "
+                   "keras.applications')")
     p.add_argument("--json", action="store_true", help="one JSON list, for scripts")
     p.set_defaults(func=_cmd_list)
-    p = sub.add_parser("info", help="family, task, input spec and size of a model")
+    p = sub.add_parser("info", help="family, task, input spec, size and trained weights of a model")
     p.add_argument("name")
     p.set_defaults(func=_cmd_info)
 

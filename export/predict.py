@@ -145,9 +145,33 @@ def _open_onnx_alone(path):
     return meta, FORMATS["onnx"].runner(entry, os.path.dirname(os.path.abspath(path))), "onnx"
 
 
+def _open_pretrained(model_name, weights, runtime):
+    """`MODEL:WEIGHTS`: a registered model with the zoo's own weights (`zoo.pretrained`), run by Keras."""
+    from zoo import pretrained
+
+    if runtime not in (None, KERAS):
+        raise PredictError(f"{model_name}:{weights} runs in Keras (runtime 'keras'). Export it (`zoo export "
+                           f"{model_name} --weights {weights} --out FOLDER`) to predict with {runtime!r}.")
+    info = pretrained.data_info(model_name, weights)
+    model = pretrained.load(model_name, weights, strings=False)
+    inputs = [{"name": n, "shape": list(t.shape)} for n, t in zip(common.input_names(model), model.inputs)]
+    return (_meta(info["task"], info["labels"], info["preprocessing"], inputs, None, None, info.get("vectorizer")),
+            _keras_runner(model), KERAS)
+
+
 def _open(source, runtime):
+    from zoo import pretrained
+
+    shipped = pretrained.parse_source(source)
+    if shipped:
+        return _open_pretrained(*shipped, runtime)
     if not os.path.exists(source):
-        raise PredictError(f"{source!r} does not exist: pass a run folder, an export folder or an exported file.")
+        name, _, weights = source.partition(":")
+        if weights and name in pretrained.available():
+            raise PredictError(f"{source!r}: the zoo ships no {weights!r} weights for {name}; it ships "
+                               f"{', '.join(f'{name}:{w}' for w in pretrained.names(name))}.")
+        raise PredictError(f"{source!r} does not exist: pass a run folder, an export folder, an exported file, or "
+                           "MODEL:WEIGHTS for the zoo's own weights (`zoo list --weights`).")
     if os.path.isdir(source) and os.path.exists(os.path.join(source, manifest_lib.MANIFEST)):
         return _open_export(source, runtime)
     if os.path.isdir(source) and os.path.exists(os.path.join(source, "model.keras")):
@@ -166,18 +190,10 @@ def _open(source, runtime):
 
 
 def _vectorizer_from_vocabulary(path, preprocessing):
-    import keras
-
-    from pipelines.text import standardize
+    from pipelines.text import vectorizer_from_vocabulary
 
     with open(path, encoding="utf-8") as f:
-        vocabulary = f.read().split("\n")
-    truncate = preprocessing.get("truncate", "post")
-    layer = keras.layers.TextVectorization(
-        standardize=standardize, output_sequence_length=preprocessing.get("sequence_length")
-        if truncate == "post" else None, ragged=truncate == "pre", name="vectorizer")
-    layer.set_vocabulary(vocabulary[2:])  # without '' (padding) and '[UNK]', which the layer adds
-    return layer
+        return vectorizer_from_vocabulary(f.read().split("\n"), preprocessing)
 
 
 # --------------------------------------------------------------------------

@@ -93,6 +93,47 @@ def vectorize(vectorizer, texts, sequence_length, truncate="post"):
     return tf.cast(ids, tf.int32)
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class TextToIds(keras.layers.Layer):
+    """Raw strings `(batch,)` -> `(batch, sequence_length)` int32 token ids: a fitted vectorizer and the
+    source's truncation (`vectorize`), as one layer, so a text model can take what a user has.
+
+    Args:
+        vectorizer: a fitted `TextVectorization` (ragged for `truncate="pre"`).
+        sequence_length: the token ids per text.
+        truncate: `"post"` keeps the first tokens of a long text, `"pre"` the last.
+    """
+
+    def __init__(self, vectorizer, sequence_length, truncate="post", **kwargs):
+        super().__init__(**kwargs)
+        if truncate not in TRUNCATE:
+            raise ValueError(f"`truncate` must be one of {list(TRUNCATE)}. Received: truncate={truncate!r}")
+        if isinstance(vectorizer, dict):
+            vectorizer = keras.saving.deserialize_keras_object(vectorizer)
+        self.vectorizer, self.sequence_length, self.truncate = vectorizer, int(sequence_length), truncate
+
+    def call(self, texts):
+        return vectorize(self.vectorizer, texts, self.sequence_length, self.truncate)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.sequence_length)
+
+    def get_config(self):
+        return {**super().get_config(), "vectorizer": keras.saving.serialize_keras_object(self.vectorizer),
+                "sequence_length": self.sequence_length, "truncate": self.truncate}
+
+
+def vectorizer_from_vocabulary(vocabulary, preprocessing):
+    """The `TextVectorization` of a vocabulary as exports and shipped weights store it (one token per line,
+    `''` and `[UNK]` first) and the `preprocessing` a text source records (sequence length, truncation)."""
+    truncate = preprocessing.get("truncate", "post")
+    layer = keras.layers.TextVectorization(
+        standardize=standardize, output_sequence_length=preprocessing.get("sequence_length")
+        if truncate == "post" else None, ragged=truncate == "pre", name="vectorizer")
+    layer.set_vocabulary(list(vocabulary)[2:])  # without '' (padding) and '[UNK]', which the layer adds
+    return layer
+
+
 def text_splits(train, val=None, test=None, *, name, labels, max_tokens=20000, sequence_length=200,
                 vectorizer=None, truncate="post"):
     """`DataSplits` of token ids from `(texts, labels)` array pairs."""

@@ -22,6 +22,7 @@ import json
 import os
 from typing import Callable
 
+from zoo import pretrained
 from zoo.tasks_names import TASK_NAMES
 
 # The modules whose builders register themselves are those `catalog.json` names (`family_modules`);
@@ -46,6 +47,7 @@ class ModelSpec:
     reference: str
     pretrained: tuple = ()
     tiny: bool = False
+    plain_builder: Callable = None  # the function as written; `builder` adds the zoo's shipped weights
 
     def info(self):
         return {
@@ -54,7 +56,7 @@ class ModelSpec:
             "task": self.task,
             "input": {"shape": self.input_shape, "dtype": self.input_dtype},
             "reference": self.reference,
-            "pretrained": list(self.pretrained),
+            "pretrained": [*self.pretrained, *pretrained.names(self.name)],
             "tiny": self.tiny,
             "module": self.builder.__module__,
         }
@@ -92,9 +94,10 @@ def register_model(
                 f"A model named {key!r} is already registered "
                 f"(by {_REGISTRY[key].builder.__module__})."
             )
+        builder = _with_shipped_weights(key, fn)
         _REGISTRY[key] = ModelSpec(
             name=key,
-            builder=fn,
+            builder=builder,
             family=family,
             task=task,
             input_shape=input_shape,
@@ -102,10 +105,30 @@ def register_model(
             reference=reference,
             pretrained=tuple(pretrained),
             tiny=tiny,
+            plain_builder=fn,
         )
-        return fn
+        return builder
 
     return decorator
+
+
+def _with_shipped_weights(key, fn):
+    """`fn` that also takes `weights=NAME` for a weight set the zoo ships (`zoo.pretrained`): the builder's
+    own names (`"imagenet"`) and files go to `fn` unchanged."""
+
+    @functools.wraps(fn)
+    def builder(*args, **kwargs):
+        weights, own = kwargs.get("weights"), _REGISTRY[key].pretrained
+        if isinstance(weights, str) and weights not in own:
+            if weights in pretrained.names(key):
+                return pretrained.build(key, fn, weights, args, {k: v for k, v in kwargs.items() if k != "weights"})
+            if not os.path.exists(weights):
+                allowed = ", ".join(["None", *map(repr, own + pretrained.names(key)), "a path to a weights file"])
+                raise ValueError(f"`weights` is neither a weight set of {key!r} nor an existing file. Allowed: "
+                                 f"{allowed} (`zoo list --weights` shows the zoo's own). Received: weights={weights!r}")
+        return fn(*args, **kwargs)
+
+    return builder
 
 
 def load_families():
@@ -140,6 +163,8 @@ def load_model(path, **kwargs):
 
     import keras
 
+    if keras.backend.backend() == "tensorflow":  # text models that take raw strings (zoo>TextToIds)
+        import pipelines.text  # noqa: F401
     if not os.path.exists(path):
         raise ValueError(f"Model file {path!r} does not exist.")
     if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
@@ -207,7 +232,7 @@ def get_spec(name):
     return _spec(name)
 
 
-def create_model(name, **overrides):
+def create_model(name, /, **overrides):
     """Build a registered model; keyword `overrides` go to its builder."""
     spec = _spec(name)
     try:

@@ -228,8 +228,9 @@ def save_model(model, path):
 
 def load_run(source, weights=None):
     """`(model, run_info)` from a `.keras` file, a `zoo train` run folder or a registered name: `run_info` is
-    the run's `data.json` (with `"vectorizer"`, the run's fitted vectorizer, for text runs) or `{}`."""
-    from zoo import registry
+    the run's `data.json` (with `"vectorizer"`, the run's fitted vectorizer, for text runs), what the card of
+    the zoo's own `weights` says, or `{}`."""
+    from zoo import pretrained, registry
 
     run_dir = None
     if os.path.isdir(source):
@@ -246,6 +247,8 @@ def load_run(source, weights=None):
         raise ValueError(f"{source!r} is not a run folder (no model.keras in it) or a .keras file"
                          + ("" if os.path.exists(source) else ": it does not exist") + ". Pass the folder "
                          "`zoo train --out` wrote, a .keras file, or a registered model name (`zoo list`).")
+    elif weights and weights in pretrained.names(source):  # the zoo's own weights: their card says the data
+        return pretrained.load(source, weights, strings=False), pretrained.data_info(source, weights)
     else:
         model = registry.create_model(source, **({"weights": weights} if weights else {}))
     info = {}
