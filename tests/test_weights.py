@@ -187,3 +187,22 @@ def test_nasnet_drop_path_trains_on_a_schedule_and_is_off_at_inference():
     layer.progress.assign(1.0)
     y = keras.ops.convert_to_numpy(layer(np.ones((1000, 4), "float32"), training=True))
     assert set(np.unique(y)) == {0.0, 2.0} and abs((y[:, 0] == 0).mean() - 0.5) < 0.06  # whole paths, rescaled
+
+
+def test_a_keras2_h5_path_builds_the_v1_graph_its_weights_were_trained_in(tmp_path):
+    # keras.applications' files are written by Keras 2; a path to one (instead of weights="imagenet") must
+    # not load v1 weights into the v1.5 graph (features ~5% off, without a word).
+    import h5py
+
+    kapp = _kapp_small("resnet50", include_top=True)
+    path = str(tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels.h5")
+    kapp.save(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = b"2.2.4"  # as keras.applications' downloads carry
+    assert zw.written_by_keras2(path)
+    ours = zoo.resnet50(weights=path, input_shape=(64, 64, 3), classes=7)  # no stride_in_1x1 given
+    x = np.random.default_rng(3).normal(size=(2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=False)),
+                               keras.ops.convert_to_numpy(kapp(x, training=False)), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"stride in the first 1x1.*stride_in_1x1=False"):
+        zoo.resnet50(weights=path, input_shape=(64, 64, 3), classes=7, stride_in_1x1=False)

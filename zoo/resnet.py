@@ -32,7 +32,7 @@ from keras import layers, ops
 
 from zoo import _common
 from zoo.registry import register_model
-from zoo.weights import load_weights
+from zoo.weights import load_weights, written_by_keras2
 
 _KAPP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 _KAPP_HASHES = {  # (with top, without top), from keras.applications.resnet
@@ -187,15 +187,17 @@ def _check_resnet_args(block, stage_blocks, width, include_top, weights, input_s
         pretrained=tuple(pretrained),
         pretrained_classes=1000,
     )
-    if weights == "imagenet" and stride_in_1x1 is False:
+    # keras.applications' files (downloaded, or a path to one: written by Keras 2) hold v1 weights.
+    v1_weights = weights is not None and (weights in pretrained or written_by_keras2(weights))
+    if v1_weights and stride_in_1x1 is False:
         raise ValueError(
-            "keras.applications' ImageNet weights were trained with the stride "
-            "in the first 1x1 convolution; `stride_in_1x1=False` (v1.5) would "
-            "give a different network. Leave `stride_in_1x1` unset or True. "
-            f"Received: stride_in_1x1={stride_in_1x1}"
+            "keras.applications' ImageNet weights (and every Keras 2 `.h5` ResNet file) were trained with "
+            "the stride in the first 1x1 convolution; `stride_in_1x1=False` (v1.5) would give a different "
+            "network. Leave `stride_in_1x1` unset or True. "
+            f"Received: weights={weights!r}, stride_in_1x1={stride_in_1x1}"
         )
     if stride_in_1x1 is None:
-        stride_in_1x1 = weights is not None and weights in pretrained
+        stride_in_1x1 = v1_weights
     if use_bias is None:
         use_bias = block == "bottleneck"
     min_size = 32

@@ -53,6 +53,22 @@ def _read_legacy_h5(path):
         return out
 
 
+def written_by_keras2(path):
+    """True for a legacy `.h5` weights file written by Keras 2, such as every keras.applications file
+    (`weights="imagenet"` downloads them): its ResNets are v1, the stride in the first 1x1 convolution."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).endswith((".h5", ".hdf5")) \
+            or os.fspath(path).endswith(".weights.h5") or not os.path.isfile(path):
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            version = f.attrs.get("keras_version", (f["model_weights"].attrs if "model_weights" in f else f.attrs)
+                                  .get("keras_version", b""))
+    except OSError:
+        return False
+    version = version.decode("utf8") if isinstance(version, bytes) else str(version)
+    return version.startswith("2.")
+
+
 def _source_weights(source):
     if isinstance(source, keras.Model):
         return {layer.name: layer.get_weights() for layer in _flat_layers(source)}
