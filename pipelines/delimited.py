@@ -62,6 +62,13 @@ def iter_rows(path, fmt):
             raise ValueError(f"{path!r} could not be read to the end ({err}). Re-copy the file.") from None
 
 
+def refuse_repeated_header(path, line):
+    """Raise for a data row that repeats the header (files concatenated with their headers)."""
+    raise ValueError(f"{path!r} line {line} repeats the header row (files concatenated with their headers?): "
+                     "as data it would turn every column into text and add a class named after a column. "
+                     "Delete that line.")
+
+
 def column_index(spec, header, path, what):
     """Index of a column given by name or position (int or digit string)."""
     if isinstance(spec, int) or (isinstance(spec, str) and spec.lstrip("-").isdigit()):

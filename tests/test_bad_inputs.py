@@ -566,3 +566,18 @@ def test_one_class_image_folder_and_a_byte_order_mark(tmp_path):
         f"review {i} {'good' if i % 2 else 'bad'},{i % 2}\n".encode() for i in range(30)))
     data = pipelines.text_file(str(table), text_column="text", label_column="label", sequence_length=4)
     assert data.extras["columns"]["text"] == ["text"] and data.labels == ["0", "1"]
+
+
+def test_a_header_repeated_inside_a_file_is_refused_with_its_line(tmp_path):
+    # Concatenated CSVs: the second file's header as data would make every column text and add a class
+    # named after the label column.
+    rows = "".join(f"{i},{i * 0.5},{'a' if i % 2 else 'b'}\n" for i in range(40))
+    table = tmp_path / "joined.csv"
+    table.write_text("x,y,label\n" + rows + "x,y,label\n" + rows)
+    with pytest.raises(ValueError, match="joined.csv' line 42 repeats the header row.*Delete that line"):
+        pipelines.tabular_file(str(table))
+    texts = tmp_path / "joined_texts.csv"
+    half = "".join(f"review {i} {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(30))
+    texts.write_text("text,label\n" + half + "text,label\n" + half)
+    with pytest.raises(ValueError, match="joined_texts.csv' line 32 repeats the header row"):
+        pipelines.text_file(str(texts), sequence_length=4)

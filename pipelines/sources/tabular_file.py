@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, DataSplits, check_fractions
-from pipelines.delimited import column_index, iter_rows, read_class_names, text_format
+from pipelines.delimited import column_index, iter_rows, read_class_names, refuse_repeated_header, text_format
 from pipelines.registry import option, register_source
 from pipelines.splits import SPLITS, split_code
 
@@ -200,9 +200,11 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
     `MAX_TARGET_VALUES` distinct values); "target": its numbers/integers/capped flags (over the rows
     that have one)}`."""
     spellings = tf.constant(list(missing_values))
+    names = tf.constant([h.strip() for h in header])
 
     def stats(rows):
         values = tf.strings.strip(rows)
+        repeated = tf.reduce_any(tf.reduce_all(tf.equal(values, names), axis=1))  # a header line among the data
         missing = _is_missing(values, spellings)
         number = tf.strings.regex_full_match(values, NUMBER)
         lowered = tf.strings.lower(values)
@@ -212,14 +214,18 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
         flags = tf.stack([tf.reduce_all(number[:, target] | ~has_target), tf.reduce_all(
             tf.strings.regex_full_match(values[:, target], INTEGER) | ~has_target)])
         return (tf.reduce_any(~number & ~missing, axis=0), tf.reduce_any(missing, axis=0),
-                values[:, target], _split_code(rows, *fractions), has_target, flags, tf.reduce_any(infinite))
+                values[:, target], _split_code(rows, *fractions), has_target, flags, tf.reduce_any(infinite),
+                repeated)
 
     text, missing = np.zeros(len(header), bool), np.zeros(len(header), bool)
     targets, rows, dropped = {s: Counter() for s in SPLITS}, dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
     about = {"numbers": True, "integers": True, "capped": False}  # the target's values
     try:
-        for is_text, is_missing, values, codes, has_target, flags, infinite in _string_batches(
+        for is_text, is_missing, values, codes, has_target, flags, infinite, repeated in _string_batches(
                 path, fmt, header).map(stats, num_parallel_calls=AUTOTUNE).prefetch(2):
+            if repeated:  # concatenated files: the header as data would make every column a category
+                refuse_repeated_header(path, _first_row(path, fmt, header, lambda row: [
+                    str(v).strip() for v in row] == [h.strip() for h in header])[0])
             if infinite:  # an infinity would silently turn its column into categories (or a target into classes)
                 _refuse_non_finite(path, fmt, header, missing_values)
             text |= is_text.numpy()

@@ -26,6 +26,7 @@ from pipelines.delimited import (
     iter_rows,
     open_text,
     read_class_names,
+    refuse_repeated_header,
     text_format,
 )
 from pipelines.registry import option, register_dataset, register_source
@@ -69,7 +70,7 @@ def _columns(path, fmt, *, text_column, label_column, header):
     label_idx = column_index(label_column, header_names, path, "label_column") % width
     return {"text": [header_names[c] if header_names else c for c in text_idx],
             "label": header_names[label_idx] if header_names else label_idx, "header": bool(header),
-            "text_idx": text_idx, "label_idx": label_idx, "width": width}
+            "text_idx": text_idx, "label_idx": label_idx, "width": width, "names": names}
 
 
 # --------------------------------------------------------------------------
@@ -169,6 +170,18 @@ def _explain(path, fmt, cols, err):
     message = getattr(err, "message", str(err)).split(" [Op:")[0].split("}}")[-1].strip()
     raise ValueError(f"{path!r} could not be parsed: {message}. Check its quoting (a field that starts with a "
                      "quote must end with one) and re-save it.") from None
+
+
+def _check_no_repeated_header(cols, files_of):
+    """Refuse a data row that repeats the header (files concatenated with their headers): it would add a
+    class named after the label column."""
+    label_name = cols["label"] if cols["header"] else None
+    if not isinstance(label_name, str) or label_name not in files_of:
+        return
+    path, fmt = files_of[label_name]
+    for number, row in iter_rows(path, fmt):
+        if number > 1 and [c.strip() for c in row[:cols["width"]]] == [str(n) for n in cols["names"]]:
+            refuse_repeated_header(path, number)
 
 
 def _first_line(path, fmt, cols, label):
@@ -274,6 +287,7 @@ def text_file(path, *, text_column=None, label_column=None, header="auto", delim
     if "train" not in counts:
         raise ValueError(f"{path!r}: no rows fell in the training split. Lower val_fraction/test_fraction.")
     files_of = {label: where[s] for s in reversed(SPLITS) if s in counts for label in counts[s]}
+    _check_no_repeated_header(cols, files_of)
     index, names = _label_index({v for c in counts.values() for v in c}, read_class_names(class_names), path,
                                 lambda v: (files_of[v][0], _first_line(*files_of[v], cols, v)))
     table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
