@@ -151,15 +151,17 @@ def test_image_folder_classes_resize_and_bad_files(tmp_path, caplog):
         for i in range(3):
             _png(str(tmp_path / c / f"{i}.png"), value)
     (tmp_path / "dog" / "broken.jpg").write_bytes(b"this is not a jpeg")
+    whole = (tmp_path / "cat" / "0.png").read_bytes()
+    (tmp_path / "cat" / "truncated.png").write_bytes(whole[:len(whole) // 2])  # starts like a PNG, does not decode
     data = pipelines.image_folder(str(tmp_path), image_size=(16, 16))
     assert data.labels == ["cat", "dog"] and data.sizes["train"] == 6
-    assert data.preprocessing["skipped_files"] == 1
-    assert "Skipped 1 unreadable" in caplog.text
+    assert data.preprocessing["skipped_files"] == 2
+    assert "Skipped 2 unreadable" in caplog.text and "truncated.png" in caplog.text
     x, y = _first_batch(data, "train", batch=6, training=False)
     assert x.shape == (6, 16, 16, 3)
     means = {int(l): float(tf.reduce_mean(img)) for img, l in zip(x, y)}
     assert means[0] < 0.1 < 0.7 < means[1]
-    with pytest.raises(ValueError, match="broken.jpg"):
+    with pytest.raises(ValueError, match="2 files .* not readable images .*broken.jpg.*truncated.png"):
         pipelines.image_folder(str(tmp_path), image_size=(16, 16), on_error="raise")
 
 

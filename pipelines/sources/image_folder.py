@@ -26,17 +26,32 @@ def _is_image_file(path):
     return any(head.startswith(m) for m in _MAGIC)
 
 
+def _undecodable(paths, channels):
+    """The files among `paths` that start like an image but do not decode (truncated, corrupt), found in
+    one parallel pass at load instead of being dropped without a word in the middle of an epoch."""
+    def decodes(i, path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        return i, tf.shape(image)[0]
+
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+    ok = set()
+    for i, _ in ds.map(decodes, num_parallel_calls=AUTOTUNE).ignore_errors().batch(512).as_numpy_iterator():
+        ok.update(i.tolist())
+    return [p for i, p in enumerate(paths) if i not in ok]
+
+
 @register_source("folder", path="FOLDER", description="image class folders (FOLDER/<class>/<image>)",
-                 options={"val_fraction": option("held-out share for validation", type="float")})
+                 options={"val_fraction": option("held-out share for validation", type="float"),
+                          "on_error": option("folder: files that are not images or do not decode (truncated): "
+                                             "skip them with a warning (default) or raise", choices=("skip", "raise"))})
 def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0.0,
                  test_dir=None, seed=0, on_error="skip"):
     """Images in class subfolders (`directory/<class>/<file>`).
 
-    Class names are the sorted subfolder names. Files that are not images
-    (checked by their first bytes) are skipped with a warning that counts them
-    (`on_error="skip"`) or raise a `ValueError` naming them (`"raise"`).
-    Images that pass that check but fail to decode (a truncated JPEG) are
-    dropped by `ignore_errors` in skip mode.
+    Class names are the sorted subfolder names. Every file with an image extension is decoded once at
+    load: files that are not images (another format renamed) or do not decode (a truncated JPEG) are
+    skipped with a warning that counts and names them (`on_error="skip"`, `--data-arg on_error=skip`) or
+    raise a `ValueError` naming them (`"raise"`); the split sizes count only the images kept.
     """
     if on_error not in ("skip", "raise"):
         raise ValueError(f"`on_error` must be 'skip' or 'raise'. Received: on_error={on_error!r}")
@@ -58,11 +73,18 @@ def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0
                     labels.append(i)
                 else:
                     bad.append(path)
+        broken = set(_undecodable(paths, channels)) if paths else set()
+        if broken:
+            labels = [y for p, y in zip(paths, labels) if p not in broken]
+            paths = [p for p in paths if p not in broken]
+            bad += sorted(broken)
         if bad:
             if on_error == "raise":
-                raise ValueError(f"{len(bad)} files in {root!r} are not readable images: "
-                                 f"{bad[:5]}. Remove them or pass on_error='skip'.")
-            log.warning("Skipped %d unreadable image files in %s (first: %s)", len(bad), root, bad[:3])
+                raise ValueError(f"{len(bad)} files in {root!r} are not readable images (another format, or "
+                                 f"truncated): {bad[:5]}. Remove or re-save them, or pass on_error='skip' "
+                                 "(--data-arg on_error=skip) to train without them.")
+            log.warning("Skipped %d unreadable image files in %s (not images, or truncated; first: %s)", len(bad),
+                        root, bad[:3])
         if not paths:
             raise ValueError(f"No images found under {root!r} (extensions {IMAGE_EXTENSIONS}).")
         return classes, np.array(paths), np.array(labels, "int32"), len(bad)
