@@ -152,6 +152,8 @@ def package(key, run_dir, data_dir, command):
     try:
         card["metrics"] = measure(key, data_dir, data, split)
         card["metrics"]["reference"] = SETS[key]["reference"]
+        if data.task == "forecasting":  # the naive forecasts on the same test windows, in series units
+            card["metrics"]["baselines"] = {k: v["rmse"] for k, v in pipelines.naive_baselines(data, split).items()}
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -12,6 +12,7 @@ import os
 
 from export.common import ExportError
 from pipelines import files
+from pipelines.paths import inside
 
 MANIFEST = "zoo_export.json"
 REPORT = "report.json"
@@ -72,9 +73,15 @@ def read(out_dir):
         raise ExportError(f"{out_dir!r} is not a zoo export folder (no {MANIFEST}).")
     try:
         with open(path) as f:
-            return json.load(f)
+            manifest = json.load(f)
     except (OSError, ValueError) as err:
         raise ExportError(f"{path} cannot be read ({err}); export the model again.") from err
+    entries = {**manifest.get("references", {}), **manifest.get("files", {})}
+    for key, entry in entries.items():  # every recorded file inside the folder (the path policy: pipelines.paths)
+        if isinstance(entry, dict) and "path" in entry and not inside(out_dir, os.path.join(out_dir, entry["path"])):
+            raise ExportError(f"{path}: the entry {key!r} points outside the export folder ({entry['path']!r}); an "
+                              "export reads only its own files. Export the model again.")
+    return manifest
 
 
 def changed_files(out_dir, manifest):

@@ -581,3 +581,77 @@ def test_a_header_repeated_inside_a_file_is_refused_with_its_line(tmp_path):
     texts.write_text("text,label\n" + half + "text,label\n" + half)
     with pytest.raises(ValueError, match="joined_texts.csv' line 32 repeats the header row"):
         pipelines.text_file(str(texts), sequence_length=4)
+
+
+# ----------------------------------------------------------------- the path policy (pipelines.paths)
+
+
+def _reviews(root, n=6):
+    for c in ("neg", "pos"):
+        os.makedirs(root / c, exist_ok=True)
+        for i in range(n):
+            (root / c / f"{i}.txt").write_text(f"{'great' if c == 'pos' else 'awful'} film number {i}")
+
+
+def test_links_are_followed_inside_a_data_folder_and_refused_outside(tmp_path):
+    root = tmp_path / "reviews"
+    _reviews(root)
+    os.symlink(root / "pos" / "0.txt", root / "pos" / "again.txt")  # inside: followed
+    data = pipelines.text_folder(str(root), val_fraction=0.0, test_fraction=0.0, sequence_length=4)
+    assert data.sizes["train"] == 13
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    os.symlink(secret, root / "pos" / "passwd.txt")  # outside: refused, named
+    with pytest.raises(ValueError, match=r"passwd.txt' resolves to .*secret.txt', outside .*reviews'"):
+        pipelines.text_folder(str(root), val_fraction=0.0, test_fraction=0.0, sequence_length=4)
+    images = tmp_path / "images"
+    import tensorflow as tf
+
+    for c in ("a", "b"):
+        os.makedirs(images / c)
+        for i in range(2):
+            tf.io.write_file(str(images / c / f"{i}.png"), tf.io.encode_png(np.full((8, 8, 3), 9, "uint8")))
+    outside = tmp_path / "elsewhere.png"
+    tf.io.write_file(str(outside), tf.io.encode_png(np.zeros((8, 8, 3), "uint8")))
+    os.symlink(outside, images / "a" / "linked.png")
+    with pytest.raises(ValueError, match="linked.png' resolves to .*elsewhere.png', outside"):
+        pipelines.image_folder(str(images), image_size=(8, 8))
+    assert secret.read_text() == "root:x:0:0" and outside.exists()
+
+
+@cases("member", ["../escape.txt", "/abs/pos/x.txt", "link"])
+def test_archive_members_outside_the_archive_or_links_are_refused(member, tmp_path):
+    import io
+    import tarfile
+
+    root = tmp_path / "src"
+    _reviews(root)
+    path = tmp_path / "reviews.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(root, arcname="reviews")
+        info = tarfile.TarInfo("reviews/pos/evil.txt" if member == "link" else member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+        else:
+            data = b"great film"
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    expected = "holds a link 'reviews/pos/evil.txt' -> '/etc/passwd'" if member == "link" else \
+        f"holds a member '{member}' outside the archive's folder"
+    with pytest.raises(ValueError, match=expected):
+        pipelines.text_folder(str(path), val_fraction=0.0, test_fraction=0.0, sequence_length=4)
+
+
+def test_a_manifest_entry_outside_the_export_folder_is_refused(export_dir, tmp_path, capsys):
+    out = _copy(export_dir, tmp_path)
+    manifest_path = os.path.join(out, "zoo_export.json")
+    manifest = json.load(open(manifest_path))
+    key = next(iter(manifest["files"]))
+    manifest["files"][key]["path"] = "../../outside.onnx"
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f)
+    before = open(manifest_path).read()
+    code, err = _zoo(capsys, "verify", out)
+    assert code == 2 and f"the entry {key!r} points outside the export folder" in err
+    assert open(manifest_path).read() == before  # not rewritten with a new hash

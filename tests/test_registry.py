@@ -65,7 +65,7 @@ def test_zoo_list_info_and_help_load_neither_keras_nor_tensorflow():
     assert "LOADED []" in proc.stdout
     assert proc.stderr == ""
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["name", "family", "task", "params", "input"]
+    assert lines[0].split() == ["name", "family", "task", "params", "input", "weights"]
     row = next(line for line in lines if line.startswith("resnet50 "))
     assert "25,636,712" in row and "image_classification" in row
 

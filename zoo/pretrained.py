@@ -194,9 +194,18 @@ def load(model_name, weights, *, strings=True, **overrides):
         **overrides: builder arguments that do not change the weights (`name`, `dropout`,
             `include_top=False`...).
     """
-    from zoo import registry
+    return build(model_name, _plain_builder(model_name), weights, (), overrides, strings=strings)
 
-    return build(model_name, registry.get_spec(model_name).plain_builder, weights, (), overrides, strings=strings)
+
+# `zoo.registry` (which imports this module) sets this to its lookup of a registered name's builder as
+# written; a callback, so that this module never imports the registry that imports it.
+_plain_builder = None
+
+
+def set_builder_lookup(lookup):
+    """`lookup(model_name) -> builder function` (the registry's)."""
+    global _plain_builder
+    _plain_builder = lookup
 
 
 def data_info(model_name, weights):
@@ -250,6 +259,9 @@ def card_markdown(info):
               f"| file | {metrics['metric']} | size | batch-1 ms |", "| --- | --- | --- | --- |"]
     lines += [f"| {row['file']} | {row['value']:.4f} | {_size(row.get('bytes'))} | {_ms(row)} |"
               for row in metrics["rows"]]
+    if metrics.get("baselines"):
+        lines += ["", "The naive forecasts on the same windows: " + ", ".join(
+            f"{name.replace('_', ' ')} {value:.4f}" for name, value in metrics["baselines"].items()) + "."]
     if metrics.get("reference"):
         lines += ["", f"Reference: {metrics['reference']}."]
     lines += ["", "## Files", "", "| file | bytes | SHA-256 |", "| --- | --- | --- |"]

@@ -232,6 +232,9 @@ def get_spec(name):
     return _spec(name)
 
 
+pretrained.set_builder_lookup(lambda name: _spec(name).plain_builder)
+
+
 def create_model(name, /, **overrides):
     """Build a registered model; keyword `overrides` go to its builder."""
     spec = _spec(name)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from pipelines.core import AUTOTUNE
 from pipelines.image import crop_and_flip, decode_image, image_splits, split_arrays
+from pipelines.paths import check_inside
 from pipelines.registry import option, register_source
 
 log = logging.getLogger("pipelines")
@@ -68,6 +69,7 @@ def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0
                 path = os.path.join(root, c, fname)
                 if not fname.lower().endswith(IMAGE_EXTENSIONS):
                     continue
+                check_inside(root, path, "an image folder")  # links followed inside the folder only
                 if _is_image_file(path):
                     paths.append(path)
                     labels.append(i)

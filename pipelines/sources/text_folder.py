@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from pipelines.core import AUTOTUNE, check_fractions
 from pipelines.delimited import read_class_names
+from pipelines.paths import member_name, walk_files
 from pipelines.registry import option, register_dataset, register_source
 from pipelines.splits import BUCKETS, SPLITS
 from pipelines.text import BATCH, CACHE_ROWS, batched_text_splits, text_split_code
@@ -45,20 +46,16 @@ def _is_archive(path):
 def _list_names(path, extensions):
     """Relative POSIX names of every file with one of `extensions`, in reading order (sorted walk for a
     folder, archive order for a tar)."""
-    if _is_archive(path):
+    if _is_archive(path):  # (the path policy: pipelines.paths)
         try:
             with tarfile.open(path, "r:*") as tar:
-                return [m.name.lstrip("./") for m in tar if m.isfile() and m.name.endswith(extensions)]
+                return [member_name(path, m) for m in tar
+                        if (m.isfile() or m.issym() or m.islnk()) and m.name.endswith(extensions)]
         except (tarfile.TarError, EOFError, OSError) as err:
             raise ValueError(f"{path!r} is truncated or not a readable tar archive ({err}). Re-copy it.") from err
     if not os.path.isdir(path):
         raise ValueError(f"{path!r} is neither a folder nor a tar archive ({', '.join(ARCHIVES)}) of class folders.")
-    names = []
-    for folder, subfolders, files in os.walk(path):
-        subfolders.sort()
-        rel = os.path.relpath(folder, path)
-        names += [f if rel == "." else f"{rel}/{f}".replace(os.sep, "/") for f in sorted(files) if f.endswith(extensions)]
-    return names
+    return walk_files(path, extensions)
 
 
 def _layout(path, names, class_names):
@@ -108,7 +105,7 @@ def _documents(path, entries, batch=None):
     def from_tar():
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
-                found = wanted.get(member.name.lstrip("./")) if member.isfile() else None
+                found = wanted.get(member_name(path, member)) if member.isfile() else None
                 if found:
                     yield tar.extractfile(member).read(), found[1], found[0]
 
