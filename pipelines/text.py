@@ -233,6 +233,7 @@ def load_vectorizer(path, model=None):
     tokens read as out-of-vocabulary, which they are for the file anyway).
     Without `model` the repair is refused (token ids would shift).
     """
+    _vectorizer_config(path)  # checked before Keras reads anything of it
     raw = _raw_vocabulary(path)
     bad = [i for i, t in enumerate(raw or []) if unstorable(t)]
     if not bad:
@@ -249,14 +250,36 @@ def load_vectorizer(path, model=None):
     return vectorizer, model
 
 
-def _vectorizer_from_config(path):
+def _vectorizer_config(path):
+    """The TextVectorization config of a saved vectorizer, checked: its vocabulary lives in the file itself
+    (a config naming a vocabulary *path* would make Keras read any file) and its standardization is a name
+    or the zoo's registered function (never serialized code)."""
     import json
     import zipfile
 
-    with zipfile.ZipFile(path) as z:
-        config = json.loads(z.read("config.json"))
-    layer = next(l for l in config["config"]["layers"] if l["class_name"] == "TextVectorization")
-    return keras.layers.TextVectorization.from_config(layer["config"])
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+        layer = next(l for l in config["config"]["layers"] if l["class_name"] == "TextVectorization")["config"]
+    except (zipfile.BadZipFile, OSError, KeyError, StopIteration, TypeError, ValueError) as err:
+        raise ValueError(f"{path!r} is not a saved zoo vectorizer ({type(err).__name__}: {err}). Train the run "
+                         "again or restore the file.") from None
+    standardize = layer.get("standardize")
+    named = standardize is None or isinstance(standardize, str) or (  # Keras' names, or zoo's registered function
+        isinstance(standardize, dict) and standardize.get("class_name") == "function"
+        and standardize.get("config") == "zoo>standardize")
+    problem = ("a vocabulary file path" if not isinstance(layer.get("vocabulary"), (list, type(None))) else
+               "code to run as its standardization" if not named else
+               "code to run as its split" if not isinstance(layer.get("split", "whitespace"), (str, type(None)))
+               else None)
+    if problem:
+        raise ValueError(f"{path!r} names {problem}: a zoo vectorizer holds its vocabulary and only names Keras' or "
+                         "the zoo's functions. Refused: train the run again or restore the file.")
+    return layer
+
+
+def _vectorizer_from_config(path):
+    return keras.layers.TextVectorization.from_config(_vectorizer_config(path))
 
 
 def _reorder_token_embedding(model, order, vocab_length):

@@ -655,3 +655,30 @@ def test_a_manifest_entry_outside_the_export_folder_is_refused(export_dir, tmp_p
     code, err = _zoo(capsys, "verify", out)
     assert code == 2 and f"the entry {key!r} points outside the export folder" in err
     assert open(manifest_path).read() == before  # not rewritten with a new hash
+
+
+@cases("field,value,problem", [
+    ("vocabulary", "/etc/passwd", "a vocabulary file path"),
+    ("standardize", {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"},
+     "code to run as its standardization"),
+    ("split", {"class_name": "__lambda__", "config": {"code": "..."}}, "code to run as its split"),
+], ids=["vocabulary_path", "standardize_os_system", "split_lambda"])
+def test_a_crafted_vectorizer_is_refused_before_keras_reads_it(field, value, problem, tmp_path):
+    import zipfile
+
+    from pipelines.text import load_vectorizer, make_vectorizer, save_vectorizer
+
+    good = str(tmp_path / "vectorizer.keras")
+    save_vectorizer(make_vectorizer(np.array(["a b c", "b c d"]), max_tokens=10, sequence_length=4), good)
+    crafted = str(tmp_path / "crafted.keras")
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(crafted, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                layer = next(l for l in config["config"]["layers"] if l["class_name"] == "TextVectorization")
+                layer["config"][field] = value
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+    with pytest.raises(ValueError, match=f"crafted.keras' names {problem}.*Refused"):
+        load_vectorizer(crafted)
