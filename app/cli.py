@@ -166,7 +166,10 @@ def _add_export_args(p):
     p.add_argument("--calibration-data", help=".npy of representative inputs")
     p.add_argument("--calibration-size", type=_positive_int, default=300)
     p.add_argument("--eval-size", type=_positive_int, default=1000)
-    p.add_argument("--weights", help="for a registered name: weights file or 'imagenet'")
+    p.add_argument("--weights", help="for a registered name: a weights file, 'imagenet', or the zoo's own "
+                   "weights (zoo list --weights)")
+    p.add_argument("--max-pixels", type=_positive_int, metavar="N", help="the SavedModel's serving_bytes refuses an "
+                   "encoded image declaring more pixels, before decoding it (default 25,000,000)")
     p.add_argument("--name")
     p.add_argument("--opset", type=int, help="ONNX opset (default 17)")
     p.add_argument("--overwrite", action="store_true")

@@ -128,7 +128,7 @@ def _hash_all(out_dir, *groups):
 def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                  calibration_data=None, eval_data=None, class_names=None, preprocessing=None, vectorizer=None,
                  opset=None, version=None, int8_io=False, allow_flex=False, overwrite=False,
-                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None, training=None):
+                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None, training=None, max_pixels=None):
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
     Args:
@@ -159,10 +159,15 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             the measured drop.
         labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
         training: the data and recipe it was trained with (`zoo.run_folder.read_training(run)`), for the card.
+        max_pixels: the most pixels an encoded image sent to the SavedModel's `serving_bytes` may declare
+            (default `pipelines.image.MAX_PIXELS`, 25 megapixels); larger ones are refused before decoding.
     """
     labels = _class_names(class_names, labels)
     formats, quantizations, name = _defaults(formats, quantizations, name or getattr(model, "name", None))
     _check_args(model, formats, quantizations, name, {"opset": opset}, max_accuracy_drop)
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise ExportError(f"`max_pixels` is a positive integer (pixels an encoded image may declare). Received: "
+                          f"max_pixels={max_pixels!r}")
     quantizations = _plan_quantizations(formats, quantizations, calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
@@ -186,7 +191,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                    "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
                    "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset,
                    "max_accuracy_drop": float(max_accuracy_drop), "eval_inputs": eval_inputs,
-                   "eval_labels": eval_labels, "training": training}
+                   "eval_labels": eval_labels, "training": training, "max_pixels": max_pixels}
         for fmt in formats:
             FORMATS[fmt].prepare(out_dir, name, options)  # e.g. the SavedModel's free version
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published

@@ -35,10 +35,20 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labels=None):
+def _finite(args, name):
+    """The float inputs, checked finite: a NaN or Inf input would otherwise return an ordinary-looking class."""
+    return [tf.debugging.assert_all_finite(a, f"{name}: an input holds NaN or Inf; send finite numbers")
+            if a.dtype.is_floating else a for a in args]
+
+
+def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labels=None, max_pixels=None):
     """A `keras.export.ExportArchive` with our signatures. A classifier with class names (`labels`)
     also returns `class_names`: each example's predicted class name, so TF Serving clients need no
-    side file to read the answer."""
+    side file to read the answer. Float inputs must be finite; `serving_bytes` refuses an image that
+    declares more than `max_pixels` pixels (default `pipelines.image.MAX_PIXELS`) before decoding it."""
+    from pipelines.image import MAX_PIXELS, encoded_pixels
+
+    max_pixels = int(max_pixels or MAX_PIXELS)
     archive = keras.export.ExportArchive()
     archive.track(model)
     specs = list(signature.specs)
@@ -55,6 +65,7 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labe
 
     @tf.function(input_signature=specs)
     def serving_default(*args):
+        args = _finite(args, "serving_default")
         return _outputs(model, common.call_model(model, common.truncate_tokens(args, signature)))
 
     archive.add_endpoint("serving_default", serving_default)
@@ -68,7 +79,12 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labe
         scale = 1 / 255
 
         def decode(image_bytes):
-            image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+            too_big = tf.debugging.assert_less_equal(
+                encoded_pixels(image_bytes), tf.constant(max_pixels, tf.int64),
+                message=f"serving_bytes: an image declares more than {max_pixels:,} pixels (the export's "
+                        "max_pixels; zoo export --max-pixels N raises it)")
+            with tf.control_dependencies([too_big]):
+                image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
             image = tf.image.resize(image, (height, width), antialias=True)
             return tf.round(tf.clip_by_value(image, 0, 255)) * scale  # as training: uint8, rescaled
 
@@ -103,6 +119,11 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labe
 
         @tf.function(input_signature=raw_feature_specs(preprocessing))
         def serving_features(*values):  # one (batch,) tensor per column: float numeric, string categorical
+            checks = [tf.debugging.Assert(~tf.reduce_any(tf.math.is_inf(v)), [  # NaN: a missing value; Inf: refused
+                f"serving_features: column {c!r} holds Inf; send finite numbers (NaN for a missing value)"])
+                for c, v in zip(columns, values) if v.dtype.is_floating]
+            with tf.control_dependencies(checks):
+                values = [tf.identity(v) for v in values]
             return _outputs(model, model(encode(dict(zip(columns, values))), training=False))
 
         archive.add_endpoint("serving_features", serving_features)
@@ -122,7 +143,7 @@ def warmup_records(model, inputs, signature="serving_default", model_name="model
 
 
 def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None, vectorizer=None,
-                       warmup_inputs=None, signature=None, labels=None, _before_rename=None):
+                       warmup_inputs=None, signature=None, labels=None, max_pixels=None, _before_rename=None):
     """Write `<out_dir>/<name>/<version>/` and return its path."""
     signature = signature or common.signature_of(model, name=name)
     model_dir = os.path.join(out_dir, name)
@@ -134,7 +155,8 @@ def export_saved_model(model, out_dir, *, name, version=None, preprocessing=None
                                  "Leave version unset to take the next free number.")
     with files.atomic_path(final, directory=True) as tmp:
         target = os.path.join(tmp, "model")  # keras writes a new folder; it becomes the version's content
-        build_archive(model, signature, preprocessing=preprocessing, vectorizer=vectorizer, labels=labels).write_out(
+        build_archive(model, signature, preprocessing=preprocessing, vectorizer=vectorizer, labels=labels,
+                      max_pixels=max_pixels).write_out(
             target, verbose=False)
         if warmup_inputs is not None:
             extra = os.path.join(target, "assets.extra")
@@ -183,7 +205,8 @@ class SavedModelFormat(Format):
         path = export_saved_model(
             model, os.path.join(out_dir, "saved_model"), name=signature.name, version=options.get("version"),
             preprocessing=options.get("preprocessing"), vectorizer=options.get("vectorizer"),
-            warmup_inputs=options.get("warmup_inputs"), signature=signature, labels=options.get("labels"))
+            warmup_inputs=options.get("warmup_inputs"), signature=signature, labels=options.get("labels"),
+            max_pixels=options.get("max_pixels"))
         return {"saved_model": {"format": self.name, "path": os.path.relpath(path, out_dir),
                                 "output": signature.output, "signatures": signatures(path)}}
 

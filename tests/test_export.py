@@ -133,6 +133,35 @@ def test_image_bytes_signature_applies_the_training_preprocessing(tmp_path):
     np.testing.assert_allclose(got[:1], want, atol=1e-5)
 
 
+def test_serving_signatures_refuse_non_finite_inputs_and_images_declaring_too_many_pixels(tmp_path):
+    from pipelines.image import encoded_pixels
+
+    image = np.random.default_rng(0).integers(0, 255, size=(40, 24, 3), dtype=np.uint8)
+    encoded = {"png": tf.io.encode_png(image), "jpeg": tf.io.encode_jpeg(image),
+               "gif": tf.constant(b"GIF89a" + (24).to_bytes(2, "little") + (40).to_bytes(2, "little") + bytes(20)),
+               "bmp": tf.constant(b"BM" + bytes(16) + (24).to_bytes(4, "little") + (2**32 - 40).to_bytes(4, "little")
+                                  + bytes(8))}
+    assert {k: int(encoded_pixels(v)) for k, v in encoded.items()} == dict.fromkeys(encoded, 960)
+    model = zoo.resnet8(classes=3)
+    pre = {"type": "rescale", "scale": 1 / 255, "image_size": [32, 32]}
+    export_model(model, str(tmp_path), formats=("saved_model",), preprocessing=pre, verbose=False, max_pixels=1000)
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model" / "resnet8" / "1"))
+    ok = loaded.signatures["serving_bytes"](image_bytes=tf.constant([encoded["png"].numpy()]))
+    assert ok["probabilities"].shape == (1, 3)
+    bomb = bytearray(tf.io.encode_png(image[:8, :8]).numpy())  # 8x8 pixels, its header says 20000x20000
+    bomb[16:24] = (20000).to_bytes(4, "big") * 2
+    for data, what in ((bytes(bomb), "20000x20000"), (tf.io.encode_png(np.zeros((40, 40, 3), np.uint8)).numpy(),
+                                                       "40x40 over max_pixels=1000")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="declares more than 1,000 pixels"):
+            loaded.signatures["serving_bytes"](image_bytes=tf.constant([data]))
+    x = np.zeros((2, 32, 32, 3), "float32")
+    x[1, 3, 3, 0] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="serving_default: an input holds NaN or Inf"):
+        loaded.signatures["serving_default"](images=tf.constant(x))
+    with pytest.raises(ExportError, match="`max_pixels` is a positive integer"):
+        export_model(model, str(tmp_path / "again"), formats=("saved_model",), max_pixels=0, verbose=False)
+
+
 def test_versions_increment_and_a_failed_export_leaves_no_version(tmp_path):
     model = zoo.mlp_tiny()
     base = str(tmp_path / "serving")

@@ -533,6 +533,12 @@ def test_a_tabular_run_classifies_and_its_saved_model_takes_raw_named_columns(tm
            "petal_length_cm": [1.4, 5.2], "petal_width_cm": [0.2, 2.3]}
     got = served.signatures["serving_features"](**{k: tf.constant(v) for k, v in raw.items()})
     assert [n.decode() for n in got["class_names"].numpy()] == ["setosa", "virginica"]
+    missing = served.signatures["serving_features"](**{k: tf.constant(v if k != "sepal_width_cm" else [np.nan, 3.0])
+                                                       for k, v in raw.items()})  # NaN: a missing value
+    assert np.isfinite(missing["probabilities"].numpy()).all()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"column ..sepal width \(cm\).. holds Inf"):
+        served.signatures["serving_features"](**{k: tf.constant(v if k != "sepal_width_cm" else [np.inf, 3.0])
+                                                 for k, v in raw.items()})
     encoded = pipelines.tabular_encoder(pre)({pre["columns"][i]: np.array(v) for i, v in enumerate(raw.values())})
     import keras
 
