@@ -280,6 +280,7 @@ RESUME = [
     (["--lr", "0.01"], "learning_rate=0.001 \\(now 0.01\\)"),
     (["--epochs", "3", "--schedule", "constant"], "schedule='cosine' \\(now 'constant'\\)"),
     (["--epochs", "3", "--data-arg", "val_fraction=0.2"], "data sizes="),
+    (["--epochs", "3", "--model-arg", "dropout=0.3"], "another model \\(TaskModel, .* parameters; now TaskModel"),
 ]
 
 

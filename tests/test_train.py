@@ -303,7 +303,7 @@ def test_backup_from_another_model_is_refused(tmp_path):
     out = str(tmp_path / "run")
     fit(lambda: zoo.mlp_tiny(), pipelines.digits(), config=TrainConfig(epochs=1, out_dir=out, verbose=0))
     os.remove(os.path.join(out, "model.keras"))  # as if killed before its final save: resumable
-    with pytest.raises(ValueError, match="different model"):
+    with pytest.raises(ValueError, match="started with another model"):
         fit(lambda: zoo.mlp_tiny(hidden_units=(16, 16)), pipelines.digits(),
             config=TrainConfig(epochs=1, out_dir=out, verbose=0))
 

@@ -74,6 +74,28 @@ class BackupAndRestore:
 
 _HELD_LOCKS = {}  # run folder -> its open lock file (this process's runs)
 RESTART_PARTS = ("backup", "checkpoints", "logs", "best.weights.h5", "history.json")  # what --restart deletes
+MODEL_JSON = "model.json"
+
+
+def _without_names(value):
+    """A layer config without its names (auto-numbered names differ between processes)."""
+    if isinstance(value, dict):
+        return {k: _without_names(v) for k, v in value.items() if k not in ("name", "shared_object_id")}
+    if isinstance(value, (list, tuple)):
+        return [_without_names(v) for v in value]
+    return value
+
+
+def architecture(model):
+    """`{"class", "params", "sha256"}`: a fingerprint of every layer's class, arguments (names aside) and
+    weight shapes, so a run resumes only into the model it started with (another `--model-arg` changes it)."""
+    import hashlib
+
+    layers = [[type(layer).__name__, _without_names(layer.get_config()), [list(w.shape) for w in layer.weights]]
+              for layer in model._flatten_layers(include_self=False)]
+    text = json.dumps(layers, sort_keys=True, default=str)
+    return {"class": type(model).__name__, "params": int(model.count_params()),
+            "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 # What fixes the data order and the step count of a run: resuming under other
@@ -97,14 +119,21 @@ class RunFolder:
     def path(self, *parts):
         return os.path.join(self.out_dir, *parts)
 
-    def check_resume(self, config, data=None):
-        """Refuse to resume under another config or data than the run started with, and a finished run."""
+    def check_resume(self, config, data=None, model=None):
+        """Refuse to resume under another config, data or model than the run started with, and a finished run."""
         if not self.chief or not self.backup.exists() or not os.path.exists(self.path("config.json")):
             return
         with open(self.path("config.json")) as f:
             old = json.load(f)
         new = json.loads(json.dumps(dataclasses.asdict(config)))
         diffs = [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in RESUME_KEYS if old.get(k) != new.get(k)]
+        if model is not None and os.path.exists(self.path(MODEL_JSON)):  # (runs from before it have none)
+            with open(self.path(MODEL_JSON)) as f:
+                before = json.load(f)
+            now = architecture(model)
+            if before.get("sha256") != now["sha256"]:
+                diffs.append(f"another model ({before.get('class')}, {before.get('params'):,} parameters; now "
+                             f"{now['class']}, {now['params']:,}: another model name or --model-arg)")
         if data is not None and os.path.exists(self.path("data.json")):
             with open(self.path("data.json")) as f:
                 before = json.load(f)
@@ -122,7 +151,7 @@ class RunFolder:
                              f"in {self.path('model.keras')}. Train it again with --restart (restart=True), "
                              "or choose another --out.")
 
-    def prepare(self, config, data=None, *, restart=False):
+    def prepare(self, config, data=None, *, restart=False, model=None):
         """Before a run: take the folder's lock (one run at a time writes it), then start over (`restart`)
         or check that resuming is safe."""
         if self.chief:
@@ -131,7 +160,7 @@ class RunFolder:
             self._check_is_run()
             self.clear()
         else:
-            self.check_resume(config, data)
+            self.check_resume(config, data, model)
 
     def _lock(self):
         """An exclusive lock on `<out>/.zoo-run.lock` for this process's life: a second `zoo train` into the
@@ -176,11 +205,14 @@ class RunFolder:
         for part in RESTART_PARTS:
             files.remove(self.path(part))
 
-    def write_start(self, config, data=None):
-        """config.json, data.json and the text vectorizer (chief only)."""
+    def write_start(self, config, data=None, model=None):
+        """config.json, data.json, model.json (its architecture's fingerprint) and the text vectorizer (chief
+        only)."""
         if not self.chief:
             return
         files.write_json(self.path("config.json"), dataclasses.asdict(config))
+        if model is not None:
+            files.write_json(self.path(MODEL_JSON), architecture(model))
         if data is not None:
             files.write_json(self.path("data.json"), data.summary())
             if data.vectorizer is not None:

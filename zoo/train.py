@@ -480,13 +480,13 @@ def fit(model, train, val=None, config=None, *, strategy=None, callbacks=(), tas
         worker = None if chief else strategy.cluster_resolver.task_id
         folder = RunFolder(config.out_dir, chief=chief, worker_id=worker)
     if folder is not None:  # before the hooks open their TensorBoard writers: --restart clears old logs only
-        folder.prepare(config, data, restart=restart)
+        folder.prepare(config, data, restart=restart, model=model)
     run = _Run(model, optimizer, task, steps, _epoch_runner(steps, train, data, config, steps_per_epoch),
                hooks_lib.HookList(_hooks(config, folder, chief, optimizer, task, steps_per_epoch, callbacks), model),
                folder, config, steps_per_epoch, chief)
     run.resume()
     if folder is not None and not run.start_epoch and not run.start_step:
-        folder.write_start(config, data)
+        folder.write_start(config, data, model)
     if val is None and data is not None and data.val is not None:
         val = data.batches("val", config.batch_size, training=False)
     _run_epochs(run, val)
