@@ -60,6 +60,20 @@ def mixed_precision(args, task=None):
     return recipes.mixed_precision_default(task)
 
 
+def check_out(path, flag="--out"):
+    """Refuse an output folder that cannot be made or written, before any work: under a file, or read-only."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if probe != os.path.abspath(path) and not os.path.isdir(probe):
+        raise ValueError(f"{flag} {path!r}: {probe!r} is a file, so no folder can be made under it. Choose another "
+                         f"{flag}.")
+    folder = probe if os.path.isdir(probe) else os.path.dirname(probe)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path!r}: {folder!r} is not writable (read-only, or another user's). Choose another "
+                         f"{flag}.")
+
+
 def new_run_folder(model_name):
     """`runs/NAME-YYYYmmdd-HHMMSS` (`$ZOO_RUNS_DIR` instead of `runs`), a new folder each call."""
     import time
@@ -81,6 +95,8 @@ def train(args):
     if args.out is None and args.strategy not in ("multi_worker", "parameter_server"):  # (those share one --out)
         args.out = new_run_folder(args.model)
         print(f"No --out given: the run goes to {args.out}", flush=True)
+    if args.out:
+        check_out(args.out)
     if args.strategy == "parameter_server" and pipelines.parameter_server_task() in ("worker", "ps"):
         # Parameter-server workers and ps tasks only serve the chief's requests.
         print(f"Serving as the parameter-server cluster's {pipelines.parameter_server_task()!r} task "
@@ -173,6 +189,7 @@ def export(args):
 
     from export import export_model
 
+    check_out(args.out)
     model, info = load_run(args.source, args.weights)
     labels, preprocessing, task = info.get("labels"), info.get("preprocessing"), info.get("task")
     if args.calibration_data and not os.path.isfile(args.calibration_data):

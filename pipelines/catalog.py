@@ -50,6 +50,11 @@ def _load(name, data_dir, kwargs):
         _check_options(name, source.loader, kwargs, skip=("path", "directory", "name", "augment", "data_dir"))
         if source.local and not os.path.exists(path):
             raise ValueError(f"{path!r} does not exist (dataset {name!r}).")
+        wants_folder, takes_file = source.path.startswith("FOLDER"), source.path == "FILE" or "TAR" in source.path
+        if source.local and os.path.isfile(path) and not takes_file:
+            raise ValueError(f"{path!r} is a file; {kind}: reads a folder ({source.description}).")
+        if source.local and os.path.isdir(path) and not wants_folder:
+            raise ValueError(f"{path!r} is a folder; {kind}: reads one file ({source.description}).")
         return source.loader(path, **kwargs, **({"data_dir": data_dir} if source.takes_data_dir else {}))
     if path and kind not in DATASETS:
         raise ValueError(f"Unknown data kind {kind!r} in {name!r}. Allowed: "

@@ -10,6 +10,9 @@ _TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".jsonl": "jsonl", ".j
 
 
 def text_format(path, delimiter):
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a folder, not a CSV, TSV or JSON Lines file: pass the file (class folders of "
+                         "text files are read by textfolder:, of images by folder:).")
     if delimiter:
         return {"tab": "\t", "\\t": "\t", "comma": ","}.get(delimiter, delimiter)
     stem = path[:-3] if path.endswith(".gz") else path
@@ -24,16 +27,46 @@ def open_text(path):
     import gzip
 
     if not os.path.isfile(path):
-        raise ValueError(f"Text file {path!r} does not exist.")
+        raise ValueError(f"{path!r} is a folder, not a text file." if os.path.isdir(path) else
+                         f"Text file {path!r} does not exist.")
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name
     return gzip.open(path, "rt", encoding="utf-8-sig", newline="") if path.endswith(".gz") else \
         open(path, encoding="utf-8-sig", newline="")
+
+
+FIELD_LIMIT = 16 * 2**20  # characters in one CSV/TSV field (Python's default, 128 KB, is shorter than some texts)
+csv.field_size_limit(FIELD_LIMIT)
+
+
+def _check_delimiter(path, header, fmt):
+    """A header read as one field that holds another delimiter: the file is `;`- (or `|`-) separated."""
+    if len(header) == 1:
+        for other in (";", "|", "\t", ","):
+            if other != fmt and other in header[0]:
+                shown = {"\t": "tab"}.get(other, other)
+                raise ValueError(f"{path!r} line 1 is one field holding {shown!r}: the file looks {shown!r}-separated. "
+                                 f"Pass --data-arg delimiter='{shown}' (delimiter={shown!r}).")
+
+
+def first_bad_line(path):
+    """The number of the first line that is not UTF-8 (the decoder reads ahead in blocks, so its position
+    does not say which line)."""
+    import gzip
+
+    with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return "?"
 
 
 def iter_rows(path, fmt):
     """`(line number, row)` of a CSV/TSV (lists) or JSON Lines (dicts) file, streamed."""
     import json
 
+    number = 0
     with open_text(path) as f:
         try:
             if fmt == "jsonl":
@@ -52,12 +85,19 @@ def iter_rows(path, fmt):
             else:
                 # TSV files (GLUE's, SST-2's) are not quoted: a quote is part of the text there.
                 reader = csv.reader(f, delimiter=fmt, quoting=csv.QUOTE_NONE if fmt == "\t" else csv.QUOTE_MINIMAL)
+                number = 0
                 for row in reader:
+                    number = reader.line_num
                     if row:
-                        yield reader.line_num, row
+                        if number == 1:
+                            _check_delimiter(path, row, fmt)
+                        yield number, row
         except UnicodeDecodeError as err:
-            raise ValueError(f"{path!r} is not UTF-8 text ({err.reason} at byte {err.start} of a block). Re-save "
-                             "it as UTF-8.") from None
+            raise ValueError(f"{path!r} is not UTF-8 text ({err.reason} at line {first_bad_line(path)}). Re-save it "
+                             "as UTF-8.") from None
+        except csv.Error as err:
+            raise ValueError(f"{path!r} line {number + 1}: {err}. A field of more than {FIELD_LIMIT // 2**20} MB is "
+                             "usually a quote left open; close it (or split the text).") from None
         except (OSError, EOFError) as err:  # a truncated .gz
             raise ValueError(f"{path!r} could not be read to the end ({err}). Re-copy the file.") from None
 

@@ -683,3 +683,27 @@ def test_a_crafted_vectorizer_is_refused_before_keras_reads_it(field, value, pro
             dst.writestr(item, data)
     with pytest.raises(ValueError, match=f"crafted.keras' names {problem}.*Refused"):
         load_vectorizer(crafted)
+
+
+def test_fit_checks_the_task_and_input_shape_as_the_cli_does():
+    digits = pipelines.digits()
+    with pytest.raises(ValueError, match="'lstm_forecaster_tiny' is a forecasting model but the dataset 'digits' is "
+                                         "image_classification"):
+        fit(lambda: zoo.lstm_forecaster_tiny(horizon=1), digits, config=TrainConfig(epochs=1, verbose=0))
+    with pytest.raises(ValueError, match=r"gives inputs of shape \(8, 8, 1\), but 'mlp_tiny' takes \(28, 28, 1\)"):
+        fit(lambda: zoo.mlp_tiny(input_shape=(28, 28, 1)), digits, config=TrainConfig(epochs=1, verbose=0))
+
+
+def test_an_out_folder_under_a_file_or_read_only_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    code, err = _zoo(capsys, "train", "mlp_tiny", "--epochs", "1", "--out", str(blocker / "run"))
+    assert code == 2 and f"{str(blocker)!r} is a file, so no folder can be made under it" in err
+    code, err = _zoo(capsys, "export", "mlp_tiny", "--out", str(blocker / "x"))
+    assert code == 2 and "is a file, so no folder can be made under it" in err
+    assert blocker.read_text() == "mine"
+    import app.commands as commands
+
+    monkeypatch.setattr(commands.os, "access", lambda path, mode: False)  # a read-only mount (root ignores chmod)
+    code, err = _zoo(capsys, "train", "mlp_tiny", "--epochs", "1", "--out", str(tmp_path / "ro" / "run"))
+    assert code == 2 and "is not writable (read-only, or another user's)" in err

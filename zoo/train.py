@@ -199,7 +199,21 @@ def _build(model, train, data, config, strategy):
 
 
 def _check_data_matches_model(model, task, data):
-    if data is None or task.kind != "classification" or getattr(data, "num_classes", None) is None:
+    """The task and the input shape the CLI's `model_kwargs_for` checks, here for every caller of `fit`."""
+    if data is None:
+        return
+    data_task = tasks.get(data.task) if data.task in tasks.TASKS else None
+    if data_task is not None and data_task.kind != task.kind:
+        raise ValueError(f"{model.name!r} is a {task.name} model but the dataset {data.name!r} is {data.task}: pick "
+                         f"a {data.task} model (`zoo list --task {data.task}`).")
+    view = tasks.functional_view(model)
+    expected = tuple(data.input_shape or ()) if len(view.inputs) == 1 else None
+    got = tuple(view.inputs[0].shape[1:])
+    if expected and (len(got) != len(expected) or any(g not in (None, e) for g, e in zip(got, expected))):
+        raise ValueError(f"The dataset {data.name!r} gives inputs of shape {expected}, but {model.name!r} takes "
+                         f"{got}: build the model for the data (zoo.recipes.model_kwargs_for(name, data) gives the "
+                         "arguments that fit it).")
+    if task.kind != "classification" or getattr(data, "num_classes", None) is None:
         return
     units = tasks.functional_view(model).outputs[0].shape[-1]
     if units != data.num_classes:

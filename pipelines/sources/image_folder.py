@@ -59,7 +59,8 @@ def image_folder(directory, *, image_size=(224, 224), channels=3, val_fraction=0
 
     def scan(root):
         if not os.path.isdir(root):
-            raise ValueError(f"Image folder {root!r} does not exist.")
+            raise ValueError(f"{root!r} is a file; folder: reads a folder of class subfolders of images." if
+                             os.path.exists(root) else f"Image folder {root!r} does not exist.")
         classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
         if not classes:
             raise ValueError(f"{root!r} has no class subfolders; expected {root}/<class>/<image>.")

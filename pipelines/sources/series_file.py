@@ -2,11 +2,11 @@
 date column); the airline passengers series is its preset.
 """
 
-import csv
 import os
 
 import numpy as np
 
+from pipelines.delimited import iter_rows
 from pipelines.registry import option, register_dataset, register_source
 from pipelines.series import resolve_transform, windows
 
@@ -32,20 +32,19 @@ def _read_dated(path, column, date_column):
     """`(values, dates)` of a CSV series, in date order with `date_column` (dates `None` without)."""
     if not os.path.exists(path):
         raise ValueError(f"Time-series file {path!r} does not exist.")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark is not in the header
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path!r} is not UTF-8 text ({err.reason}). Re-save it as UTF-8.") from None
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a folder; series: reads one CSV file (a header, a value column).")
+    stem = path[:-3] if path.endswith(".gz") else path
+    # a byte-order mark, .gz, bad UTF-8 (its line), another delimiter: as every table is read
+    numbered = list(iter_rows(path, "\t" if stem.lower().endswith(".tsv") else ","))
+    rows = [row for _, row in numbered]
     if len(rows) < 2:
         raise ValueError(f"{path!r} holds no data rows.")
     header = [h.strip() for h in rows[0]]
     col = _column(header, column, path, rows)
     values, dates = [], []
     date_col = None if date_column is None else _column(header, date_column, path, rows)
-    for row_number, r in enumerate(rows[1:], start=2):
-        if not r:
-            continue
+    for row_number, r in numbered[1:]:
         if col >= len(r) or (date_col is not None and date_col >= len(r)):
             raise ValueError(f"{path!r} line {row_number}: {len(r)} column(s), no {header[col]!r} (column "
                              f"{col + 1} of the header {header}). Fix the row or remove it.")

@@ -203,6 +203,7 @@ def _profile(path, fmt, header, target, fractions, missing_values=MISSING):
     names = tf.constant([h.strip() for h in header])
 
     def stats(rows):
+        rows = tf.strings.unicode_transcode(rows, "UTF-8", "UTF-8", errors="strict")  # bad bytes: _explain names the line
         values = tf.strings.strip(rows)
         repeated = tf.reduce_any(tf.reduce_all(tf.equal(values, names), axis=1))  # a header line among the data
         missing = _is_missing(values, spellings)

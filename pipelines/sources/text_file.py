@@ -21,6 +21,7 @@ import tensorflow as tf
 from pipelines.core import AUTOTUNE, check_fractions
 from pipelines.delimited import (
     column_index,
+    first_bad_line,
     first_row_is_header,
     guess_columns,
     iter_rows,
@@ -163,7 +164,7 @@ def _explain(path, fmt, cols, err):
                                          "are expected (the first row's count). A text holding the delimiter must "
                                          "be quoted; or a field is missing. Fix the line or remove it.")
             except UnicodeDecodeError as e:
-                raise ValueError(f"{path!r} is not UTF-8 text ({e.reason} near line {reader.line_num + 1}). "
+                raise ValueError(f"{path!r} is not UTF-8 text ({e.reason} at line {first_bad_line(path)}). "
                                  "Re-save it as UTF-8.") from None
             except (OSError, EOFError) as e:  # a truncated .gz
                 raise ValueError(f"{path!r} could not be read to the end ({e}). Re-copy the file.") from None
