@@ -334,6 +334,25 @@ def test_tfds_offline_and_a_folder_of_files_are_clear_errors(tmp_path, monkeypat
         pipelines.load_dataset("tfds:no_such_set")
 
 
+def test_tfds_on_a_machine_without_internet_fails_before_any_download(tmp_path, monkeypatch):
+    import socket
+
+    from tensorflow_datasets.core.download import downloader
+
+    calls = []
+    monkeypatch.setattr(downloader, "_open_with_requests", lambda *a, **k: calls.append(1))
+    for key in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(key, raising=False)
+
+    def unreachable(address, timeout=None):
+        raise OSError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    with pytest.raises(ValueError, match="could not download 'fashion_mnist'.*no connection to storage.googleapis.com"):
+        pipelines.load_dataset("tfds:fashion_mnist", data_dir=str(tmp_path))
+    assert calls == []  # TFDS' downloader (minutes of retries offline) never opened a URL
+
+
 def test_relative_log_windows_invert_exactly():
     series = np.exp(np.linspace(0, 2, 60)).astype("float32") * (1 + 0.1 * np.sin(np.arange(60)))
     data = pipelines.windows(series, input_width=6, horizon=2, log=True, relative=True)

@@ -35,6 +35,8 @@ def _prepare(builder, name, data_dir):
                 f"own files use a source: --dataset idx:{data_dir} (IDX), tfrecord:{data_dir}, text:FILE, "
                 "tabular:FILE or series:FILE.")
     try:
+        if getattr(builder.download_and_prepare, "__module__", "").startswith("tensorflow_datasets.core"):
+            _check_online()  # a real download (not tfds.testing.mock_data's): fail fast offline
         builder.download_and_prepare()
     except Exception as err:  # no network: requests/urllib errors, DownloadError, ...
         first = str(err).splitlines()[0] if str(err) else ""
@@ -42,6 +44,22 @@ def _prepare(builder, name, data_dir):
             f"TFDS could not download {name!r} into {here!r} ({type(err).__name__}: {first[:200]}). This machine "
             f"may be offline: run `tfds build {name} --data_dir DIR` where there is internet, copy DIR here and "
             "pass --data-dir DIR.") from None
+
+
+PROBE = ("storage.googleapis.com", 443)  # where TFDS keeps most prepared datasets and checksums
+
+
+def _check_online(timeout=5.0):
+    """Fail within seconds on a machine without internet, instead of TFDS' downloader retrying each file for
+    minutes (212 s and 56 log lines measured). Skipped behind a proxy, which a direct probe cannot see through."""
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return
+    import socket
+
+    try:
+        socket.create_connection(PROBE, timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(f"no connection to {PROBE[0]}:{PROBE[1]} within {timeout:g} s: {err}") from None
 
 
 @register_source("tfds", path="NAME", description="a TensorFlow Datasets name (downloaded, or from --data-dir)",
