@@ -13,6 +13,7 @@ regressors by error relative to the output scale.
 """
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -173,8 +174,14 @@ def verify_export(out_dir, *, verbose=True):
     from zoo.registry import load_model
 
     model = load_model(os.path.join(out_dir, "model.keras"))
-    with np.load(os.path.join(out_dir, "verify_inputs.npz")) as f:
-        arrays = {k: f[k] for k in f.files}
+    inputs_path = os.path.join(out_dir, "verify_inputs.npz")
+    try:
+        with np.load(inputs_path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise common.ExportError(f"{inputs_path!r} (the inputs every file is checked on) cannot be read "
+                                 f"({type(err).__name__}: {err}): it was damaged after the export. Export the model "
+                                 "again (zoo export ... --overwrite).") from None
     labels = arrays.pop("__labels__", None)
     report = verify_files(out_dir, model, arrays, labels, manifest=manifest)
     report["changed_since_export"] = changed
@@ -184,5 +191,7 @@ def verify_export(out_dir, *, verbose=True):
     if verbose:
         print(format_table(report))
         if changed:
-            print(f"FAILED: {changed} changed since export (sha256 differs)")
+            entries = {**manifest.get("references", {}), **manifest["files"]}
+            print("FAILED: changed since export (sha256 differs): " + ", ".join(
+                f"{os.path.join(out_dir, entries[k]['path'])} ({k})" for k in changed))
     return report

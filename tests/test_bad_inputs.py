@@ -390,8 +390,8 @@ def _flip(path, offset=-20):
     open(path, "wb").write(bytes(data))
 
 
-TAMPER = ["onnx_metadata_byte", "tflite_byte", "model_keras_of_another_model", "saved_model_variables",
-          "verify_inputs"]
+TAMPER = ["onnx_metadata_byte", "tflite_byte", "int8_tflite_byte", "model_keras_of_another_model",
+          "saved_model_variables", "verify_inputs", "verify_inputs_truncated"]
 
 
 @cases("what", TAMPER)
@@ -403,8 +403,12 @@ def test_verify_fails_on_every_changed_file(what, export_dir, tmp_path, capsys):
         data = open(path, "rb").read()
         at = data.index(b"zoo.name")
         _flip(path, at + 2)
-    elif what == "tflite_byte":
-        _flip(os.path.join(out, manifest["files"]["tflite_fp32"]["path"]), 100)
+    elif what in ("tflite_byte", "int8_tflite_byte"):
+        _flip(os.path.join(out, manifest["files"]["tflite_fp32" if what == "tflite_byte" else "tflite_int8"]["path"]),
+              100)
+    elif what == "verify_inputs_truncated":
+        path = os.path.join(out, "verify_inputs.npz")
+        open(path, "wb").write(open(path, "rb").read()[:300])
     elif what == "model_keras_of_another_model":
         zoo.mlp_tiny().save(os.path.join(out, "model.keras"))
     elif what == "saved_model_variables":
@@ -415,14 +419,18 @@ def test_verify_fails_on_every_changed_file(what, export_dir, tmp_path, capsys):
             arrays = {k: f[k] for k in f.files}
         arrays["images"] = arrays["images"][::-1].copy()
         np.savez(os.path.join(out, "verify_inputs.npz"), **arrays)
-    code, err = _zoo(capsys, "verify", out)
-    assert code in (1, 2), (code, err)
+    code = cli.main(["verify", out])
     printed = capsys.readouterr()
+    assert code in (1, 2), (code, printed.err)
     if code == 1:  # the file loads: the hash names it
         report = json.load(open(os.path.join(out, "report.json")))
         assert not report["passed"] and report["changed_since_export"]
+        entries = {**manifest["files"], **manifest.get("references", {})}
+        assert "changed since export (sha256 differs): " in printed.out
+        assert all(os.path.join(out, entries[k]["path"]) in printed.out for k in report["changed_since_export"])
     else:  # the file no longer loads: named, not a traceback
-        assert "cannot be loaded" in err and "Traceback" not in err
+        assert ("cannot be loaded" in printed.err or "cannot be read" in printed.err) and "Traceback" not in printed.err
+        assert "verify_inputs.npz" in printed.err or what != "verify_inputs_truncated"
 
 
 @cases("what", ["truncated_tflite", "truncated_onnx", "deleted_file"])
