@@ -17,6 +17,7 @@ with atomic_path("runs/x/model.keras") as tmp:   # any writer that takes a path
 """
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -95,9 +96,24 @@ def atomic_path(path, *, directory=False, replace=True):
         else:
             os.replace(tmp, path)
         _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    except OSError as err:
+        remove(tmp)
+        if no_space(err):
+            raise OSError(errno.ENOSPC, f"No space left on the device to write {path!r} (the file there, if any, "
+                                        "is unchanged): free some space, or write elsewhere (--out)") from None
+        raise
     except BaseException:
         remove(tmp)
         raise
+
+
+def no_space(err):
+    """True for a full disk, however the writer (h5py, Keras, TensorFlow) wrapped it."""
+    while err is not None:
+        if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 @contextlib.contextmanager

@@ -715,3 +715,19 @@ def test_an_out_folder_under_a_file_or_read_only_is_refused_before_any_work(tmp_
     monkeypatch.setattr(commands.os, "access", lambda path, mode: False)  # a read-only mount (root ignores chmod)
     code, err = _zoo(capsys, "train", "mlp_tiny", "--epochs", "1", "--out", str(tmp_path / "ro" / "run"))
     assert code == 2 and "is not writable (read-only, or another user's)" in err
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from pipelines import files
+
+    target = tmp_path / "config.json"
+    target.write_text("{}\n")
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_fsync_tree", full)
+    with pytest.raises(OSError, match=r"No space left on the device to write .*config.json.*unchanged.*--out"):
+        files.write_json(str(target), {"a": 1})
+    assert target.read_text() == "{}\n" and os.listdir(tmp_path) == ["config.json"]  # no temporary left
