@@ -8,6 +8,7 @@ import numpy as np
 
 from export import card, common
 from export import manifest as manifest_lib
+from export import publish as publish_lib
 from export.common import ExportError
 from export.formats import FORMATS, all_quantizations, load_formats
 from export.verify import format_table, verify_files
@@ -185,6 +186,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
         raise ExportError(f"{out_dir!r} is a file; the export needs a folder. Choose another --out.")
     os.makedirs(out_dir, exist_ok=True)
     with _export_lock(out_dir):  # one export at a time per folder: versions and files cannot race
+        publish_lib.complete(out_dir)  # a killed export's publish, finished before anything else
         _remove_stale_temporaries(out_dir)
         _check_free(out_dir, name, formats, quantizations, overwrite)
         options = {"version": version, "preprocessing": preprocessing, "vectorizer": vectorizer, "labels": labels,
@@ -202,7 +204,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                 published = _withhold(stage, published, formats)
             card.write(stage, report, folder=os.path.basename(os.path.abspath(out_dir)))  # the manifest as published
             published.insert(published.index(manifest_lib.MANIFEST), card.CARD)
-            _publish(stage, out_dir, published)
+            publish_lib.publish(stage, out_dir, published)
     if verbose:
         print(format_table(report))
         for fmt in formats if not report["passed"] else ():
@@ -298,17 +300,6 @@ def _export_and_verify(model, signature, stage, formats, options, eval_inputs, e
     paths = [e["path"] for e in list(entries.values()) + list(references.values())]
     paths += ["vocabulary.txt"] * (vectorizer is not None) + [manifest_lib.REPORT, manifest_lib.MANIFEST]
     return report, paths  # the manifest last: a reader that sees it sees every file
-
-
-def _publish(stage, out_dir, paths):
-    """Move verified files from `stage` into `out_dir` (a SavedModel version folder by one rename)."""
-    for rel in paths:
-        source, target = os.path.join(stage, rel), os.path.join(out_dir, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.isdir(source):
-            os.rename(source, target)  # a new version folder: the format's `prepare` made sure it is free
-        else:
-            os.replace(source, target)
 
 
 def _check_finite(what, arrays):

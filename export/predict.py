@@ -26,6 +26,7 @@ import numpy as np
 
 from export import common
 from export import manifest as manifest_lib
+from export import publish as publish_lib
 from export.formats import FORMATS, load_formats
 
 KERAS = "keras"  # the runtime name of the Keras model (a run folder's, or an export's model.keras)
@@ -78,6 +79,7 @@ def _meta(task, labels, preprocessing, inputs, output, folder=None, vectorizer=N
 
 
 def _open_export(folder, runtime, file_path=None):
+    publish_lib.complete(folder)  # an export killed while publishing: its files, as a whole
     manifest = manifest_lib.read(folder)
     meta = _meta(manifest["task"], manifest.get("labels"), manifest.get("preprocessing"), manifest["inputs"],
                  manifest["output"], folder)

@@ -19,6 +19,7 @@ import numpy as np
 
 from export import card, common
 from export import manifest as manifest_lib
+from export import publish as publish_lib
 from export.formats import runner
 from pipelines import files
 from zoo import metrics, tasks
@@ -164,6 +165,8 @@ def verify_export(out_dir, *, verbose=True):
     A file (or `model.keras`, `verify_inputs.npz`) whose SHA-256 differs from
     the one recorded at export fails the report, named in `changed_since_export`.
     """
+    if publish_lib.complete(out_dir):
+        print(f"Completed the publish of an export that was killed while moving its files into {out_dir}.")
     manifest = manifest_lib.read(out_dir)
     listed = list(manifest["files"].values()) + list(manifest.get("references", {}).values())
     missing = [e["path"] for e in listed if not os.path.exists(os.path.join(out_dir, e["path"]))]

@@ -163,12 +163,13 @@ def stale_temporaries(folder):
         if not entry.startswith(TEMP_PREFIX):
             continue
         pid = entry[len(TEMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             out.append(os.path.join(folder, entry))
     return out
 
 
-def _alive(pid):
+def alive(pid):
+    """True while process `pid` runs (this process included)."""
     if pid == os.getpid():
         return True
     try:

@@ -731,3 +731,30 @@ def test_a_full_disk_names_the_file_and_leaves_the_old_one(tmp_path, monkeypatch
     with pytest.raises(OSError, match=r"No space left on the device to write .*config.json.*unchanged.*--out"):
         files.write_json(str(target), {"a": 1})
     assert target.read_text() == "{}\n" and os.listdir(tmp_path) == ["config.json"]  # no temporary left
+
+
+def test_an_export_killed_while_publishing_is_completed_by_the_next_command(export_dir, finished_run, tmp_path,
+                                                                              capsys):
+    out = _copy(export_dir, tmp_path)
+    script = ("import os, signal, sys\n"
+              f"sys.path.insert(0, {REPO!r})\n"
+              "from export import publish\n"
+              "real = publish._move\n"
+              "def half(stage, out_dir, paths):\n"
+              "    real(stage, out_dir, paths[:len(paths) // 2])\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "publish._move = half\n"
+              "from app import cli\n"
+              f"cli.main(['export', {finished_run!r}, '--out', {out!r}, '--overwrite', '--quantize', 'fp32,int8', "
+              "'--eval-size', '100'])\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # killed half-way through moving its files in
+    assert os.path.exists(os.path.join(out, ".zoo-publish.json"))
+    assert json.load(open(os.path.join(out, "zoo_export.json")))["files"]["saved_model"]["path"].endswith("1")
+    code = cli.main(["verify", out])
+    printed = capsys.readouterr().out
+    assert code == 0 and "Completed the publish of an export that was killed" in printed
+    manifest = json.load(open(os.path.join(out, "zoo_export.json")))
+    assert manifest["files"]["saved_model"]["path"].endswith(os.path.join("mlp_tiny", "2"))  # the new export, whole
+    assert not os.path.exists(os.path.join(out, ".zoo-publish.json"))
+    assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
