@@ -260,8 +260,61 @@ def build_parser():
     return parser
 
 
+STOP_GRACE = float(os.environ.get("ZOO_STOP_GRACE", "10"))  # seconds a stopped cluster run has before it is killed
+
+
+def _stop_on_sigterm():
+    """SIGTERM stops a command as Ctrl-C does: a KeyboardInterrupt at the main thread's next Python step (a run
+    keeps its last backup, so the same command resumes it)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _supervise(argv):
+    """Run a cluster training (`--strategy multi_worker|parameter_server`) in a child process and stop it on
+    SIGTERM/Ctrl-C: TensorFlow's collectives take SIGTERM over for their own preemption notices and wait for a
+    lost task inside C++ holding the GIL, where no Python handler runs. The child gets SIGINT (a
+    KeyboardInterrupt at its next Python step, the run resumable from its backup), and SIGKILL `STOP_GRACE`
+    seconds later if it is still waiting inside TensorFlow."""
+    import signal
+    import subprocess
+    import time
+
+    child = subprocess.Popen([sys.executable, "-m", "app.cli", *argv], env={**os.environ, "ZOO_SUPERVISED": "1"})
+    stop_at = []
+
+    def stop(signum, frame):
+        if not stop_at:
+            stop_at.append(time.monotonic() + STOP_GRACE)
+            child.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while child.poll() is None:
+        if stop_at and time.monotonic() > stop_at[0]:
+            child.kill()
+            child.wait()
+            print("zoo: stopped (the run was waiting inside TensorFlow for its cluster; its last backup resumes it)",
+                  file=sys.stderr, flush=True)
+            return 130
+        time.sleep(0.1)
+    return 130 if stop_at else (child.returncode if child.returncode >= 0 else 128 - child.returncode)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if argv is None:  # the `zoo` command itself (tests call main([...]) in their own process)
+        if getattr(args, "strategy", None) in ("multi_worker", "parameter_server") and \
+                not os.environ.get("ZOO_SUPERVISED"):
+            return _supervise(sys.argv[1:])
+        _stop_on_sigterm()
     if args.func not in (_cmd_list, _cmd_info):
         from pipelines.quiet import import_tensorflow
 

@@ -105,6 +105,9 @@ def train(args):
         return 0
     if args.strategy == "mirrored" and args.cpu_replicas:
         pipelines.use_logical_cpus(args.cpu_replicas)
+    if args.strategy in ("multi_worker", "parameter_server") and os.environ.get("TF_CONFIG"):
+        # TensorFlow would wait for a missing task forever, silently: said within ZOO_CLUSTER_WAIT seconds
+        pipelines.wait_for_cluster(float(os.environ.get("ZOO_CLUSTER_WAIT", "60")))
     # Strategies first: multi-worker collectives must be set up before any TF op.
     strategy = pipelines.get_strategy(args.strategy)
     data_kwargs = {**parse_model_args(args.data_arg, "--data-arg"), **data_flags(args)}

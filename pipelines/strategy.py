@@ -144,3 +144,65 @@ def serve_cluster_task(join=True):
     if join:
         server.join()
     return server
+
+
+# --------------------------------------------------------------------------
+# A cluster that does not answer: said within a minute (the collectives themselves wait without a word)
+
+
+def cluster_peers(config=None):
+    """`[(job, index, "host:port")]` of the other tasks in `TF_CONFIG` (not this process's own)."""
+    config = config or _tf_config() or {}
+    own = (config.get("task", {}).get("type"), int(config.get("task", {}).get("index", 0)))
+    return [(job, i, address) for job, addresses in config.get("cluster", {}).items()
+            for i, address in enumerate(addresses) if (job, i) != own]
+
+
+def silent_peers(peers, timeout=2.0):
+    """The peers that do not accept a TCP connection within `timeout` seconds."""
+    import socket
+
+    out = []
+    for job, index, address in peers:
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        except (OSError, ValueError):
+            out.append((job, index, address))
+    return out
+
+
+def wait_for_cluster(timeout=60.0, config=None):
+    """Return once every other `TF_CONFIG` task accepts a TCP connection; raise a `ValueError` naming those
+    that do not within `timeout` seconds. TensorFlow itself waits for a missing task forever, without a word
+    and holding the GIL (so no thread, signal handler or Ctrl-C runs meanwhile). Our own address listens
+    meanwhile, so that peers probing it see this task; TensorFlow's server binds it once we close it."""
+    import socket
+    import time
+
+    config = config or _tf_config() or {}
+    peers = cluster_peers(config)
+    task = config.get("task", {})
+    own = config.get("cluster", {}).get(task.get("type"), [None] * (int(task.get("index", 0)) + 1))
+    listener = None
+    try:
+        own_address = own[int(task.get("index", 0))]
+        host, _, port = own_address.rpartition(":")
+        listener = socket.create_server(("", int(port)), reuse_port=False)
+    except (OSError, ValueError, IndexError, TypeError):
+        listener = None  # the port is taken or the address unreadable: TensorFlow will say
+    try:
+        deadline = time.monotonic() + timeout
+        silent = peers
+        while silent:
+            silent = silent_peers(silent, timeout=1.0)
+            if silent and time.monotonic() > deadline:
+                shown = ", ".join(f"{job} {index} at {address}" for job, index, address in silent)
+                raise ValueError(f"The cluster in TF_CONFIG does not answer: no answer within {timeout:.0f} s from "
+                                 f"{shown}. Start the same command there (its TF_CONFIG names its task type and "
+                                 "index), check the addresses, or raise ZOO_CLUSTER_WAIT (seconds).")
+            if silent:
+                time.sleep(0.5)
+    finally:
+        if listener is not None:
+            listener.close()

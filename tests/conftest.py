@@ -122,6 +122,9 @@ def zoo_cli(capsys):
 # Parametrized tests whose every case is slow.
 SLOW_PREFIXES = ("tests/test_export.py::test_predict_gives_the_same_answer_through_every_runtime",)
 SLOW = frozenset({
+    "tests/test_bad_inputs.py::test_a_cluster_that_does_not_answer_is_reported_and_sigterm_stops_a_waiting_run",
+    "tests/test_bad_inputs.py::test_an_export_killed_while_publishing_is_completed_by_the_next_command",
+    "tests/test_pretrained.py::test_imdb_weights_classify_real_test_reviews",
     "tests/test_readme.py::test_the_readme_python_examples_run",
     "tests/test_predict.py::test_text_from_strings_and_files_through_every_runtime",
     "tests/test_predict.py::test_table_rows_with_missing_values_and_a_missing_column",

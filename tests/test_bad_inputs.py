@@ -758,3 +758,41 @@ def test_an_export_killed_while_publishing_is_completed_by_the_next_command(expo
     assert manifest["files"]["saved_model"]["path"].endswith(os.path.join("mlp_tiny", "2"))  # the new export, whole
     assert not os.path.exists(os.path.join(out, ".zoo-publish.json"))
     assert not [f for f in os.listdir(out) if f.startswith(".tmp-")]
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cluster_that_does_not_answer_is_reported_and_sigterm_stops_a_waiting_run(tmp_path):
+    import signal
+    import socket
+    import time
+
+    own, peer = _free_port(), _free_port()
+    env = {**os.environ, "ZOO_CLUSTER_WAIT": "3", "ZOO_STOP_GRACE": "2", "TF_CONFIG": json.dumps(
+        {"cluster": {"worker": [f"localhost:{own}", f"localhost:{peer}"]}, "task": {"type": "worker", "index": 0}})}
+    command = [sys.executable, "-m", "app.cli", "train", "mlp_tiny", "--strategy", "multi_worker", "--epochs", "1",
+               "--out", str(tmp_path / "run")]
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert f"does not answer: no answer within 3 s from worker 1 at localhost:{peer}" in proc.stderr
+    # The peer's port answers but no TensorFlow is behind it: TensorFlow then waits inside C++ for ever,
+    # holding the GIL, with SIGTERM taken over by its preemption notifier. SIGTERM still stops the run.
+    with socket.create_server(("", peer)):
+        run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(240):  # until this task's own address answers: its cluster wait, then TensorFlow's server
+            try:
+                socket.create_connection(("localhost", own), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        time.sleep(5)  # TensorFlow's strategy waiting for the peer
+        assert run.poll() is None
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=120)
+    assert run.returncode == 130 and "zoo: stopped" in err
