@@ -54,6 +54,10 @@ def _defaults(formats, quantizations, name):
 
 def _check_args(model, formats, quantizations, name, options, max_accuracy_drop):
     common.check_built(model)
+    max_pixels = options.get("max_pixels")
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise ExportError(f"`max_pixels` is a positive integer (pixels an encoded image may declare). Received: "
+                          f"max_pixels={max_pixels!r}")
     if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or \
             not 0 <= max_accuracy_drop <= 100:
         raise ExportError(f"`max_accuracy_drop` is in accuracy points, from 0 to 100. Received: "
@@ -141,23 +145,19 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             int8), each written by the formats that declare it (int8: LiteRT and ONNX); `int8` is
             added automatically when `calibration_data` is given.
         calibration_data: representative inputs for int8 (array / dict / list).
-        eval_data: `(inputs, labels)` or inputs to verify on (default: random
-            inputs of the right spec); labels add accuracy and its delta.
+        eval_data: `(inputs, labels)` or inputs to verify on (default: random inputs); labels add accuracy.
         class_names: the classifier's class names, index-aligned with its output (a list of strings);
             stored in `zoo_export.json` and the ONNX metadata, and returned by the SavedModel as
             `class_names`. (The labels of `eval_data` are its second item.)
         preprocessing: stored in `zoo_export.json` and ONNX metadata.
-        vectorizer: the fitted `TextVectorization` of a text model; adds a
-            `serving_text` signature and writes `vocabulary.txt`.
+        vectorizer: a text model's fitted `TextVectorization`: adds `serving_text`, writes `vocabulary.txt`.
         opset: ONNX opset (default `export.onnx.DEFAULT_OPSET`).
         version: TF Serving version (default: next free integer). int8_io: int8 input/output tensors for the
             int8 TFLite file. allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
         overwrite: replace existing `.tflite`/`.onnx`/`model.keras` files.
         task: the task of a plain Keras model (zoo models record theirs).
-        max_accuracy_drop: the accuracy budget, in points: with labelled
-            `eval_data`, a reduced-precision file (fp16, dynamic, int8) that
-            loses more than this fails the export (nothing is written) with
-            the measured drop.
+        max_accuracy_drop: the accuracy budget, in points: with labelled `eval_data`, a reduced-precision
+            file (fp16, dynamic, int8) that loses more fails the export (nothing written), the drop said.
         labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
         training: the data and recipe it was trained with (`zoo.run_folder.read_training(run)`), for the card.
         max_pixels: the most pixels an encoded image sent to the SavedModel's `serving_bytes` may declare
@@ -165,10 +165,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
     """
     labels = _class_names(class_names, labels)
     formats, quantizations, name = _defaults(formats, quantizations, name or getattr(model, "name", None))
-    _check_args(model, formats, quantizations, name, {"opset": opset}, max_accuracy_drop)
-    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
-        raise ExportError(f"`max_pixels` is a positive integer (pixels an encoded image may declare). Received: "
-                          f"max_pixels={max_pixels!r}")
+    _check_args(model, formats, quantizations, name, {"opset": opset, "max_pixels": max_pixels}, max_accuracy_drop)
     quantizations = _plan_quantizations(formats, quantizations, calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,

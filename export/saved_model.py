@@ -41,12 +41,41 @@ def _finite(args, name):
             if a.dtype.is_floating else a for a in args]
 
 
+def _add_serving_bytes(archive, model, spec, preprocessing, max_pixels, outputs):
+    """`serving_bytes`: encoded images -> decoded, resized and rescaled as in training -> the model."""
+    from pipelines.image import encoded_pixels
+
+    height, width, channels = spec.shape[1:]
+    height, width = preprocessing.get("image_size", [height, width])
+    # Encoded images are 8-bit: 0..255 maps to the [0, 1] the model was trained on, whatever the
+    # dataset's own pixel range was (`scale` is 1/16 for the 0..16 digits, 1/255 for MNIST/CIFAR).
+    scale = 1 / 255
+
+    def decode(image_bytes):
+        too_big = tf.debugging.assert_less_equal(
+            encoded_pixels(image_bytes), tf.constant(max_pixels, tf.int64),
+            message=f"serving_bytes: an image declares more than {max_pixels:,} pixels (the export's "
+                    "max_pixels; zoo export --max-pixels N raises it)")
+        with tf.control_dependencies([too_big]):
+            image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
+        image = tf.image.resize(image, (height, width), antialias=True)
+        return tf.round(tf.clip_by_value(image, 0, 255)) * scale  # as training: uint8, rescaled
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serving_bytes(image_bytes):
+        images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(
+            (height, width, channels), tf.float32))
+        return outputs(model, model(images, training=False))
+
+    archive.add_endpoint("serving_bytes", serving_bytes)
+
+
 def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labels=None, max_pixels=None):
     """A `keras.export.ExportArchive` with our signatures. A classifier with class names (`labels`)
     also returns `class_names`: each example's predicted class name, so TF Serving clients need no
     side file to read the answer. Float inputs must be finite; `serving_bytes` refuses an image that
     declares more than `max_pixels` pixels (default `pipelines.image.MAX_PIXELS`) before decoding it."""
-    from pipelines.image import MAX_PIXELS, encoded_pixels
+    from pipelines.image import MAX_PIXELS
 
     max_pixels = int(max_pixels or MAX_PIXELS)
     archive = keras.export.ExportArchive()
@@ -70,31 +99,8 @@ def build_archive(model, signature, *, preprocessing=None, vectorizer=None, labe
 
     archive.add_endpoint("serving_default", serving_default)
     preprocessing = preprocessing or {}
-    image_input = len(specs) == 1 and len(specs[0].shape) == 4 and preprocessing.get("type") == "rescale"
-    if image_input:
-        height, width, channels = specs[0].shape[1:]
-        height, width = preprocessing.get("image_size", [height, width])
-        # Encoded images are 8-bit: 0..255 maps to the [0, 1] the model was trained on, whatever the
-        # dataset's own pixel range was (`scale` is 1/16 for the 0..16 digits, 1/255 for MNIST/CIFAR).
-        scale = 1 / 255
-
-        def decode(image_bytes):
-            too_big = tf.debugging.assert_less_equal(
-                encoded_pixels(image_bytes), tf.constant(max_pixels, tf.int64),
-                message=f"serving_bytes: an image declares more than {max_pixels:,} pixels (the export's "
-                        "max_pixels; zoo export --max-pixels N raises it)")
-            with tf.control_dependencies([too_big]):
-                image = tf.io.decode_image(image_bytes, channels=channels, expand_animations=False)
-            image = tf.image.resize(image, (height, width), antialias=True)
-            return tf.round(tf.clip_by_value(image, 0, 255)) * scale  # as training: uint8, rescaled
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-        def serving_bytes(image_bytes):
-            images = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec(
-                (height, width, channels), tf.float32))
-            return _outputs(model, model(images, training=False))
-
-        archive.add_endpoint("serving_bytes", serving_bytes)
+    if len(specs) == 1 and len(specs[0].shape) == 4 and preprocessing.get("type") == "rescale":
+        _add_serving_bytes(archive, model, specs[0], preprocessing, max_pixels, _outputs)
     if vectorizer is not None:
         archive.track(vectorizer)
 

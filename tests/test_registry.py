@@ -149,3 +149,16 @@ def test_load_model_is_the_first_call_in_a_fresh_process(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["mlp_regressor", "regression", "lstm_forecaster_tiny", "forecasting",
                                    "resnet8", "image_classification"]
+    # keras.saving.load_model after `import zoo` (Keras imported later), a text model taking raw strings too
+    strings = str(tmp_path / "sst2.keras")
+    zoo.lstm_attention_classifier(weights="sst2").save(strings)
+    code = ("import sys, zoo, keras, numpy as np\n"
+            "for path in sys.argv[1:]:\n"
+            "    print(keras.saving.load_model(path).name)\n"
+            "print(keras.saving.load_model(sys.argv[-1]).predict(np.array(['a fine film'], dtype=object), "
+            "verbose=0).shape)")
+    proc = subprocess.run([sys.executable, "-c", code, *paths, strings], env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["mlp_regressor", "lstm_forecaster_tiny", "resnet8",
+                                   "lstm_attention_classifier_sst2", "(1,", "2)"]

@@ -14,6 +14,8 @@ in any case.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 
 __version__ = "0.1.0"
@@ -87,5 +89,38 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
+class _RegisterAfterKeras(importlib.abc.Loader):
+    """Keras' own loader, then the zoo's classes registered: `keras.saving.load_model` reads a saved zoo
+    model also when Keras is imported after `zoo`."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        load_families()
+
+    def __getattr__(self, name):  # get_data, is_package, resource readers: the real loader's
+        return getattr(self._loader, name)
+
+
+class _KerasFinder(importlib.abc.MetaPathFinder):
+    """Wraps the loader of the first `keras` import, then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RegisterAfterKeras(spec.loader)
+        return spec
+
+
 if "keras" in sys.modules:  # Keras is loaded anyway: register the zoo's classes for keras.saving.load_model
     load_families()
+else:
+    sys.meta_path.insert(0, _KerasFinder())

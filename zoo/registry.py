@@ -131,11 +131,24 @@ def _with_shipped_weights(key, fn):
     return builder
 
 
+_LOADING = []
+
+
 def load_families():
     """Import every family module (registering its builders) and every module whose Keras classes a saved
     zoo model refers to (`CLASS_MODULES`); cheap after the first call."""
-    for module in family_modules() + CLASS_MODULES:
-        importlib.import_module(module)
+    if _LOADING:  # a family's own `import keras` ran the after-Keras hook (zoo/__init__.py): the outer call loads
+        return
+    _LOADING.append(True)
+    try:
+        for module in family_modules() + CLASS_MODULES:
+            importlib.import_module(module)
+    finally:
+        _LOADING.clear()
+    import keras
+
+    if keras.backend.backend() == "tensorflow":  # text models that take raw strings (zoo>TextToIds)
+        importlib.import_module("pipelines.text")
     for callback in _AFTER_LOAD:
         callback()
 
@@ -163,8 +176,6 @@ def load_model(path, **kwargs):
 
     import keras
 
-    if keras.backend.backend() == "tensorflow":  # text models that take raw strings (zoo>TextToIds)
-        import pipelines.text  # noqa: F401
     if not os.path.exists(path):
         raise ValueError(f"Model file {path!r} does not exist.")
     if str(path).endswith(".keras") and not zipfile.is_zipfile(path):
