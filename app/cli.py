@@ -168,6 +168,9 @@ def _add_export_args(p):
     p.add_argument("--eval-size", type=_positive_int, default=1000)
     p.add_argument("--weights", help="for a registered name: a weights file, 'imagenet', or the zoo's own "
                    "weights (zoo list --weights)")
+    p.add_argument("--onnx-target", choices=("x86", "arm"), default="x86", help="the CPU family the int8 ONNX "
+                   "file is made for: x86 (unsigned 8-bit activations, 7-bit weights: ONNX Runtime's fast x86 "
+                   "kernels) or arm (signed 8-bit activations and weights)")
     p.add_argument("--max-pixels", type=_positive_int, metavar="N", help="the SavedModel's serving_bytes refuses an "
                    "encoded image declaring more pixels, before decoding it (default 25,000,000)")
     p.add_argument("--name")

@@ -221,7 +221,7 @@ def export(args):
         class_names=labels, preprocessing=preprocessing, vectorizer=info.get("vectorizer"),
         opset=args.opset, overwrite=args.overwrite, allow_flex=args.allow_flex,
         task=None if getattr(model, "task", None) else task, max_accuracy_drop=args.max_accuracy_drop,
-        training=_training_of(args.source), max_pixels=args.max_pixels)
+        training=_training_of(args.source), max_pixels=args.max_pixels, onnx_target=args.onnx_target)
     print(f"Wrote {args.out} (MODEL_CARD.md, report.json, zoo_export.json)")
     return 0 if report["passed"] else 1
 

@@ -133,7 +133,8 @@ def _hash_all(out_dir, *groups):
 def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                  calibration_data=None, eval_data=None, class_names=None, preprocessing=None, vectorizer=None,
                  opset=None, version=None, int8_io=False, allow_flex=False, overwrite=False,
-                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None, training=None, max_pixels=None):
+                 task=None, max_accuracy_drop=1.0, verbose=True, labels=None, training=None, max_pixels=None,
+                 onnx_target="x86"):
     """Export `model` to `formats` under `out_dir`, verify every file, return the report.
 
     Args:
@@ -151,21 +152,21 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
             `class_names`. (The labels of `eval_data` are its second item.)
         preprocessing: stored in `zoo_export.json` and ONNX metadata.
         vectorizer: a text model's fitted `TextVectorization`: adds `serving_text`, writes `vocabulary.txt`.
-        opset: ONNX opset (default `export.onnx.DEFAULT_OPSET`).
-        version: TF Serving version (default: next free integer). int8_io: int8 input/output tensors for the
-            int8 TFLite file. allow_flex: let TFLite fall back to Flex (TF) ops (off: builtins only).
+        opset: ONNX opset (default `export.onnx.DEFAULT_OPSET`). version: TF Serving version (default: next
+            free). int8_io: int8 TFLite input/output. allow_flex: let TFLite use Flex ops (off: builtins only).
         overwrite: replace existing `.tflite`/`.onnx`/`model.keras` files.
         task: the task of a plain Keras model (zoo models record theirs).
         max_accuracy_drop: the accuracy budget, in points: with labelled `eval_data`, a reduced-precision
             file (fp16, dynamic, int8) that loses more fails the export (nothing written), the drop said.
-        labels: the earlier name of `class_names` (deprecated: it read like the targets of `eval_data`).
-        training: the data and recipe it was trained with (`zoo.run_folder.read_training(run)`), for the card.
-        max_pixels: the most pixels an encoded image sent to the SavedModel's `serving_bytes` may declare
-            (default `pipelines.image.MAX_PIXELS`, 25 megapixels); larger ones are refused before decoding.
+        labels: the earlier name of `class_names` (deprecated). training: the data and recipe it was trained
+            with (`zoo.run_folder.read_training(run)`), for the card.
+        max_pixels: the most pixels an image sent to `serving_bytes` may declare (default 25 megapixels).
+        onnx_target: `"x86"` (default) or `"arm"`: the CPU family the int8 ONNX file is made for.
     """
     labels = _class_names(class_names, labels)
     formats, quantizations, name = _defaults(formats, quantizations, name or getattr(model, "name", None))
-    _check_args(model, formats, quantizations, name, {"opset": opset, "max_pixels": max_pixels}, max_accuracy_drop)
+    _check_args(model, formats, quantizations, name, {"opset": opset, "max_pixels": max_pixels,
+                                                      "onnx_target": onnx_target}, max_accuracy_drop)
     quantizations = _plan_quantizations(formats, quantizations, calibration_data)
     model = common.float32_copy(model)
     signature = common.signature_of(model, name=name, task=task,
@@ -177,8 +178,7 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
     _check_finite("eval_data", eval_inputs)
     signature = _token_length(signature, preprocessing, eval_inputs)
     calibration = _as_input_dict(signature, model, calibration_data)[0] if calibration_data is not None else None
-    if calibration is not None:
-        _check_finite("calibration_data", calibration)
+    _check_finite("calibration_data", calibration or {})
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ExportError(f"{out_dir!r} is a file; the export needs a folder. Choose another --out.")
     os.makedirs(out_dir, exist_ok=True)
@@ -190,7 +190,8 @@ def export_model(model, out_dir, *, formats=None, name=None, quantizations=None,
                    "warmup_inputs": list(eval_inputs.values()), "quantizations": quantizations,
                    "calibration": calibration, "int8_io": int8_io, "allow_flex": allow_flex, "opset": opset,
                    "max_accuracy_drop": float(max_accuracy_drop), "eval_inputs": eval_inputs,
-                   "eval_labels": eval_labels, "training": training, "max_pixels": max_pixels}
+                   "eval_labels": eval_labels, "training": training, "max_pixels": max_pixels,
+                   "onnx_target": onnx_target}
         for fmt in formats:
             FORMATS[fmt].prepare(out_dir, name, options)  # e.g. the SavedModel's free version
         with files.temporary_folder(out_dir, "export") as stage:  # verified here, then published

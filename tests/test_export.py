@@ -241,6 +241,18 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     initializers = {i.name: i.data_type for i in graph.initializer}
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}  # static QDQ
     assert onnx.TensorProto.INT8 in initializers.values()  # int8 weights stored
+    # x86 (the default): unsigned 8-bit activations, ONNX Runtime's fast x86 kernels; ARM: signed
+    zero_points = {i.name: i.data_type for i in graph.initializer if "zero_point" in i.name}
+    manifest = json.load(open(tmp_path / "zoo_export.json"))
+    assert manifest["files"]["onnx_int8"]["target"] == "x86" and manifest["files"]["onnx_int8"]["activations"] == \
+        "QUInt8"
+    assert onnx.TensorProto.UINT8 in zero_points.values()
+    export_model(result.model, str(tmp_path / "arm"), formats=("onnx",), quantizations=("int8",),
+                 calibration_data=calibration, eval_data=(test_x, test_y), verbose=False, onnx_target="arm")
+    graph = onnx.load(str(tmp_path / "arm" / "mlp_tiny.int8.onnx")).graph
+    assert onnx.TensorProto.UINT8 not in {i.data_type for i in graph.initializer if "zero_point" in i.name}
+    with pytest.raises(ExportError, match="`onnx_target` is the CPU family"):
+        export_model(result.model, str(tmp_path / "bad"), formats=("onnx",), onnx_target="risc", verbose=False)
     # int8 input/output tensors.
     report = export_model(result.model, str(tmp_path / "io"), formats=("tflite",), quantizations=("int8",),
                           calibration_data=calibration, eval_data=(test_x, test_y), int8_io=True, verbose=False)
