@@ -60,6 +60,20 @@ def mixed_precision(args, task=None):
     return recipes.mixed_precision_default(task)
 
 
+def default_precision(args, data, kwargs):
+    """`(bf16?, reason)` when the command line does not say: what a run being resumed started with, else
+    bf16 only where `zoo.precision` measured it faster for this model here."""
+    from zoo import precision
+
+    recorded = os.path.join(args.out or "", "config.json")
+    if args.out and os.path.exists(recorded) and not args.restart:
+        with open(recorded) as f:
+            started = bool(json.load(f).get("mixed_precision"))
+        return started, f"{'mixed bfloat16' if started else 'float32'}, as the run in {args.out} started"
+    batch = train_config(args, data.task, data.sizes.get("train"), mixed_precision=False).batch_size
+    return precision.choose(args.model, kwargs, batch, data.task)
+
+
 def check_out(path, flag="--out"):
     """Refuse an output folder that cannot be made or written, before any work: under a file, or read-only."""
     probe = os.path.abspath(path)
@@ -114,17 +128,13 @@ def train(args):
     data = pipelines.load_dataset(args.dataset, args.data_dir, **data_kwargs)
     if args.out:
         print(_data_line(data), flush=True)
-        if args.mixed_precision is None and data.task in recipes.TABLE_TASKS:
-            print("Precision: float32 (tables; --mixed-precision for bf16)")
-        elif args.mixed_precision is None:
-            from zoo.config import bf16_hardware
-
-            native = bf16_hardware()
-            print(f"Precision: mixed bfloat16 ({native} computes bf16 natively; --no-mixed-precision for float32)"
-                  if native else "Precision: float32 (no native bf16 here; --mixed-precision to force bf16)")
     kwargs = {**recipes.model_kwargs_for(args.model, data), **parse_model_args(args.model_arg)}
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a file; a run needs a folder.")
+    if args.mixed_precision is None:
+        args.mixed_precision, reason = default_precision(args, data, kwargs)
+        if args.out:
+            print(f"Precision: {reason}; --mixed-precision / --no-mixed-precision to choose", flush=True)
     config = train_config(args, data.task, data.sizes.get("train"))
     result = fit(lambda: zoo.create_model(args.model, **kwargs), data, config=config, strategy=strategy,
                  restart=args.restart)

@@ -4,6 +4,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # `zoo train` without --out writes runs/NAME-DATE: in tests, under a temporary folder, not the checkout.
 os.environ.setdefault("ZOO_RUNS_DIR", __import__("tempfile").mkdtemp(prefix="zoo-test-runs-"))
+# The bf16 probe's cache (zoo/precision.py): per test session, not the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = __import__("tempfile").mkdtemp(prefix="zoo-test-cache-")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

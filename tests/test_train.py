@@ -373,3 +373,30 @@ def test_a_run_folder_is_locked_while_training_and_restart_only_clears_runs(tmp_
     with pytest.raises(ValueError, match="is not a zoo run folder .*'notes.txt'"):
         fit(lambda: zoo.mlp_tiny(), data, config=TrainConfig(epochs=1, out_dir=str(mine), verbose=0), restart=True)
     assert (mine / "logs").is_dir() and (mine / "notes.txt").read_text() == "my notes"
+
+
+def test_bf16_is_the_default_only_where_a_probe_measured_it_faster(tmp_path, monkeypatch):
+    from zoo import config as zoo_config
+    from zoo import precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(zoo_config, "bf16_hardware", lambda: "CPU avx512_bf16")
+    measured = precision.probe("mlp_tiny", {}, 32, steps=2)  # real compiled steps, both precisions
+    assert measured["float32_ms"] > 0 and measured["bfloat16_ms"] > 0
+    calls = []
+
+    def fake(model_name, kwargs, batch_size, policy, steps=precision.STEPS):
+        calls.append(policy)
+        return {"float32": 1.0, "mixed_bfloat16": speed}[policy]
+
+    monkeypatch.setattr(precision, "_step_seconds", fake)
+    speed = 1.0  # bf16 as fast as float32: not worth its precision
+    use, reason = precision.choose("resnet8", {"classes": 3}, 64, "image_classification")
+    assert not use and "bf16 measured 1.00x float32's speed for resnet8 at batch 64" in reason
+    assert calls and precision.choose("resnet8", {"classes": 3}, 64)[0] is False and len(calls) == 4  # cached
+    speed = 0.5
+    use, reason = precision.choose("resnet8", {"classes": 3}, 128, "image_classification")
+    assert use and "mixed bfloat16 (measured 2.00x" in reason
+    assert precision.choose("mlp_tabular", {}, 64, "tabular_classification")[0] is False
+    monkeypatch.setattr(zoo_config, "bf16_hardware", lambda: None)
+    assert precision.choose("resnet8", {"classes": 3}, 128)[1].startswith("float32 (this CPU has no native bf16")

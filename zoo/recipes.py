@@ -77,6 +77,7 @@ def recipe(task=None, train_size=None):
 
 
 def mixed_precision_default(task=None):
-    """bf16 where the hardware computes it natively (`zoo.config.bf16_hardware`), except for tables
-    (`TABLE_TASKS`: small MLPs, where bf16 saves nothing and costs digits)."""
+    """Whether bf16 can be a candidate here: hardware that computes it natively (`zoo.config.bf16_hardware`),
+    and not a table (`TABLE_TASKS`: small MLPs, where bf16 saves nothing and costs digits). `zoo train`
+    decides with `zoo.precision.choose`, which also measures that bf16 is faster for the model."""
     return task not in TABLE_TASKS and config.bf16_hardware() is not None
