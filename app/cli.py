@@ -56,14 +56,16 @@ def _cmd_info(args):
         close = difflib.get_close_matches(args.name, list(catalog), n=5)
         hint = f" Did you mean one of: {', '.join(close)}?" if close else ""
         raise ValueError(f"Unknown model name. Received: name={args.name!r}.{hint} Run `zoo list` for every name.")
-    print(json.dumps({"name": args.name, **catalog[args.name]}, indent=2))
     from zoo import pretrained
 
+    shipped = {}
     for weights in pretrained.names(args.name):  # the zoo's own weights: what each card measured
         card = pretrained.card(args.name, weights)
-        shown = ", ".join(f"{row['file']} {row['value']:.4f}" for row in card["metrics"]["rows"][:3])
-        print(f"weights={weights!r}: {card['data']['name']}, {card['metrics']['split']} {card['metrics']['metric']}: "
-              f"{shown} ({os.path.join(pretrained.WEIGHTS_DIR, f'{args.name}-{weights}', pretrained.CARD_MD)})")
+        shipped[weights] = {"data": card["data"]["name"], "split": card["metrics"]["split"],
+                            "metric": card["metrics"]["metric"],
+                            "measured": {row["file"]: row["value"] for row in card["metrics"]["rows"]},
+                            "card": os.path.join(pretrained.WEIGHTS_DIR, f"{args.name}-{weights}", pretrained.CARD_MD)}
+    print(json.dumps({"name": args.name, **catalog[args.name], **({"weights": shipped} if shipped else {})}, indent=2))
     return 0
 
 

@@ -98,7 +98,10 @@ def test_list_and_info_show_the_shipped_weights(zoo_cli):
     assert "mnist" in rows["mlp"] and "imagenet" in rows["resnet50"]
     assert "mlp_tiny" not in rows
     out = zoo_cli("info", "mlp")
-    assert "weights='mnist'" in out.stdout and "MODEL_CARD.md" in out.stdout
+    info = json.loads(out.stdout)
+    card = pretrained.card("mlp", "mnist")
+    assert info["weights"]["mnist"]["measured"]["Keras model"] == card["metrics"]["rows"][0]["value"]
+    assert info["weights"]["mnist"]["card"].endswith("MODEL_CARD.md")
 
 
 def test_predict_names_the_weight_sets_of_a_model():
