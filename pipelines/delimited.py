@@ -148,7 +148,10 @@ def read_rows(path, delimiter=None):
 def first_row_is_header(rows):
     """Whether the first row names the columns: its value in the label-like column (the one with the
     fewest distinct values below it) never occurs below it, or csv.Sniffer says so."""
-    first, sample = rows[0][1], [r for _, r in rows[1:2001]]
+    first = rows[0][1]
+    # Rows equal to the first are left out: a header repeated further down (concatenated files) is refused
+    # later with its line, and must not make the header look like data here.
+    sample = [r for _, r in rows[1:2001] if r != first]
     if not sample:
         return False
     columns = [[r[i] for r in sample if i < len(r)] for i in range(len(first))]

@@ -203,7 +203,7 @@ def _check_data_matches_model(model, task, data):
     if data is None:
         return
     data_task = tasks.get(data.task) if data.task in tasks.TASKS else None
-    if data_task is not None and data_task.kind != task.kind:
+    if data_task is not None and data_task.kind != task.kind and task.kind != "features":  # (features: no loss)
         raise ValueError(f"{model.name!r} is a {task.name} model but the dataset {data.name!r} is {data.task}: pick "
                          f"a {data.task} model (`zoo list --task {data.task}`).")
     view = tasks.functional_view(model)
