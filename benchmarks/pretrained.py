@@ -176,13 +176,29 @@ def measure(key, data_dir, data, split):
                                    "--out", os.path.join(out, "export")), check=True)
         with open(os.path.join(out, "export", "report.json")) as f:
             report = json.load(f)
+        with open(os.path.join(out, "export", "zoo_export.json")) as f:
+            entries = json.load(f)["files"]
     finally:
         shutil.rmtree(out, ignore_errors=True)
     metric = "accuracy" if "accuracy" in report["results"][0] else "rmse"
     rows = [{"file": "Keras model", "value": report["results"][0][f"keras_{metric}"]}]
     rows += [{"file": r["file"], "value": r[metric], "bytes": r["size_bytes"],
-              "latency_ms_batch1": r["latency_ms_batch1"]} for r in report["results"]]
+              "latency_ms_batch1": r["latency_ms_batch1"], "note": _note(entries.get(r["file"], {}))}
+             for r in report["results"]]
     return {"split": split, "examples": report["examples"], "metric": metric, "rows": rows}
+
+
+def _note(entry):
+    """How an int8 file was made, as its manifest entry says (target CPU family, ops kept in float)."""
+    parts = []
+    if entry.get("target"):
+        parts.append(f"{entry['target']}: {entry['activations']} activations"
+                     + (", 7-bit weights" if entry.get("reduce_range") else ""))
+    if entry.get("quantized_ops"):
+        parts.append(f"int8 only in {', '.join(entry['quantized_ops'])}")
+    if entry.get("float_ops"):
+        parts.append(f"kept in float: {', '.join(entry['float_ops'])}")
+    return "; ".join(parts)
 
 
 def main():

@@ -256,8 +256,8 @@ def card_markdown(info):
               f"{info['recipe']['hardware']}. Builder arguments: `{json.dumps(info['builder'])}`.", "",
               "## Measured", "", f"On the {metrics['examples']:,} examples of the {metrics['split']} split, with the "
               f"shipped weights (stored as {info['storage']['dtype']}: {info['storage']['note']}):", "",
-              f"| file | {metrics['metric']} | size | batch-1 ms |", "| --- | --- | --- | --- |"]
-    lines += [f"| {row['file']} | {row['value']:.4f} | {_size(row.get('bytes'))} | {_ms(row)} |"
+              f"| file | {metrics['metric']} | size | batch-1 ms | made |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {row['file']} | {row['value']:.4f} | {_size(row.get('bytes'))} | {_ms(row)} | {row.get('note', '')} |"
               for row in metrics["rows"]]
     if metrics.get("baselines"):
         lines += ["", "The naive forecasts on the same windows: " + ", ".join(
