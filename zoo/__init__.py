@@ -101,7 +101,10 @@ class _RegisterAfterKeras(importlib.abc.Loader):
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        load_families()
+        # Keras imported by a zoo module itself (mid-import): that import chain registers the classes
+        if not any(getattr(getattr(m, "__spec__", None), "_initializing", False)
+                   for n, m in list(sys.modules.items()) if n == "zoo" or n.startswith("zoo.")):
+            load_families()
 
     def __getattr__(self, name):  # get_data, is_package, resource readers: the real loader's
         return getattr(self._loader, name)
