@@ -282,6 +282,18 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _die_with_parent():
+    """In the supervised child (Linux): SIGKILL when the supervisor dies, even by SIGKILL, so that no orphan
+    keeps the run's port and folder lock."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _supervise(argv):
     """Run a cluster training (`--strategy multi_worker|parameter_server`) in a child process and stop it on
     SIGTERM/Ctrl-C: TensorFlow's collectives take SIGTERM over for their own preemption notices and wait for a
@@ -292,7 +304,8 @@ def _supervise(argv):
     import subprocess
     import time
 
-    child = subprocess.Popen([sys.executable, "-m", "app.cli", *argv], env={**os.environ, "ZOO_SUPERVISED": "1"})
+    child = subprocess.Popen([sys.executable, "-m", "app.cli", *argv], env={**os.environ, "ZOO_SUPERVISED": "1"},
+                             preexec_fn=_die_with_parent)
     stop_at = []
 
     def stop(signum, frame):
