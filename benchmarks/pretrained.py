@@ -148,21 +148,29 @@ def package(key, run_dir, data_dir, command):
             "date": datetime.date.today().isoformat(), "machine": machine(), "zoo_version": zoo.__version__}
     folder = os.path.join(pretrained.WEIGHTS_DIR, f"{model_name}-{weights}")
     vocabulary = info["vectorizer"].get_vocabulary() if info.get("vectorizer") is not None else None
-    pretrained.save(folder, model, card, dtype=dtype, vocabulary=vocabulary)  # staged: the export reads it
+    previous = folder + ".previous"  # a set shipped before: back in place if this one fails or falls short
+    shutil.rmtree(previous, ignore_errors=True)
+    if os.path.isdir(folder):
+        shutil.copytree(folder, previous)
     try:
+        pretrained.save(folder, model, card, dtype=dtype, vocabulary=vocabulary)  # staged: the export reads it
         card["metrics"] = measure(key, data_dir, data, split)
         card["metrics"]["reference"] = SETS[key]["reference"]
         if data.task == "forecasting":  # the naive forecasts on the same test windows, in series units
             card["metrics"]["baselines"] = {k: v["rmse"] for k, v in pipelines.naive_baselines(data, split).items()}
+        keras_row = card["metrics"]["rows"][0]
+        if keras_row["value"] < SETS[key].get("minimum", 0):
+            raise SystemExit(f"{key}: test accuracy {keras_row['value']:.4f} is below {SETS[key]['minimum']}: "
+                             "not shipped.")
+        loaded = pretrained.load(model_name, weights, strings=False)
+        saved = pretrained.save(folder, loaded, card, dtype=dtype, vocabulary=vocabulary)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        if os.path.isdir(previous):
+            os.replace(previous, folder)
         raise
-    keras_row = card["metrics"]["rows"][0]
-    if keras_row["value"] < SETS[key].get("minimum", 0):
-        shutil.rmtree(folder, ignore_errors=True)
-        raise SystemExit(f"{key}: test accuracy {keras_row['value']:.4f} is below {SETS[key]['minimum']}: not shipped.")
-    loaded = pretrained.load(model_name, weights, strings=False)
-    return pretrained.save(folder, loaded, card, dtype=dtype, vocabulary=vocabulary)
+    shutil.rmtree(previous, ignore_errors=True)
+    return saved
 
 
 def measure(key, data_dir, data, split):
