@@ -162,3 +162,17 @@ def test_load_model_is_the_first_call_in_a_fresh_process(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["mlp_regressor", "lstm_forecaster_tiny", "resnet8",
                                    "lstm_attention_classifier_sst2", "(1,", "2)"]
+
+
+def test_every_zoo_module_imports_first_in_a_fresh_process():
+    """`python -m zoo.registry` imports every zoo module in name order (zoo._common first, whose `import keras`
+    runs the after-Keras hook mid-import): each must import, and the registry be complete after."""
+    code = ("import importlib, pkgutil, zoo\n"
+            "for m in pkgutil.iter_modules(zoo.__path__):\n"
+            "    importlib.import_module('zoo.' + m.name)\n"
+            "print(len(zoo.list_models()))")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.split()[-1]) == len(zoo.list_models())
