@@ -48,6 +48,7 @@ def convert(model, *, opset=DEFAULT_OPSET, metadata=None, signature=None):
                                      + " ".join(str(err).split())[:1500]) from err
         proto = onnx.load(path)
     _rename_io(proto, [s.name for s in specs], [out_name])
+    _name_free_dimensions(proto)
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key = f"zoo.{key}"
@@ -113,6 +114,19 @@ def quantize_int8(float_path, calibration, *, per_channel=True, op_types=None, t
             raise common.ExportError("ONNX int8 quantization (onnxruntime.quantization.quantize_static) failed: "
                                      + " ".join(str(err).split())[:1500]) from err
         return onnx.load(quantized).SerializeToString()
+
+
+def _name_free_dimensions(proto):
+    """tf2onnx names free dimensions `unk__236`; a runtime user reads names: `batch` first, then `tokens` in
+    integer (token id) tensors, `dim_i` elsewhere."""
+    import onnx
+
+    integer = (onnx.TensorProto.INT32, onnx.TensorProto.INT64)
+    for tensor in list(proto.graph.input) + list(proto.graph.output):
+        tensor_type = tensor.type.tensor_type
+        for i, dim in enumerate(tensor_type.shape.dim):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = "batch" if i == 0 else "tokens" if tensor_type.elem_type in integer else f"dim_{i}"
 
 
 def _rename_io(proto, input_names, output_names):

@@ -70,6 +70,14 @@ def test_every_format_matches_keras_and_tflite_is_builtins_only(name, exports):
     manifest = json.load(open(os.path.join(out, "zoo_export.json")))
     if common.has_recurrent_layers(keras.saving.load_model(os.path.join(out, "model.keras"))):
         assert "WHILE" in manifest["files"]["tflite_fp32"]["ops"]
+    import onnx  # free ONNX dimensions carry names a runtime user reads (tf2onnx wrote unk__N)
+
+    graph = onnx.load(os.path.join(out, manifest["files"]["onnx"]["path"])).graph
+    for tensor in list(graph.input) + list(graph.output):
+        free = [d.dim_param for d in tensor.type.tensor_type.shape.dim if not d.HasField("dim_value")]
+        assert free[:1] == ["batch"] and not [n for n in free if n.startswith("unk")], (tensor.name, free)
+        if tensor.type.tensor_type.elem_type in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
+            assert free[1:] in ([], ["tokens"]), free
 
 
 def test_manifest_and_onnx_metadata(exports):
