@@ -73,6 +73,11 @@ TARGETS = {  # the integer kernels ONNX Runtime has a fast path for on each CPU 
 }
 
 
+def _target(options):
+    """The export's ONNX int8 target (`TARGETS`), x86 unless it says."""
+    return options.get("onnx_target") or "x86"
+
+
 def quantize_int8(float_path, calibration, *, per_channel=True, op_types=None, target="x86"):
     """Static int8 ONNX (QDQ format: QuantizeLinear/DequantizeLinear pairs around int8 MatMul/Conv/Gemm/
     Gather, which ONNX Runtime fuses into integer kernels), activation ranges calibrated with MinMax on
@@ -185,7 +190,7 @@ def _within_budget(float_path, flat, signature, calibration, options, search_exa
     full = loss(flat)
     if full <= budget:
         return flat, None
-    narrow = quantize_int8(float_path, calibration, op_types=WEIGHT_OPS, target=options.get("onnx_target", "x86"))
+    narrow = quantize_int8(float_path, calibration, op_types=WEIGHT_OPS, target=_target(options))
     return (narrow, WEIGHT_OPS) if loss(narrow) < full else (flat, None)
 
 
@@ -206,7 +211,7 @@ class OnnxFormat(Format):
         opset = options.get("opset")
         if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= 21):
             raise common.ExportError(f"`opset` must be an integer in [13, 21]. Received: opset={opset!r}")
-        if options.get("onnx_target", "x86") not in TARGETS:
+        if _target(options) not in TARGETS:
             raise common.ExportError(f"`onnx_target` is the CPU family the int8 ONNX file is made for, one of "
                                      f"{list(TARGETS)}. Received: onnx_target={options.get('onnx_target')!r}")
 
@@ -227,7 +232,7 @@ class OnnxFormat(Format):
             # Files that take raw units (a forecaster's series, the log/scaling inside) keep that arithmetic in
             # float: int8 steps on passengers or prices are too coarse; the weights are int8 either way.
             raw_units = (options.get("preprocessing") or {}).get("units") == "series"
-            target = options.get("onnx_target") or "x86"
+            target = _target(options)
             first = quantize_int8(float_path, inputs, op_types=WEIGHT_OPS if raw_units else None, target=target)
             flat, op_types = _within_budget(float_path, first, signature, inputs, options)
             op_types = op_types or (WEIGHT_OPS if raw_units else None)

@@ -799,3 +799,13 @@ def test_a_cluster_that_does_not_answer_is_reported_and_sigterm_stops_a_waiting_
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=120)
     assert run.returncode == 130 and "zoo: stopped" in err
+
+
+def test_series_date_errors_name_the_files_own_lines(tmp_path):
+    # A blank line shifts every later line: the duplicated date is named by the line it is on.
+    path = tmp_path / "sales.csv"
+    months = [f"2020-{m:02d}" for m in range(1, 13)]
+    rows = [f"{d},{i}" for i, d in enumerate(months)] + ["2020-12,99"]
+    path.write_text("month,units\n\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match="lines 14 and 15: the date 2020-12 appears twice"):
+        pipelines.load_dataset(f"series:{path}", date_column="month", input_width=2)

@@ -192,8 +192,8 @@ class RunFolder:
 
     def _check_is_run(self):
         """`--restart` deletes only what a zoo run wrote: refuse a folder that holds other things but no run."""
-        ours = {*RESTART_PARTS, "config.json", "data.json", "model.keras", "vectorizer.keras", "metrics.json",
-                "forecast.json", ".zoo-run.lock"}
+        ours = {*RESTART_PARTS, "config.json", "data.json", MODEL_JSON, "model.keras", "vectorizer.keras",
+                "metrics.json", "forecast.json", ".zoo-run.lock"}
         present = set(os.listdir(self.out_dir)) if os.path.isdir(self.out_dir) else set()
         if present - ours and not os.path.exists(self.path("config.json")):
             raise ValueError(f"{self.out_dir!r} is not a zoo run folder (no config.json) and holds "

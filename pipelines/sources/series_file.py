@@ -42,9 +42,10 @@ def _read_dated(path, column, date_column):
         raise ValueError(f"{path!r} holds no data rows.")
     header = [h.strip() for h in rows[0]]
     col = _column(header, column, path, rows)
-    values, dates = [], []
+    values, dates, lines = [], [], []
     date_col = None if date_column is None else _column(header, date_column, path, rows)
     for row_number, r in numbered[1:]:
+        lines.append(row_number)
         if col >= len(r) or (date_col is not None and date_col >= len(r)):
             raise ValueError(f"{path!r} line {row_number}: {len(r)} column(s), no {header[col]!r} (column "
                              f"{col + 1} of the header {header}). Fix the row or remove it.")
@@ -70,7 +71,7 @@ def _read_dated(path, column, date_column):
         return values, None
     dates = np.array(dates)
     order = np.argsort(dates, kind="stable")
-    _check_spacing(path, dates[order], order + 2)
+    _check_spacing(path, dates[order], np.array(lines)[order])  # the file's own line numbers (blank lines skipped)
     return values[order], dates[order]
 
 
