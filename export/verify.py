@@ -174,6 +174,28 @@ def verify_export(out_dir, *, verbose=True):
         raise common.ExportError(f"Files listed in {os.path.join(out_dir, manifest_lib.MANIFEST)} are missing: "
                                  f"{missing}. Export the model again.")
     changed = manifest_lib.changed_files(out_dir, manifest)
+    entries = {**manifest.get("references", {}), **manifest["files"]}
+    named = ", ".join(f"{os.path.join(out_dir, entries[k]['path'])} ({k})" for k in changed)
+    try:
+        report = _verify_against_keras(out_dir, manifest)
+    except (common.ExportError, ValueError) as err:
+        if not changed:
+            raise
+        # A file that no longer loads: say which files differ from the export, not only the one that broke.
+        raise common.ExportError(f"{err} Changed since export (sha256 differs): {named}.") from None
+    report["changed_since_export"] = changed
+    report["passed"] = report["passed"] and not changed
+    files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
+    card.write(out_dir, report, manifest)  # the card's figures are the report's
+    if verbose:
+        print(format_table(report))
+        if changed:
+            print("FAILED: changed since export (sha256 differs): " + named)
+    return report
+
+
+def _verify_against_keras(out_dir, manifest):
+    """`verify_files` on the export's own `model.keras` and `verify_inputs.npz`."""
     from zoo.registry import load_model
 
     model = load_model(os.path.join(out_dir, "model.keras"))
@@ -186,15 +208,4 @@ def verify_export(out_dir, *, verbose=True):
                                  f"({type(err).__name__}: {err}): it was damaged after the export. Export the model "
                                  "again (zoo export ... --overwrite).") from None
     labels = arrays.pop("__labels__", None)
-    report = verify_files(out_dir, model, arrays, labels, manifest=manifest)
-    report["changed_since_export"] = changed
-    report["passed"] = report["passed"] and not changed
-    files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
-    card.write(out_dir, report, manifest)  # the card's figures are the report's
-    if verbose:
-        print(format_table(report))
-        if changed:
-            entries = {**manifest.get("references", {}), **manifest["files"]}
-            print("FAILED: changed since export (sha256 differs): " + ", ".join(
-                f"{os.path.join(out_dir, entries[k]['path'])} ({k})" for k in changed))
-    return report
+    return verify_files(out_dir, model, arrays, labels, manifest=manifest)

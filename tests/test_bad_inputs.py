@@ -431,7 +431,9 @@ def test_verify_fails_on_every_changed_file(what, export_dir, tmp_path, capsys):
         assert "changed since export (sha256 differs): " in printed.out
         assert all(os.path.join(out, entries[k]["path"]) in printed.out for k in report["changed_since_export"])
     else:  # the file no longer loads: named, not a traceback
-        assert any(m in printed.err for m in ("cannot be loaded", "cannot be read", "is not a readable")), printed.err
+        assert any(m in printed.err for m in ("cannot be loaded", "cannot be read", "is not a readable",
+                                              "is not a loadable")), printed.err
+        assert "Changed since export (sha256 differs): " in printed.err, printed.err
         assert "Traceback" not in printed.err
         assert "verify_inputs.npz" in printed.err or what != "verify_inputs_truncated"
 
