@@ -227,6 +227,16 @@ def test_text_keeping_the_last_tokens_serves_the_same_ids(tmp_path):
 # ----------------------------------------------------------------- quantization
 
 
+def test_x86_int8_onnx_keeps_every_op_in_int8_only_in_convolution_graphs(tmp_path):
+    for name, kwargs, expected in (("resnet8", {"input_shape": (16, 16, 3), "classes": 3}, None),
+                                   ("mlp_tiny", {}, onnx_format.WEIGHT_OPS)):
+        path = str(tmp_path / f"{name}.onnx")
+        with open(path, "wb") as f:
+            f.write(onnx_format.convert(zoo.create_model(name, **kwargs)))
+        assert onnx_format.default_op_types(path, "x86") == expected
+        assert onnx_format.default_op_types(path, "arm") is None
+
+
 def test_int8_agrees_with_float_on_real_digits(tmp_path):
     data = pipelines.digits()
     result = zoo.train.fit(lambda: zoo.mlp_tiny(), data, config=zoo.train.TrainConfig(
@@ -255,10 +265,16 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     assert manifest["files"]["onnx_int8"]["target"] == "x86" and manifest["files"]["onnx_int8"]["activations"] == \
         "QUInt8"
     assert onnx.TensorProto.UINT8 in zero_points.values()
+    # x86, a graph without convolutions: only the weight ops in int8 (ORT's element-wise integer kernels
+    # are slower than float there); recorded in the manifest.
+    assert manifest["files"]["onnx_int8"]["quantized_ops"] == list(onnx_format.WEIGHT_OPS)
+    assert not {"QLinearSoftmax", "QLinearAdd"} & {n.op_type for n in onnx.load(
+        str(tmp_path / "mlp_tiny.int8.onnx")).graph.node}
     export_model(result.model, str(tmp_path / "arm"), formats=("onnx",), quantizations=("int8",),
                  calibration_data=calibration, eval_data=(test_x, test_y), verbose=False, onnx_target="arm")
     graph = onnx.load(str(tmp_path / "arm" / "mlp_tiny.int8.onnx")).graph
     assert onnx.TensorProto.UINT8 not in {i.data_type for i in graph.initializer if "zero_point" in i.name}
+    assert "quantized_ops" not in json.load(open(tmp_path / "arm" / "zoo_export.json"))["files"]["onnx_int8"]
     with pytest.raises(ExportError, match="`onnx_target` is the CPU family"):
         export_model(result.model, str(tmp_path / "bad"), formats=("onnx",), onnx_target="risc", verbose=False)
     # int8 input/output tensors.
