@@ -121,13 +121,13 @@ def quantized(flatbuffer):
     return any(d["dtype"] == np.int8 for d in details)
 
 
-def interpreter(model_content=None, model_path=None):
+def interpreter(model_content=None, model_path=None, threads=2):
     from ai_edge_litert.interpreter import Interpreter
 
     try:
         try:
             with startup_lines_filtered():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
-                interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2)
+                interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=threads)
                 interp.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             if "XNNPACK" not in str(err):
@@ -136,7 +136,7 @@ def interpreter(model_content=None, model_path=None):
             # unrolled bidirectional LSTM; LiteRT's builtin kernels run them.
             from ai_edge_litert.interpreter import OpResolverType
 
-            interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=2,
+            interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=threads,
                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as err:
