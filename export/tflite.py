@@ -9,6 +9,7 @@ inputs get a fixed sequence length.
 """
 
 import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -18,21 +19,31 @@ from export.formats import Format, Planned, register_format
 from pipelines.quiet import startup_lines_filtered
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
+SIGNATURE = "serving_default"  # the files' one signature, named as in the SavedModel
 
 
-def _frozen_function(model, specs, output):
-    """The model's inference function with every variable folded into a
-    constant: no VAR_HANDLE/READ_VARIABLE ops in the flatbuffer (they break
-    int8 calibration), and nothing tied to Keras' variable tracking."""
+def _frozen_function(model, specs, signature):
+    """The file's `serving_default` signature: the model's inference function with every variable folded into
+    a constant (no VAR_HANDLE/READ_VARIABLE ops in the flatbuffer: they break int8 calibration, and nothing
+    tied to Keras' variable tracking), under the SavedModel's input and output names (`images` ->
+    `probabilities` + `class_ids`, ...), so that a LiteRT user calls `get_signature_runner()` without the
+    manifest. Freezing renames the outputs (`Identity`): the named signature wraps the frozen call."""
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
     @tf.function(input_signature=specs)
-    def serving_default(*args):
-        return {output: common.call_model(model, args)}
+    def model_call(*args):
+        return common.call_model(model, args)
 
-    return convert_variables_to_constants_v2(serving_default.get_concrete_function())
+    frozen = convert_variables_to_constants_v2(model_call.get_concrete_function())
+
+    @tf.function(input_signature=specs)
+    def serving_default(*args):
+        (y,) = frozen(*args)
+        return signature.task.derived_outputs(model, y)
+
+    return serving_default.get_concrete_function()
 
 
 def tflite_specs(model, signature):
@@ -43,7 +54,7 @@ def tflite_specs(model, signature):
 
 def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=False,
             allow_flex=False, signature=None, frozen=None, float_ops=()):
-    """TFLite flatbuffer bytes of `model`. `frozen` is `_frozen_function(model, specs, output)` when the
+    """TFLite flatbuffer bytes of `model`. `frozen` is `_frozen_function(model, specs, signature)` when the
     caller converts several variants (tracing and freezing a large model costs more than converting it).
     `float_ops`: for int8, LiteRT op types (e.g. `("SOFTMAX",)`) kept in float (selective quantization)."""
     if quantization not in QUANTIZATIONS:
@@ -51,9 +62,45 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
                                  f"Received: quantization={quantization!r}")
     signature = signature or common.signature_of(model, name=model.name)
     specs = tflite_specs(model, signature)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [frozen or _frozen_function(model, specs, signature.output)])
-    ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    function = frozen or _frozen_function(model, specs, signature)
+    with tempfile.TemporaryDirectory(prefix="zoo-tflite-") as folder:
+        # The converter keeps a signature only from a SavedModel. Its own save of a concrete function fails on
+        # graphs with custom gradients (the Transformer's) and then drops the signature without a word; the
+        # frozen function has no gradients to save.
+        tf.saved_model.save(tf.Module(), folder, signatures={SIGNATURE: function},
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=[SIGNATURE])
+        representative = _configure(converter, quantization, representative_inputs, int8_io, allow_flex, specs)
+        try:
+            if quantization == "int8" and float_ops:
+                flatbuffer = _selective(converter, representative, float_ops)
+            else:
+                flatbuffer = converter.convert()
+        except Exception as err:  # the converter raises ConverterError and others
+            message = str(err)
+            flex = "Flex" in message or "Select TF" in message or "not supported" in message
+            raise common.ExportError(
+                f"TFLite conversion ({quantization}) of {model.name!r} failed"
+                + (": the graph needs TF (Flex) ops that builtin-only LiteRT interpreters lack. "
+                   "Pass allow_flex=True only if your runtime links the Flex delegate. "
+                   if flex else ". ")
+                + "Converter said: " + " ".join(message.split())[:1500]) from err
+    if not allow_flex:
+        bad = non_builtin_ops(flatbuffer)
+        if bad:
+            raise common.ExportError(f"The TFLite model of {model.name!r} contains non-builtin ops {bad}.")
+    if quantization == "int8" and not quantized(flatbuffer):
+        raise common.ExportError(f"The int8 TFLite file of {model.name!r} came out with no int8 tensors (the "
+                                 "converter fell back to float); it is not written under an int8 name. Check the "
+                                 "calibration data (--calibration-size >= 1, real examples).")
+    if SIGNATURE not in interpreter(model_content=flatbuffer).get_signature_list():
+        raise common.ExportError(f"The TFLite file of {model.name!r} came out without its {SIGNATURE!r} signature.")
+    return flatbuffer
+
+
+def _configure(converter, quantization, representative_inputs, int8_io, allow_flex, specs):
+    """Set the converter's quantization and op sets; returns the int8 representative dataset (or None)."""
+    ops, representative = [tf.lite.OpsSet.TFLITE_BUILTINS], None
     if quantization == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -81,29 +128,7 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
     if allow_flex:
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = ops
-    try:
-        if quantization == "int8" and float_ops:
-            flatbuffer = _selective(converter, representative, float_ops)
-        else:
-            flatbuffer = converter.convert()
-    except Exception as err:  # the converter raises ConverterError and others
-        message = str(err)
-        flex = "Flex" in message or "Select TF" in message or "not supported" in message
-        raise common.ExportError(
-            f"TFLite conversion ({quantization}) of {model.name!r} failed"
-            + (": the graph needs TF (Flex) ops that builtin-only LiteRT interpreters lack. "
-               "Pass allow_flex=True only if your runtime links the Flex delegate. "
-               if flex else ". ")
-            + "Converter said: " + " ".join(message.split())[:1500]) from err
-    if not allow_flex:
-        bad = non_builtin_ops(flatbuffer)
-        if bad:
-            raise common.ExportError(f"The TFLite model of {model.name!r} contains non-builtin ops {bad}.")
-    if quantization == "int8" and not quantized(flatbuffer):
-        raise common.ExportError(f"The int8 TFLite file of {model.name!r} came out with no int8 tensors (the "
-                                 "converter fell back to float); it is not written under an int8 name. Check the "
-                                 "calibration data (--calibration-size >= 1, real examples).")
-    return flatbuffer
+    return representative
 
 
 def _selective(converter, representative, float_ops):
@@ -169,18 +194,36 @@ def non_builtin_ops(flatbuffer):
     return [name for name in op_names(flatbuffer) if name.startswith("CUSTOM:")]
 
 
+def io_details(interp):
+    """`(input details, output detail)` of a LiteRT interpreter: its `serving_default` signature's inputs
+    (`{name: detail}`) and model output (`probabilities`, `forecast`, ...: not the derived `class_ids`); for a
+    file without signatures (written before they were added) `None` and the first output tensor."""
+    if SIGNATURE not in interp.get_signature_list():
+        return None, interp.get_output_details()[0]
+    runner = interp.get_signature_runner(SIGNATURE)
+    outputs = runner.get_output_details()
+    return runner.get_input_details(), outputs[next(k for k in outputs if k != "class_ids")]
+
+
 def run(interp, inputs):
     """Run a LiteRT interpreter on `{input name: array}` (batch resized if the
     file allows, else one example at a time). Quantized int8 I/O is handled."""
-    details = interp.get_input_details()
+    named, out = io_details(interp)
+    if named is not None:
+        missing = sorted(set(named) - set(inputs))
+        if missing:
+            raise common.ExportError(f"No input for the LiteRT file's inputs {missing}; got {list(inputs)}.")
+        details, arrays = list(named.values()), [np.asarray(inputs[k]) for k in named]
+    else:
+        details = interp.get_input_details()
 
-    def lookup(detail):
-        for name, value in inputs.items():
-            if detail["name"] == name or detail["name"].endswith(f"_{name}:0") or name in detail["name"]:
-                return np.asarray(value)
-        raise common.ExportError(f"No input for TFLite tensor {detail['name']!r}; got {list(inputs)}.")
+        def lookup(detail):
+            for name, value in inputs.items():
+                if detail["name"] == name or detail["name"].endswith(f"_{name}:0") or name in detail["name"]:
+                    return np.asarray(value)
+            raise common.ExportError(f"No input for TFLite tensor {detail['name']!r}; got {list(inputs)}.")
 
-    arrays = [lookup(d) for d in details]
+        arrays = [lookup(d) for d in details]
     batch = len(arrays[0])
     fixed = any(d["shape_signature"][0] == 1 for d in details)
     if fixed and batch > 1:
@@ -190,13 +233,12 @@ def run(interp, inputs):
         if tuple(d["shape"]) != x.shape:
             interp.resize_tensor_input(d["index"], x.shape, strict=False)
     interp.allocate_tensors()
-    for d, x in zip(interp.get_input_details(), arrays):
+    for d, x in zip(details, arrays):
         if d["dtype"] == np.int8 and x.dtype != np.int8:
             scale, zero = d["quantization"]
             x = np.clip(np.round(x / scale + zero), -128, 127)
         interp.set_tensor(d["index"], x.astype(d["dtype"]))
     interp.invoke()
-    out = interp.get_output_details()[0]
     y = interp.get_tensor(out["index"])
     if out["dtype"] == np.int8:
         scale, zero = out["quantization"]
@@ -286,13 +328,13 @@ class TFLiteFormat(Format):
         entries = {}
         calibration = options.get("calibration")
         specs = tflite_specs(model, signature)
-        frozen = _frozen_function(model, specs, signature.output)  # once for all variants
+        frozen = _frozen_function(model, specs, signature)  # once for all variants
         for key, rel, q in self.planned(signature.name, options["quantizations"]):
             rep = None if calibration is None else [calibration[n] for n in signature.input_names]
             source = frozen
             if q == "int8" and signature.recurrent:  # the calibrator needs the time loop unrolled
                 with common.unrolled_backward_mask_fix():
-                    source = _frozen_function(common.unrolled_copy(model, specs), specs, signature.output)
+                    source = _frozen_function(common.unrolled_copy(model, specs), specs, signature)
             flat = convert(model, quantization=q, representative_inputs=rep, int8_io=options.get("int8_io", False),
                            allow_flex=options.get("allow_flex", False), signature=signature, frozen=source)
             float_ops = []
@@ -310,13 +352,12 @@ class TFLiteFormat(Format):
 
     def usage(self, entry, manifest, folder):
         inputs = manifest.get("tflite_inputs") or manifest["inputs"]
+        outputs = ", ".join(manifest.get("outputs") or [manifest["output"]])
         return ("```python\nfrom ai_edge_litert.interpreter import Interpreter\n"
                 f"interpreter = Interpreter(model_path=\"{folder}/{entry['path']}\")\n"
-                "interpreter.allocate_tensors()\n"
+                f"runner = interpreter.get_signature_runner(\"{SIGNATURE}\")\n"
                 f"x = ...  # {inputs[0]['name']}: shape {tuple(inputs[0]['shape'])}, preprocessed as in training\n"
-                "interpreter.set_tensor(interpreter.get_input_details()[0][\"index\"], x)\n"
-                "interpreter.invoke()\n"
-                f"{manifest['output']} = interpreter.get_tensor(interpreter.get_output_details()[0][\"index\"])\n```")
+                f"outputs = runner({inputs[0]['name']}=x)  # {{name: array}}: {outputs}\n```")
 
     def runner(self, entry, out_dir):
         interp = interpreter(model_path=os.path.join(out_dir, entry["path"]))
