@@ -8,7 +8,9 @@ graphs need `FlexTensorListReserve`; batch 1 gives builtin `WHILE`); token
 inputs get a fixed sequence length.
 """
 
+import contextlib
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -16,7 +18,6 @@ import tensorflow as tf
 
 from export import common
 from export.formats import Format, Planned, register_format
-from pipelines.quiet import startup_lines_filtered
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 SIGNATURE = "serving_default"  # the files' one signature, named as in the SavedModel
@@ -146,29 +147,64 @@ def quantized(flatbuffer):
     return any(d["dtype"] == np.int8 for d in details)
 
 
-def interpreter(model_content=None, model_path=None, threads=2):
+# What a LiteRT user passes to `Interpreter` for a file that XNNPACK (the default CPU delegate) refuses:
+# LiteRT's builtin kernels, which run every builtin op. Recorded per file in the manifest (`interpreter_options`).
+BUILTIN_KERNELS = {"experimental_op_resolver_type": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
+
+
+@contextlib.contextmanager
+def _stderr_dropped():
+    """File descriptor 2 to /dev/null: XNNPACK writes a line for each op it cannot prepare (hundreds)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def default_interpreter_error(flatbuffer):
+    """`None` when LiteRT's `Interpreter` with its default options loads the file, else what it said."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        try:
-            with startup_lines_filtered():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
-                interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=threads)
-                interp.allocate_tensors()
-        except (ValueError, RuntimeError) as err:
-            if "XNNPACK" not in str(err):
-                raise
-            # XNNPACK (the default CPU delegate) refuses some valid graphs, e.g. the int8 steps of an
-            # unrolled bidirectional LSTM; LiteRT's builtin kernels run them.
-            from ai_edge_litert.interpreter import OpResolverType
+        with _stderr_dropped():
+            Interpreter(model_content=flatbuffer).allocate_tensors()
+    except (ValueError, RuntimeError) as err:
+        return " ".join(str(err).split())[:300]
+    return None
 
-            interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=threads,
-                                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            interp.allocate_tensors()
+
+def interpreter(model_content=None, model_path=None, threads=2, options=None):
+    """A LiteRT interpreter, tensors allocated; `options` (a manifest entry's `interpreter_options`, e.g.
+    `BUILTIN_KERNELS`) as the export recorded them. A file XNNPACK refuses falls back to the builtin kernels."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    def make(**kwargs):
+        interp = Interpreter(model_content=model_content, model_path=model_path, num_threads=threads, **kwargs)
+        interp.allocate_tensors()
+        return interp
+
+    builtin = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    try:
+        if options and options.get("experimental_op_resolver_type") == BUILTIN_KERNELS["experimental_op_resolver_type"]:
+            return make(**builtin)
+        try:
+            with _stderr_dropped():
+                return make()
+        except (ValueError, RuntimeError) as err:
+            if "XNNPACK" not in str(err) and "failed to prepare" not in str(err):
+                raise
+            # XNNPACK refuses some valid graphs (e.g. int8 steps of an unrolled bidirectional LSTM); LiteRT's
+            # builtin kernels run them. The export records this in the manifest, the card and the usage snippet.
+            return make(**builtin)
     except (ValueError, RuntimeError) as err:
         where = repr(model_path) if model_path else "The TFLite flatbuffer"
         raise common.ExportError(f"{where} is not a loadable LiteRT model ({' '.join(str(err).split())[:300]}). "
                                  "It is truncated or corrupt: export the model again.") from None
-    return interp
 
 
 def op_names(flatbuffer):
@@ -346,21 +382,29 @@ class TFLiteFormat(Format):
             elif q == "int8":
                 flat, float_ops = _within_budget(flat, model, signature, source, rep, options)
             atomic_write(os.path.join(out_dir, rel), flat)
+            refused = default_interpreter_error(flat)
             entries[key] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),
-                                      **({"float_ops": float_ops} if float_ops else {})}
+                            **({"float_ops": float_ops} if float_ops else {}),
+                            **({"interpreter_options": BUILTIN_KERNELS, "default_interpreter_error": refused}
+                               if refused else {})}
         return entries
 
     def usage(self, entry, manifest, folder):
         inputs = manifest.get("tflite_inputs") or manifest["inputs"]
         outputs = ", ".join(manifest.get("outputs") or [manifest["output"]])
-        return ("```python\nfrom ai_edge_litert.interpreter import Interpreter\n"
-                f"interpreter = Interpreter(model_path=\"{folder}/{entry['path']}\")\n"
-                f"runner = interpreter.get_signature_runner(\"{SIGNATURE}\")\n"
+        builtin = bool(entry.get("interpreter_options"))
+        return ("```python\nfrom ai_edge_litert.interpreter import Interpreter"
+                + (", OpResolverType\n\n# XNNPACK, LiteRT's default CPU delegate, refuses this file: its builtin "
+                   "kernels run it\n" if builtin else "\n")
+                + f"interpreter = Interpreter(model_path=\"{folder}/{entry['path']}\""
+                + (",\n                          experimental_op_resolver_type="
+                   "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)\n" if builtin else ")\n")
+                + f"runner = interpreter.get_signature_runner(\"{SIGNATURE}\")\n"
                 f"x = ...  # {inputs[0]['name']}: shape {tuple(inputs[0]['shape'])}, preprocessed as in training\n"
                 f"outputs = runner({inputs[0]['name']}=x)  # {{name: array}}: {outputs}\n```")
 
     def runner(self, entry, out_dir):
-        interp = interpreter(model_path=os.path.join(out_dir, entry["path"]))
+        interp = interpreter(model_path=os.path.join(out_dir, entry["path"]), options=entry.get("interpreter_options"))
         dynamic = all(d["shape_signature"][0] == -1 for d in interp.get_input_details())
         return (lambda inputs: run(interp, inputs)), dynamic
 

@@ -78,7 +78,8 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
                if os.path.isfile(os.path.join(out_dir, entry["path"])) else _dir_size(os.path.join(out_dir, entry["path"])),
                "max_abs_err_batch1": err_b1, "max_abs_err_batchN": err_bn,
                "batch_sizes": [1, n_total] if dynamic_batch else [1],
-               "latency_ms_batch1": timed(lambda: run(_slice(inputs, 1)), 20) * 1000}
+               "latency_ms_batch1": timed(lambda: run(_slice(inputs, 1)), 20) * 1000,
+               **({"interpreter_options": entry["interpreter_options"]} if entry.get("interpreter_options") else {})}
         if task.kind in ("classification", "seq2seq"):
             row["agreement"] = float(np.mean(full.argmax(-1) == reference.argmax(-1)))
             if labels is not None and task.kind == "classification":
@@ -155,6 +156,10 @@ def format_table(report):
         if "baseline" in report:
             rows.append((report["baseline"]["name"], {k: v for k, v in report["baseline"].items() if k != "name"}))
         lines.append(metrics.table(rows, f"{report['examples']:,} labelled examples"))
+    for r in report["results"]:  # run with options other than the runtime's defaults: say which
+        if r.get("interpreter_options"):
+            lines.append(f"note: {r['file']} was run with {r['interpreter_options']} (the runtime's default "
+                         "options refuse it; the manifest and MODEL_CARD.md say so)")
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
 

@@ -78,6 +78,31 @@ def test_every_format_matches_keras_and_tflite_is_builtins_only(name, exports):
         assert free[:1] == ["batch"] and not [n for n in free if n.startswith("unk")], (tensor.name, free)
         if tensor.type.tensor_type.elem_type in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
             assert free[1:] in ([], ["tokens"]), free
+    # A runtime user needs no manifest: every file's inputs and outputs are the SavedModel's signature's.
+    inputs, outputs = sorted(i["name"] for i in manifest["inputs"]), sorted(manifest["outputs"])
+    if "saved_model" in manifest["files"]:  # published only when every file passed (random weights: not always)
+        serving = tf.saved_model.load(os.path.join(out, manifest["files"]["saved_model"]["path"])).signatures[
+            "serving_default"]
+        assert sorted(serving.structured_input_signature[1]) == inputs and sorted(serving.structured_outputs) == \
+            outputs
+    for key in ("onnx", "onnx_int8"):
+        graph = onnx.load(os.path.join(out, manifest["files"][key]["path"])).graph
+        assert [o.name for o in graph.output] == manifest["outputs"], key
+    with np.load(os.path.join(out, "verify_inputs.npz")) as f:
+        first = {k: f[k][:1] for k in f.files if k != "__labels__"}
+    from ai_edge_litert.interpreter import Interpreter
+
+    for f in files:
+        interp = Interpreter(model_path=os.path.join(out, f))  # LiteRT's defaults
+        listed = interp.get_signature_list()
+        assert list(listed) == ["serving_default"], (f, listed)
+        assert sorted(listed["serving_default"]["inputs"]) == inputs, f
+        assert sorted(listed["serving_default"]["outputs"]) == outputs, f
+        got = interp.get_signature_runner("serving_default")(**first)
+        assert sorted(got) == outputs, f
+        if "class_ids" in got:
+            scores = got[manifest["output"]]
+            assert got["class_ids"].shape == (1,) and got["class_ids"][0] == scores.argmax(-1)[0], (f, got)
 
 
 def test_manifest_and_onnx_metadata(exports):
@@ -237,6 +262,30 @@ def test_x86_int8_onnx_keeps_every_op_in_int8_only_in_convolution_graphs(tmp_pat
         assert onnx_format.default_op_types(path, "arm") is None
 
 
+def test_a_litert_file_the_default_interpreter_refuses_names_the_option_it_needs(tmp_path, monkeypatch, capsys):
+    # XNNPACK refused the IMDB BiLSTM's unrolled int8 file; the manifest, the card, the usage snippet and
+    # verify say which Interpreter option runs such a file, and verification runs it that way.
+    def refuses_int8(flatbuffer):
+        return "XNNPACK: failed to prepare (test)" if tflite.quantized(flatbuffer) else None
+
+    monkeypatch.setattr(tflite, "default_interpreter_error", refuses_int8)
+    model = zoo.mlp_tiny()
+    x = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype("float32")
+    export_model(model, str(tmp_path), formats=("tflite",), quantizations=("fp32", "int8"), calibration_data=x,
+                 eval_data=(x, model.predict(x, verbose=0).argmax(-1)), max_accuracy_drop=100, verbose=False)
+    manifest = json.load(open(tmp_path / "zoo_export.json"))
+    assert "interpreter_options" not in manifest["files"]["tflite_fp32"]
+    entry = manifest["files"]["tflite_int8"]
+    assert entry["interpreter_options"] == tflite.BUILTIN_KERNELS and "test" in entry["default_interpreter_error"]
+    card = open(tmp_path / "MODEL_CARD.md").read()
+    assert "`tflite_int8` needs `experimental_op_resolver_type=BUILTIN_WITHOUT_DEFAULT_DELEGATES`" in card
+    assert "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES" in tflite.TFLiteFormat().usage(entry, manifest, "x")
+    capsys.readouterr()
+    report = verify(str(tmp_path))
+    assert report["passed"]
+    assert "note: tflite_int8 was run with" in capsys.readouterr().out
+
+
 def test_int8_agrees_with_float_on_real_digits(tmp_path):
     data = pipelines.digits()
     result = zoo.train.fit(lambda: zoo.mlp_tiny(), data, config=zoo.train.TrainConfig(
@@ -315,7 +364,7 @@ def test_int8_agrees_with_float_on_real_digits(tmp_path):
     assert onnx_format._within_budget(float_path, good, signature, {name: calibration}, options) == (good, None)
     # LiteRT: over the budget, op types go back to float (read from the file: their outputs are float32)
     # until a variant is within the budget; at most every op but the weight ops.
-    frozen = tflite._frozen_function(result.model, tflite.tflite_specs(result.model, signature), signature.output)
+    frozen = tflite._frozen_function(result.model, tflite.tflite_specs(result.model, signature), signature)
     bad = tflite.convert(result.model, quantization="int8", representative_inputs=[calibration / 1000],
                          signature=signature, frozen=frozen)
     chosen, float_ops = tflite._within_budget(bad, result.model, signature, frozen, [calibration], options)
