@@ -194,6 +194,13 @@ def _readme_headline(records):
         int8 = lite.get("LiteRT int8 (2 threads)")
         if int8:
             rows.append(f"| resnet50 LiteRT int8 / fp32 batch-1 latency | {int8['vs LiteRT fp32']:.2f}x | <= 0.5x |")
+        for name, label in (("export_latency", "resnet50"), ("export_latency_resnet20", "ResNet-20"),
+                            ("export_latency_transformer_classifier_imdb", "IMDB Transformer")):
+            rows_of = by_name.get(name, {}).get("rows", [])
+            onnx8 = [x for x in rows_of if x["runtime"].startswith("ONNX Runtime int8, zoo x86 file")]
+            if onnx8:
+                rows.append(f"| {label} ONNX int8 (x86 file) / fp32 batch-1 latency, 2 threads | "
+                            f"{onnx8[0]['vs its fp32 file']:.2f}x | <= 0.35x |")
     if "pipeline" in by_name:
         epochs = [x for x in by_name["pipeline"]["rows"] if isinstance(x.get("epoch"), int)]
         loaded = [x for x in by_name["pipeline"]["rows"] if "load included" in str(x.get("epoch"))]

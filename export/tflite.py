@@ -5,7 +5,8 @@ unreliable on Keras 3) and allows **builtin ops only** by default: a graph
 that needs Flex (TF) ops fails here with the op names, not on the device.
 Recurrent models are traced with a fixed batch of 1 (their dynamic-batch
 graphs need `FlexTensorListReserve`; batch 1 gives builtin `WHILE`); token
-inputs get a fixed sequence length.
+inputs get a fixed sequence length. Every file has a `serving_default`
+signature with the SavedModel's input and output names (`class_ids` too).
 """
 
 import contextlib
@@ -86,6 +87,7 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
                    "Pass allow_flex=True only if your runtime links the Flex delegate. "
                    if flex else ". ")
                 + "Converter said: " + " ".join(message.split())[:1500]) from err
+    flatbuffer = _short_tensor_names(flatbuffer)
     if not allow_flex:
         bad = non_builtin_ops(flatbuffer)
         if bad:
@@ -97,6 +99,26 @@ def convert(model, *, quantization="fp32", representative_inputs=None, int8_io=F
     if SIGNATURE not in interpreter(model_content=flatbuffer).get_signature_list():
         raise common.ExportError(f"The TFLite file of {model.name!r} came out without its {SIGNATURE!r} signature.")
     return flatbuffer
+
+
+def _short_tensor_names(flatbuffer):
+    """The flatbuffer with each tensor named by the first of the TF ops fused into it (the converter joins all
+    of their names with `;`). An unrolled recurrent int8 file has one tensor per op per time step: in the IMDB
+    BiLSTM's (200 steps, both directions) 9.1 of its 14.1 MB were these names, and it became 6.1 MB, smaller
+    than its float file (11.1 MB, a WHILE loop). Names are metadata: inputs, outputs and signatures (by index)
+    and every computed value are unchanged."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    joined = [t for g in model.subgraphs for t in g.tensors if t.name and b";" in t.name]
+    if not joined:
+        return flatbuffer
+    for tensor in joined:
+        tensor.name = tensor.name.split(b";", 1)[0]
+    builder = flatbuffers.Builder(len(flatbuffer) // 2 + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def _configure(converter, quantization, representative_inputs, int8_io, allow_flex, specs):
