@@ -2,8 +2,8 @@
 Transformer classifier (IMDB size, tokens/s), the zoo train step (`zoo.loop.Steps`), each model built
 once per precision and measured interleaved in one process (fp32, bf16, fp32, bf16, ...).
 
-This is the measurement behind `zoo train`'s default (`zoo.config.bf16_hardware`): mixed precision on
-where the hardware computes bf16 natively (AVX512_BF16/AMX CPUs, GPUs), off elsewhere.
+`zoo train` makes the same comparison per model, briefly (`zoo/precision.py`): mixed precision is its
+default only where that probe measured it faster on the host.
 
 With `--accuracy TASK [TASK ...]` (tasks of `benchmarks/accuracy.py`) it trains each task's full recipe
 instead, in float32 and in mixed bfloat16 with the same seed, plus float32 with a second seed: the
@@ -107,11 +107,15 @@ def main():
         base = batch * (tokens or 1) / float(np.median(times[(name, "float32")]))
         rows.append({"model": name, "precision": precision, "batch": batch,
                      "unit": "tokens/s" if tokens else "img/s", "train rate": rate, "x float32": rate / base})
+    from zoo.precision import MIN_SPEEDUP
+
     native = bf16_hardware()
     save("mixed_precision", "float32 vs mixed bfloat16 training throughput", rows, notes=(
         f"zoo train step on one fixed batch, median of {args.rounds} interleaved rounds of {args.steps} steps. "
-        f"Native bf16 here: {native or 'none (no AVX512_BF16/AMX, no GPU)'}, so `zoo train` defaults to "
-        f"{'mixed bfloat16' if native else 'float32'} on this machine."))
+        f"Native bf16 here: {native or 'none (no AVX512_BF16/AMX, no GPU)'}. `zoo train` turns mixed bfloat16 on "
+        f"for a model only where a short probe of its own training steps (`zoo/precision.py`) measures it at "
+        f"least {MIN_SPEEDUP}x faster on the host (cached per host and model); this table is that comparison "
+        "with more steps."))
 
 
 if __name__ == "__main__":
