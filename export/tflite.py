@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from export import common
+from export import common, litert_metadata
 from export.formats import Format, Planned, register_format
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
@@ -167,6 +167,17 @@ def quantized(flatbuffer):
     """True when the flatbuffer holds int8 tensors (weights or activations)."""
     details = interpreter(model_content=flatbuffer).get_tensor_details()
     return any(d["dtype"] == np.int8 for d in details)
+
+
+def _with_metadata(flat, signature, options):
+    """The file with LiteRT metadata (`export.litert_metadata`): names, class labels, image normalization."""
+    spec = signature.specs[0]
+    image = len(signature.specs) == 1 and len(spec.shape) == 4 and spec.dtype.is_floating and spec.shape[-1] in (1, 3)
+    classes = "class_ids" in signature.outputs
+    return litert_metadata.add(
+        flat, name=signature.name, description=f"A {signature.task.name.replace('_', ' ')} model exported by zoo.",
+        scores_output=signature.output if classes else None, labels=(options.get("labels") or None) if classes else None,
+        image_channels=int(spec.shape[-1]) if image else None)
 
 
 # What a LiteRT user passes to `Interpreter` for a file that XNNPACK (the default CPU delegate) refuses:
@@ -403,9 +414,12 @@ class TFLiteFormat(Format):
                                allow_flex=options.get("allow_flex", False), frozen=source, float_ops=float_ops)
             elif q == "int8":
                 flat, float_ops = _within_budget(flat, model, signature, source, rep, options)
+            flat = _with_metadata(flat, signature, options)
             atomic_write(os.path.join(out_dir, rel), flat)
             refused = default_interpreter_error(flat)
             entries[key] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),
+                            "metadata": {"name": litert_metadata.METADATA_NAME,
+                                         "packed_files": sorted(litert_metadata.read(flat)[1])},
                             **({"float_ops": float_ops} if float_ops else {}),
                             **({"interpreter_options": BUILTIN_KERNELS, "default_interpreter_error": refused}
                                if refused else {})}

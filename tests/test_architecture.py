@@ -14,6 +14,7 @@ from conftest import REPO
 
 LAYERS = ("pipelines", "zoo", "export", "app")  # each may import only from itself and the ones before it
 MAX_FUNCTION_LINES = 80
+VENDORED = "Vendored unmodified below this header"  # the header line of a vendored generated module
 
 
 def _modules():
@@ -95,9 +96,10 @@ def test_no_import_cycles(graph):
 def test_no_function_is_over_80_lines():
     long = []
     for module, path in _modules().items():
-        if module.startswith("app"):
-            continue  # the command line's parser is one long table
-        for node in ast.walk(ast.parse(open(path).read())):
+        source = open(path).read()
+        if module.startswith("app") or VENDORED in source[:1000]:
+            continue  # the command line's parser is one long table; vendored generated code is as generated
+        for node in ast.walk(ast.parse(source)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:

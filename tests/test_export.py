@@ -13,7 +13,7 @@ import keras
 import pipelines
 import zoo
 from conftest import example_inputs
-from export import ExportError, common, export_model, verify_export as verify
+from export import ExportError, common, export_model, litert_metadata, verify_export as verify
 from export import onnx as onnx_format
 from export import saved_model as sm
 from export import tflite
@@ -104,6 +104,14 @@ def test_every_format_matches_keras_and_tflite_is_builtins_only(name, exports):
         assert list(listed) == ["serving_default"], (f, listed)
         assert sorted(listed["serving_default"]["inputs"]) == inputs, f
         assert sorted(listed["serving_default"]["outputs"]) == outputs, f
+        # LiteRT metadata as Android's tooling reads it: the signature's names, [0, 1] images from 8-bit pixels
+        info, packed = litert_metadata.read(open(os.path.join(out, f), "rb").read())
+        graph_meta = info.subgraphMetadata[0]
+        assert sorted(t.name.decode() for t in graph_meta.inputTensorMetadata) == inputs, f
+        assert sorted(t.name.decode() for t in graph_meta.outputTensorMetadata) == outputs, f
+        units = [u for t in graph_meta.inputTensorMetadata for u in (t.processUnits or [])]
+        assert [list(u.options.std) for u in units] == ([[255.0]] if inputs == ["images"] else []), f
+        assert packed == {}, f  # no class names given to this export: no labels file
         got = interp.get_signature_runner("serving_default")(**first)
         assert sorted(got) == outputs, f
         if "class_ids" in got:
@@ -290,6 +298,28 @@ def test_a_litert_file_the_default_interpreter_refuses_names_the_option_it_needs
     report = verify(str(tmp_path))
     assert report["passed"]
     assert "note: tflite_int8 was run with" in capsys.readouterr().out
+
+
+def test_litert_files_carry_the_class_names_as_metadata_labels(tmp_path):
+    # Android Studio / the LiteRT support library read the labels from the file itself (TFLITE_METADATA +
+    # a packed labels.txt, index-aligned with the scores); the file still loads and verifies.
+    model = zoo.mlp_tiny()
+    x = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype("float32")
+    names = [f"digit {i}" for i in range(9)] + ["nine, \u00e9"]
+    report = export_model(model, str(tmp_path), formats=("tflite",), quantizations=("fp32", "int8"),
+                          calibration_data=x, eval_data=(x, model.predict(x, verbose=0).argmax(-1)),
+                          class_names=names, max_accuracy_drop=100, verbose=False)
+    assert report["passed"]
+    manifest = json.load(open(tmp_path / "zoo_export.json"))
+    for key in ("tflite_fp32", "tflite_int8"):
+        entry = manifest["files"][key]
+        assert entry["metadata"] == {"name": "TFLITE_METADATA", "packed_files": ["labels.txt"]}
+        info, packed = litert_metadata.read(open(tmp_path / entry["path"], "rb").read())
+        assert packed["labels.txt"].decode().splitlines() == names
+        assert info.name.decode() == "mlp_tiny" and info.minParserVersion.decode() == "1.0.0"
+        scores = [t for t in info.subgraphMetadata[0].outputTensorMetadata if t.name.decode() == "probabilities"]
+        assert scores[0].associatedFiles[0].name.decode() == "labels.txt"
+        assert scores[0].associatedFiles[0].type == litert_metadata.meta.AssociatedFileType.TENSOR_AXIS_LABELS
 
 
 def test_int8_agrees_with_float_on_real_digits(tmp_path):

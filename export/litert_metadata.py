@@ -1,0 +1,126 @@
+"""LiteRT model metadata: what Android Studio's model binding, the LiteRT support library and the Task
+library read from a `.tflite` file without the zoo's manifest.
+
+The `TFLITE_METADATA` entry of the model holds a `ModelMetadata` flatbuffer (`litert_metadata_schema`,
+identifier `M001`): the model's name and description, one tensor entry per signature input and output
+(named as in the signature), the normalization an 8-bit image needs to become the [0, 1] input every zoo
+image model trains on (mean 0, std 255), and the class names as an associated `labels.txt` (one per line,
+index-aligned with the scores). Associated files are packed as a zip appended to the flatbuffer, which is
+how tflite-support's `MetadataPopulator` writes them: the interpreter ignores the zip, `zipfile` reads it.
+"""
+
+import io
+import zipfile
+
+from export import litert_metadata_schema as meta
+
+METADATA_NAME = "TFLITE_METADATA"
+LABELS_FILE = "labels.txt"
+
+
+def _model(flatbuffer):
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+
+
+def _tensor_names(model):
+    """`(input names, output names)` of subgraph 0 in its tensor order, by the signature's names."""
+    subgraph = model.subgraphs[0]
+    by_index = {}
+    for signature in model.signatureDefs or []:
+        for tensor_map in list(signature.inputs or []) + list(signature.outputs or []):
+            by_index[tensor_map.tensorIndex] = tensor_map.name.decode()
+    name = lambda i: by_index.get(i) or subgraph.tensors[i].name.decode()  # noqa: E731
+    return [name(i) for i in subgraph.inputs], [name(i) for i in subgraph.outputs]
+
+
+def _input_entry(name, image_channels):
+    entry = meta.TensorMetadataT()
+    entry.name = name
+    if image_channels:
+        content = meta.ContentT()
+        content.contentPropertiesType = meta.ContentProperties.ImageProperties
+        content.contentProperties = meta.ImagePropertiesT()
+        content.contentProperties.colorSpace = (meta.ColorSpaceType.RGB if image_channels == 3
+                                                else meta.ColorSpaceType.GRAYSCALE)
+        entry.content = content
+        unit = meta.ProcessUnitT()
+        unit.optionsType = meta.ProcessUnitOptions.NormalizationOptions
+        unit.options = meta.NormalizationOptionsT()
+        unit.options.mean, unit.options.std = [0.0], [255.0]  # 8-bit pixels -> [0, 1], as in training
+        entry.processUnits = [unit]
+        stats = meta.StatsT()
+        stats.min, stats.max = [0.0], [1.0]
+        entry.stats = stats
+    return entry
+
+
+def _output_entry(name, scores_output, labels):
+    entry = meta.TensorMetadataT()
+    entry.name = name
+    if name == "class_ids":
+        entry.description = f"The index of the highest of `{scores_output}` (an index into {LABELS_FILE})."
+    elif name == scores_output and labels:
+        labels_file = meta.AssociatedFileT()
+        labels_file.name = LABELS_FILE
+        labels_file.description = "Class names, one per line, in the order of the scores."
+        labels_file.type = meta.AssociatedFileType.TENSOR_AXIS_LABELS
+        entry.associatedFiles = [labels_file]
+    return entry
+
+
+def add(flatbuffer, *, name, description, scores_output, labels=None, image_channels=None):
+    """`flatbuffer` with LiteRT metadata (and `labels.txt` packed when there are `labels`).
+
+    Args:
+        flatbuffer: the `.tflite` bytes (one subgraph, a `serving_default` signature).
+        name, description: the model's, shown by Android Studio.
+        scores_output: the output the labels index (`probabilities`, `logits`).
+        labels: class names, index-aligned with `scores_output`; None for models without classes.
+        image_channels: 1 or 3 for an image input in [0, 1] (its normalization from 8-bit pixels is recorded).
+    """
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = _model(flatbuffer)
+    inputs, outputs = _tensor_names(model)
+    subgraph = meta.SubGraphMetadataT()
+    subgraph.inputTensorMetadata = [_input_entry(n, image_channels) for n in inputs]
+    subgraph.outputTensorMetadata = [_output_entry(n, scores_output, labels) for n in outputs]
+    info = meta.ModelMetadataT()
+    info.name, info.description, info.author = name, description, "zoo"
+    info.subgraphMetadata = [subgraph]
+    info.minParserVersion = "1.0.0"  # every field used here is in the first metadata version
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(info.Pack(builder), b"M001")
+    buffer = schema.BufferT()
+    buffer.data = bytes(builder.Output())
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != METADATA_NAME]
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(flatbuffer) + 4096)
+    builder.Finish(model.Pack(builder), b"TFL3")
+    out = io.BytesIO(bytes(builder.Output()))
+    out.seek(0, io.SEEK_END)
+    if labels:
+        with zipfile.ZipFile(out, "a") as packed:
+            packed.writestr(LABELS_FILE, "\n".join(labels) + "\n")
+    return out.getvalue()
+
+
+def read(flatbuffer):
+    """`(ModelMetadataT or None, {packed file name: bytes})` of a `.tflite` file."""
+    model = _model(flatbuffer)
+    info = None
+    for entry in model.metadata or []:
+        if entry.name.decode() == METADATA_NAME:
+            data = bytes(bytearray(model.buffers[entry.buffer].data))
+            info = meta.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)
+    files = {}
+    if zipfile.is_zipfile(io.BytesIO(flatbuffer)):
+        with zipfile.ZipFile(io.BytesIO(flatbuffer)) as packed:
+            files = {n: packed.read(n) for n in packed.namelist()}
+    return info, files
