@@ -10,11 +10,13 @@ how tflite-support's `MetadataPopulator` writes them: the interpreter ignores th
 """
 
 import io
+import json
 import zipfile
 
 from export import litert_metadata_schema as meta
 
 METADATA_NAME = "TFLITE_METADATA"
+ZOO_NAME = "zoo"  # a second entry: the zoo's own JSON (task, labels, preprocessing), as ONNX files carry it
 LABELS_FILE = "labels.txt"
 
 
@@ -70,7 +72,7 @@ def _output_entry(name, scores_output, labels):
     return entry
 
 
-def add(flatbuffer, *, name, description, scores_output, labels=None, image_channels=None):
+def add(flatbuffer, *, name, description, scores_output, labels=None, image_channels=None, zoo=None):
     """`flatbuffer` with LiteRT metadata (and `labels.txt` packed when there are `labels`).
 
     Args:
@@ -79,6 +81,8 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
         scores_output: the output the labels index (`probabilities`, `logits`).
         labels: class names, index-aligned with `scores_output`; None for models without classes.
         image_channels: 1 or 3 for an image input in [0, 1] (its normalization from 8-bit pixels is recorded).
+        zoo: the zoo's own description (`{"name", "task", "labels", "preprocessing"}`), stored as JSON under
+            the model metadata name `zoo`: `zoo predict FILE.tflite` reads it.
     """
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema
@@ -94,13 +98,17 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
     info.minParserVersion = "1.0.0"  # every field used here is in the first metadata version
     builder = flatbuffers.Builder(1024)
     builder.Finish(info.Pack(builder), b"M001")
-    buffer = schema.BufferT()
-    buffer.data = bytes(builder.Output())
-    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != METADATA_NAME]
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
-    model.metadata.append(entry)
+    entries = {METADATA_NAME: bytes(builder.Output())}
+    if zoo is not None:
+        entries[ZOO_NAME] = json.dumps(zoo).encode()
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() not in entries]
+    for key, data in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = data
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = key, len(model.buffers) - 1
+        model.metadata.append(entry)
     builder = flatbuffers.Builder(len(flatbuffer) + 4096)
     builder.Finish(model.Pack(builder), b"TFL3")
     out = io.BytesIO(bytes(builder.Output()))
@@ -111,14 +119,22 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
     return out.getvalue()
 
 
+def _entries(flatbuffer):
+    """`{model metadata name: bytes}` of a `.tflite` file."""
+    model = _model(flatbuffer)
+    return {e.name.decode(): bytes(bytearray(model.buffers[e.buffer].data)) for e in model.metadata or []}
+
+
+def zoo_info(flatbuffer):
+    """The zoo's JSON a file carries (`{"name", "task", "labels", "preprocessing"}`), or None."""
+    data = _entries(flatbuffer).get(ZOO_NAME)
+    return json.loads(data) if data else None
+
+
 def read(flatbuffer):
     """`(ModelMetadataT or None, {packed file name: bytes})` of a `.tflite` file."""
-    model = _model(flatbuffer)
-    info = None
-    for entry in model.metadata or []:
-        if entry.name.decode() == METADATA_NAME:
-            data = bytes(bytearray(model.buffers[entry.buffer].data))
-            info = meta.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)
+    data = _entries(flatbuffer).get(METADATA_NAME)
+    info = meta.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0) if data else None
     files = {}
     if zipfile.is_zipfile(io.BytesIO(flatbuffer)):
         with zipfile.ZipFile(io.BytesIO(flatbuffer)) as packed:

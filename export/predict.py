@@ -5,7 +5,7 @@ series units), through any runtime.
 `source` is an export folder (`zoo export`: its `zoo_export.json` says how inputs were preprocessed;
 default runtime: the fastest file that passed verification, from `report.json`), a `zoo train` run
 folder (its `model.keras` and `data.json`), or one file: a `.keras` model, a SavedModel version folder,
-a `.tflite` or `.onnx` file inside an export folder (an `.onnx` file also carries the metadata itself).
+a `.tflite` or `.onnx` file inside an export folder (both also carry the metadata themselves: a lone file works).
 Every runtime runs through the formats' own runners (`export.formats`), the code that verified the
 files, after the same preprocessing the training data had.
 
@@ -147,6 +147,30 @@ def _open_onnx_alone(path):
     return meta, FORMATS["onnx"].runner(entry, os.path.dirname(os.path.abspath(path))), "onnx"
 
 
+def _open_tflite_alone(path):
+    """A `.tflite` file outside its export folder: the `zoo` metadata entry it carries."""
+    from export import litert_metadata, tflite
+
+    with open(path, "rb") as f:
+        flatbuffer = f.read()
+    try:
+        info = litert_metadata.zoo_info(flatbuffer)
+    except Exception:  # not a flatbuffer LiteRT reads: the runner below says so, naming the file
+        info = None
+    if not info:
+        tflite.interpreter(model_path=path)  # a damaged file is named as such first
+        raise PredictError(f"{path!r} carries no zoo metadata (written before it existed, or by another tool) and "
+                           "sits outside an export folder: pass the folder `zoo export` wrote.")
+    load_formats()
+    entry = {"format": "tflite", "path": os.path.basename(path)}
+    named, _ = tflite.io_details(tflite.interpreter(model_path=path))
+    inputs = [{"name": n, "shape": [None if d < 0 else int(d) for d in detail["shape_signature"]]}
+              for n, detail in (named or {}).items()]
+    meta = _meta(info["task"], info.get("labels") or None, info.get("preprocessing") or {}, inputs, None,
+                 os.path.dirname(path))
+    return meta, FORMATS["tflite"].runner(entry, os.path.dirname(os.path.abspath(path))), "tflite"
+
+
 def _open_pretrained(model_name, weights, runtime):
     """`MODEL:WEIGHTS`: a registered model with the zoo's own weights (`zoo.pretrained`), run by Keras."""
     from zoo import pretrained
@@ -186,9 +210,11 @@ def _open(source, runtime):
         return _open_run(source, runtime)
     if source.endswith(".onnx"):
         return _open_onnx_alone(source)
+    if source.endswith(".tflite"):
+        return _open_tflite_alone(source)
     raise PredictError(f"{source!r} is not a run folder, an export folder, a .keras, .tflite or .onnx file or a "
-                       "SavedModel inside an export folder (a lone .tflite or SavedModel does not record how its "
-                       "inputs were preprocessed: pass the export folder).")
+                       "SavedModel inside an export folder (a lone SavedModel does not record how its inputs were "
+                       "preprocessed: pass the export folder).")
 
 
 def _vectorizer_from_vocabulary(path, preprocessing):

@@ -9,9 +9,7 @@ inputs get a fixed sequence length. Every file has a `serving_default`
 signature with the SavedModel's input and output names (`class_ids` too).
 """
 
-import contextlib
 import os
-import sys
 import tempfile
 
 import numpy as np
@@ -19,6 +17,7 @@ import tensorflow as tf
 
 from export import common, litert_metadata
 from export.formats import Format, Planned, register_format
+from pipelines.quiet import stderr_dropped
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 SIGNATURE = "serving_default"  # the files' one signature, named as in the SavedModel
@@ -177,7 +176,9 @@ def _with_metadata(flat, signature, options):
     return litert_metadata.add(
         flat, name=signature.name, description=f"A {signature.task.name.replace('_', ' ')} model exported by zoo.",
         scores_output=signature.output if classes else None, labels=(options.get("labels") or None) if classes else None,
-        image_channels=int(spec.shape[-1]) if image else None)
+        image_channels=int(spec.shape[-1]) if image else None,
+        zoo={"name": signature.name, "task": signature.task.name, "labels": options.get("labels") or [],
+             "preprocessing": options.get("preprocessing") or {}})
 
 
 # What a LiteRT user passes to `Interpreter` for a file that XNNPACK (the default CPU delegate) refuses:
@@ -185,26 +186,12 @@ def _with_metadata(flat, signature, options):
 BUILTIN_KERNELS = {"experimental_op_resolver_type": "BUILTIN_WITHOUT_DEFAULT_DELEGATES"}
 
 
-@contextlib.contextmanager
-def _stderr_dropped():
-    """File descriptor 2 to /dev/null: XNNPACK writes a line for each op it cannot prepare (hundreds)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def default_interpreter_error(flatbuffer):
     """`None` when LiteRT's `Interpreter` with its default options loads the file, else what it said."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        with _stderr_dropped():
+        with stderr_dropped():
             Interpreter(model_content=flatbuffer).allocate_tensors()
     except (ValueError, RuntimeError) as err:
         return " ".join(str(err).split())[:300]
@@ -226,7 +213,7 @@ def interpreter(model_content=None, model_path=None, threads=2, options=None):
         if options and options.get("experimental_op_resolver_type") == BUILTIN_KERNELS["experimental_op_resolver_type"]:
             return make(**builtin)
         try:
-            with _stderr_dropped():
+            with stderr_dropped():
                 return make()
         except (ValueError, RuntimeError) as err:
             if "XNNPACK" not in str(err) and "failed to prepare" not in str(err):

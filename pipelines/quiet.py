@@ -30,21 +30,37 @@ WRAPPED = ("tensorflow", "keras")
 
 
 @contextlib.contextmanager
-def startup_lines_filtered():
-    """Catch what is written to file descriptor 2 inside; write back the lines that are not `NOISE`."""
+def _stderr_into(file):
+    """File descriptor 2 (C++ libraries write there, not to `sys.stderr`) into `file` inside."""
     sys.stderr.flush()
     saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def startup_lines_filtered():
+    """Catch what is written to file descriptor 2 inside; write back the lines that are not `NOISE`."""
     with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
         try:
-            yield
+            with _stderr_into(capture):
+                yield
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
             capture.seek(0)
             kept = [line for line in capture.read().decode(errors="replace").splitlines() if not NOISE.search(line)]
             if kept:
                 print("\n".join(kept), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def stderr_dropped():
+    """Drop what is written to file descriptor 2 inside (e.g. XNNPACK's line per op it cannot prepare)."""
+    with open(os.devnull, "wb") as null, _stderr_into(null):
+        yield
 
 
 def _probe_devices():

@@ -3,6 +3,7 @@ Keras model's answer, in the user's terms, through a run folder, an export folde
 
 import csv
 import json
+import os
 import shutil
 
 import numpy as np
@@ -64,6 +65,15 @@ def test_images_through_the_run_folder_the_export_and_every_file(digits_run):
         assert [r["classes"][0][0] for r in got] == [str(k) for k in want.argmax(-1)], key
     fastest = Predictor(str(root / "export"))
     assert fastest.runtime in manifest["files"] and fastest.class_names == [str(k) for k in range(10)]
+    # A .tflite (like an .onnx) file copied out of its export folder carries what predicting needs itself.
+    alone = root / "alone"
+    alone.mkdir(exist_ok=True)
+    for key in ("tflite_int8", "onnx"):
+        copy = alone / os.path.basename(manifest["files"][key]["path"])
+        shutil.copy(root / "export" / manifest["files"][key]["path"], copy)
+        predictor = Predictor(str(copy))
+        assert predictor.class_names == [str(k) for k in range(10)], key
+        assert [r["classes"][0][0] for r in predictor.predict(paths)] == [str(k) for k in want.argmax(-1)], key
     # A folder and a glob read the same images.
     assert [r["input"] for r in Predictor(str(root / "export")).predict([str(root / "digit_*.png")])] == paths
 
@@ -84,6 +94,15 @@ def test_bad_images_and_sources_are_clear_errors(digits_run, tmp_path):
         Predictor(str(other / "stranger.onnx"))
     with pytest.raises(PredictError, match="Unknown runtime 'tpu'"):
         Predictor(str(root / "export"), runtime="tpu")
+    # A .tflite without the zoo's metadata outside an export folder: refused with the fix, not guessed at.
+    from export import tflite
+
+    (tmp_path / "bare.tflite").write_bytes(tflite.convert(zoo.mlp_tiny()))
+    with pytest.raises(PredictError, match="carries no zoo metadata .* pass the folder `zoo export` wrote"):
+        Predictor(str(tmp_path / "bare.tflite"))
+    (tmp_path / "broken.tflite").write_bytes(b"TFL3 not a model")
+    with pytest.raises(ValueError, match="broken.tflite' is not a loadable LiteRT model"):
+        Predictor(str(tmp_path / "broken.tflite"))
     with pytest.raises(PredictError, match="training run: its runtime is 'keras'"):
         Predictor(str(root / "run"), runtime="onnx")
 
