@@ -83,11 +83,12 @@ def default_op_types(float_path, target):
 
     On x86, ONNX Runtime's element-wise integer kernels (QLinearAdd, QLinearMul, QLinearSoftmax) are slower
     than the float ones, so they pay only where they keep a convolution's output in int8 until the next
-    convolution. Measured side by side (batch 1, AVX-512 VNNI EPYC, median of 7 interleaved rounds, one
-    thread): the IMDB Transformer's file ran at 1.18x its float file with every op in int8 and 0.78x with
-    only its MatMul/Gemm in int8; ResNet-20 at 0.45x with every op and 0.50x with only its Conv/Gemm
-    (resnet50: 0.30x and 0.31x). So x86 files of graphs without a convolution quantize the weight ops only;
-    ARM's integer kernels were not measured here, and its files keep every op."""
+    convolution. Measured side by side (batch 1, AVX-512 VNNI EPYC, interleaved rounds; RESULTS.md): the
+    IMDB Transformer's file ran at 1.22x its float file with every op in int8 and 0.80x with only its
+    MatMul/Gemm in int8 (one thread; 1.57x and 0.96x with two); ResNet-20 at 0.45x with every op and 0.50x
+    with only its Conv/Gemm, resnet50 at 0.30x and 0.31x (one-off profiles). So x86 files of graphs without
+    a convolution quantize the weight ops only; ARM's integer kernels were not measured here, and its files
+    keep every op."""
     if target != "x86":
         return None
     import onnx
