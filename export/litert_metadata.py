@@ -4,8 +4,8 @@ library read from a `.tflite` file without the zoo's manifest.
 The `TFLITE_METADATA` entry of the model holds a `ModelMetadata` flatbuffer (`litert_metadata_schema`,
 identifier `M001`): the model's name and description, one tensor entry per signature input and output
 (named as in the signature), the normalization an 8-bit image needs to become the [0, 1] input every zoo
-image model trains on (mean 0, std 255), and the class names as an associated `labels.txt` (one per line,
-index-aligned with the scores). Associated files are packed as a zip appended to the flatbuffer, which is
+image model trains on (mean 0, std 255), the class names as an associated `labels.txt` (one per line,
+index-aligned with the scores) and a text model's vocabulary as `vocab.txt`. Associated files are packed as a zip appended to the flatbuffer, which is
 how tflite-support's `MetadataPopulator` writes them: the interpreter ignores the zip, `zipfile` reads it.
 """
 
@@ -18,6 +18,7 @@ from export import litert_metadata_schema as meta
 METADATA_NAME = "TFLITE_METADATA"
 ZOO_NAME = "zoo"  # a second entry: the zoo's own JSON (task, labels, preprocessing), as ONNX files carry it
 LABELS_FILE = "labels.txt"
+VOCABULARY_FILE = "vocab.txt"
 
 
 def _model(flatbuffer):
@@ -37,9 +38,16 @@ def _tensor_names(model):
     return [name(i) for i in subgraph.inputs], [name(i) for i in subgraph.outputs]
 
 
-def _input_entry(name, image_channels):
+def _input_entry(name, image_channels, vocabulary=False):
     entry = meta.TensorMetadataT()
     entry.name = name
+    if vocabulary:
+        vocab = meta.AssociatedFileT()
+        vocab.name = VOCABULARY_FILE
+        vocab.description = ("Token ids: line i is token i (0 padding, 1 out of vocabulary); texts are standardized "
+                             "and split as the `zoo` metadata entry's preprocessing says.")
+        vocab.type = meta.AssociatedFileType.VOCABULARY
+        entry.associatedFiles = [vocab]
     if image_channels:
         content = meta.ContentT()
         content.contentPropertiesType = meta.ContentProperties.ImageProperties
@@ -72,7 +80,8 @@ def _output_entry(name, scores_output, labels):
     return entry
 
 
-def add(flatbuffer, *, name, description, scores_output, labels=None, image_channels=None, zoo=None):
+def add(flatbuffer, *, name, description, scores_output, labels=None, image_channels=None, vocabulary=None,
+        zoo=None):
     """`flatbuffer` with LiteRT metadata (and `labels.txt` packed when there are `labels`).
 
     Args:
@@ -81,6 +90,7 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
         scores_output: the output the labels index (`probabilities`, `logits`).
         labels: class names, index-aligned with `scores_output`; None for models without classes.
         image_channels: 1 or 3 for an image input in [0, 1] (its normalization from 8-bit pixels is recorded).
+        vocabulary: a text model's token list (line i = id i), packed as `vocab.txt` on its first input.
         zoo: the zoo's own description (`{"name", "task", "labels", "preprocessing"}`), stored as JSON under
             the model metadata name `zoo`: `zoo predict FILE.tflite` reads it.
     """
@@ -90,12 +100,13 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
     model = _model(flatbuffer)
     inputs, outputs = _tensor_names(model)
     subgraph = meta.SubGraphMetadataT()
-    subgraph.inputTensorMetadata = [_input_entry(n, image_channels) for n in inputs]
+    subgraph.inputTensorMetadata = [_input_entry(n, image_channels, vocabulary is not None and i == 0)
+                                    for i, n in enumerate(inputs)]
     subgraph.outputTensorMetadata = [_output_entry(n, scores_output, labels) for n in outputs]
     info = meta.ModelMetadataT()
     info.name, info.description, info.author = name, description, "zoo"
     info.subgraphMetadata = [subgraph]
-    info.minParserVersion = "1.0.0"  # every field used here is in the first metadata version
+    info.minParserVersion = "1.0.1" if vocabulary is not None else "1.0.0"  # VOCABULARY files came in 1.0.1
     builder = flatbuffers.Builder(1024)
     builder.Finish(info.Pack(builder), b"M001")
     entries = {METADATA_NAME: bytes(builder.Output())}
@@ -113,9 +124,12 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
     builder.Finish(model.Pack(builder), b"TFL3")
     out = io.BytesIO(bytes(builder.Output()))
     out.seek(0, io.SEEK_END)
-    if labels:
+    packed_files = {**({LABELS_FILE: "\n".join(labels) + "\n"} if labels else {}),
+                    **({VOCABULARY_FILE: "\n".join(vocabulary)} if vocabulary is not None else {})}
+    if packed_files:
         with zipfile.ZipFile(out, "a") as packed:
-            packed.writestr(LABELS_FILE, "\n".join(labels) + "\n")
+            for file_name, text in packed_files.items():
+                packed.writestr(file_name, text.encode("utf-8"))
     return out.getvalue()
 
 

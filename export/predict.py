@@ -168,6 +168,11 @@ def _open_tflite_alone(path):
               for n, detail in (named or {}).items()]
     meta = _meta(info["task"], info.get("labels") or None, info.get("preprocessing") or {}, inputs, None,
                  os.path.dirname(path))
+    vocabulary = litert_metadata.read(flatbuffer)[1].get(litert_metadata.VOCABULARY_FILE)
+    if vocabulary is not None:  # a text model carries its token list
+        from pipelines.text import vectorizer_from_vocabulary
+
+        meta["vectorizer"] = vectorizer_from_vocabulary(vocabulary.decode("utf-8").split("\n"), meta["preprocessing"])
     return meta, FORMATS["tflite"].runner(entry, os.path.dirname(os.path.abspath(path))), "tflite"
 
 

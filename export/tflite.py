@@ -10,6 +10,7 @@ signature with the SavedModel's input and output names (`class_ids` too).
 """
 
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -177,6 +178,7 @@ def _with_metadata(flat, signature, options):
         flat, name=signature.name, description=f"A {signature.task.name.replace('_', ' ')} model exported by zoo.",
         scores_output=signature.output if classes else None, labels=(options.get("labels") or None) if classes else None,
         image_channels=int(spec.shape[-1]) if image else None,
+        vocabulary=list(options["vectorizer"].get_vocabulary()) if options.get("vectorizer") is not None else None,
         zoo={"name": signature.name, "task": signature.task.name, "labels": options.get("labels") or [],
              "preprocessing": options.get("preprocessing") or {}})
 
@@ -194,7 +196,8 @@ def default_interpreter_error(flatbuffer):
         with stderr_dropped():
             Interpreter(model_content=flatbuffer).allocate_tensors()
     except (ValueError, RuntimeError) as err:
-        return " ".join(str(err).split())[:300]
+        # XNNPACK repeats its message once per op it cannot prepare, without separators: say it once
+        return re.sub(r"(.{12,}?)\1+", r"\1", " ".join(str(err).split()))[:300]
     return None
 
 

@@ -148,6 +148,12 @@ def test_text_from_strings_and_files_through_every_runtime(tmp_path):
         assert [r["classes"][0][0] for r in got] == [r["classes"][0][0] for r in run], source
     with pytest.raises(PredictError, match="Text 1 is empty"):
         Predictor(str(tmp_path / "export")).predict(["fine", "  "])
+    # The fp32 .tflite alone carries its vocabulary (vocab.txt in its LiteRT metadata) and answers the same.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(tmp_path / "export" / manifest["files"]["tflite_fp32"]["path"], alone / "reviews.tflite")
+    got = Predictor(str(alone / "reviews.tflite")).predict(asked, top_k=2)
+    np.testing.assert_allclose([dict(r["classes"])["pos"] for r in got], want[:, 1], atol=1e-4)
 
 
 def test_table_rows_with_missing_values_and_a_missing_column(tmp_path):
