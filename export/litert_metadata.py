@@ -91,8 +91,8 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
         labels: class names, index-aligned with `scores_output`; None for models without classes.
         image_channels: 1 or 3 for an image input in [0, 1] (its normalization from 8-bit pixels is recorded).
         vocabulary: a text model's token list (line i = id i), packed as `vocab.txt` on its first input.
-        zoo: the zoo's own description (`{"name", "task", "labels", "preprocessing"}`), stored as JSON under
-            the model metadata name `zoo`: `zoo predict FILE.tflite` reads it.
+        zoo: the zoo's own description (`{"name", "task", "labels", "preprocessing", "inputs"}`), stored as
+            JSON under the model metadata name `zoo`: `zoo predict FILE.tflite` reads it.
     """
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema
@@ -134,23 +134,30 @@ def add(flatbuffer, *, name, description, scores_output, labels=None, image_chan
 
 
 def _entries(flatbuffer):
-    """`{model metadata name: bytes}` of a `.tflite` file."""
-    model = _model(flatbuffer)
-    return {e.name.decode(): bytes(bytearray(model.buffers[e.buffer].data)) for e in model.metadata or []}
+    """`{model metadata name: bytes}` of a `.tflite` file, read in place (no copy of the weights)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    entries = (model.Metadata(i) for i in range(model.MetadataLength()))
+    buffers = ((e.Name().decode(), model.Buffers(e.Buffer())) for e in entries)
+    return {name: b"" if buffer.DataIsNone() else buffer.DataAsNumpy().tobytes() for name, buffer in buffers}
 
 
 def zoo_info(flatbuffer):
-    """The zoo's JSON a file carries (`{"name", "task", "labels", "preprocessing"}`), or None."""
+    """The zoo's JSON a file carries (`{"name", "task", "labels", "preprocessing", "inputs"}`), or None."""
     data = _entries(flatbuffer).get(ZOO_NAME)
     return json.loads(data) if data else None
+
+
+def packed(flatbuffer):
+    """`{file name: bytes}` of the associated files packed after the flatbuffer (`labels.txt`, `vocab.txt`)."""
+    if not zipfile.is_zipfile(io.BytesIO(flatbuffer)):
+        return {}
+    with zipfile.ZipFile(io.BytesIO(flatbuffer)) as archive:
+        return {n: archive.read(n) for n in archive.namelist()}
 
 
 def read(flatbuffer):
     """`(ModelMetadataT or None, {packed file name: bytes})` of a `.tflite` file."""
     data = _entries(flatbuffer).get(METADATA_NAME)
-    info = meta.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0) if data else None
-    files = {}
-    if zipfile.is_zipfile(io.BytesIO(flatbuffer)):
-        with zipfile.ZipFile(io.BytesIO(flatbuffer)) as packed:
-            files = {n: packed.read(n) for n in packed.namelist()}
-    return info, files
+    return (meta.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0) if data else None), packed(flatbuffer)

@@ -163,12 +163,9 @@ def _open_tflite_alone(path):
                            "sits outside an export folder: pass the folder `zoo export` wrote.")
     load_formats()
     entry = {"format": "tflite", "path": os.path.basename(path)}
-    named, _ = tflite.io_details(tflite.interpreter(model_path=path))
-    inputs = [{"name": n, "shape": [None if d < 0 else int(d) for d in detail["shape_signature"]]}
-              for n, detail in (named or {}).items()]
-    meta = _meta(info["task"], info.get("labels") or None, info.get("preprocessing") or {}, inputs, None,
+    meta = _meta(info["task"], info.get("labels") or None, info.get("preprocessing") or {}, info["inputs"], None,
                  os.path.dirname(path))
-    vocabulary = litert_metadata.read(flatbuffer)[1].get(litert_metadata.VOCABULARY_FILE)
+    vocabulary = litert_metadata.packed(flatbuffer).get(litert_metadata.VOCABULARY_FILE)
     if vocabulary is not None:  # a text model carries its token list
         from pipelines.text import vectorizer_from_vocabulary
 

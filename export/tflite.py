@@ -12,6 +12,7 @@ signature with the SavedModel's input and output names (`class_ids` too).
 import os
 import re
 import tempfile
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -169,8 +170,14 @@ def quantized(flatbuffer):
     return any(d["dtype"] == np.int8 for d in details)
 
 
-def _with_metadata(flat, signature, options):
-    """The file with LiteRT metadata (`export.litert_metadata`): names, class labels, image normalization."""
+def _describe(specs):
+    """`[{"name", "shape"}]` of a LiteRT file's inputs (None for a free dimension)."""
+    return [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]} for s in specs]
+
+
+def _with_metadata(flat, signature, specs, options):
+    """The file with LiteRT metadata (`export.litert_metadata`): names, class labels, image normalization,
+    a text model's vocabulary, and the zoo's own entry (what `zoo predict FILE.tflite` reads)."""
     spec = signature.specs[0]
     image = len(signature.specs) == 1 and len(spec.shape) == 4 and spec.dtype.is_floating and spec.shape[-1] in (1, 3)
     classes = "class_ids" in signature.outputs
@@ -180,7 +187,7 @@ def _with_metadata(flat, signature, options):
         image_channels=int(spec.shape[-1]) if image else None,
         vocabulary=list(options["vectorizer"].get_vocabulary()) if options.get("vectorizer") is not None else None,
         zoo={"name": signature.name, "task": signature.task.name, "labels": options.get("labels") or [],
-             "preprocessing": options.get("preprocessing") or {}})
+             "preprocessing": options.get("preprocessing") or {}, "inputs": _describe(specs)})
 
 
 # What a LiteRT user passes to `Interpreter` for a file that XNNPACK (the default CPU delegate) refuses:
@@ -253,28 +260,38 @@ def non_builtin_ops(flatbuffer):
     return [name for name in op_names(flatbuffer) if name.startswith("CUSTOM:")]
 
 
-def io_details(interp):
-    """`(input details, output detail)` of a LiteRT interpreter: its `serving_default` signature's inputs
-    (`{name: detail}`) and model output (`probabilities`, `forecast`, ...: not the derived `class_ids`); for a
-    file without signatures (written before they were added) `None` and the first output tensor."""
-    if SIGNATURE not in interp.get_signature_list():
-        return None, interp.get_output_details()[0]
-    runner = interp.get_signature_runner(SIGNATURE)
-    outputs = runner.get_output_details()
-    return runner.get_input_details(), outputs[next(k for k in outputs if k != "class_ids")]
+# interpreter -> ({input name: tensor index} or None, output detail): a signature runner costs more to build
+# (12 us) than a small model's whole call, and `run` is called once per example for fixed-batch files.
+_SIGNATURE_IO = weakref.WeakKeyDictionary()
+
+
+def _signature_io(interp):
+    """`({input name: tensor index}, output detail)` of a LiteRT interpreter: its `serving_default` signature's
+    inputs and model output (`probabilities`, `forecast`, ...: not the derived `class_ids`); for a file without
+    signatures (written before they were added) `None` and the first output tensor."""
+    if interp not in _SIGNATURE_IO:
+        if SIGNATURE not in interp.get_signature_list():
+            _SIGNATURE_IO[interp] = None, interp.get_output_details()[0]
+        else:
+            runner = interp.get_signature_runner(SIGNATURE)
+            outputs = runner.get_output_details()
+            _SIGNATURE_IO[interp] = ({name: d["index"] for name, d in runner.get_input_details().items()},
+                                     outputs[next(k for k in outputs if k != "class_ids")])
+    return _SIGNATURE_IO[interp]
 
 
 def run(interp, inputs):
     """Run a LiteRT interpreter on `{input name: array}` (batch resized if the
     file allows, else one example at a time). Quantized int8 I/O is handled."""
-    named, out = io_details(interp)
+    named, out = _signature_io(interp)
+    current = {d["index"]: d for d in interp.get_input_details()}  # their shapes as last resized
     if named is not None:
         missing = sorted(set(named) - set(inputs))
         if missing:
             raise common.ExportError(f"No input for the LiteRT file's inputs {missing}; got {list(inputs)}.")
-        details, arrays = list(named.values()), [np.asarray(inputs[k]) for k in named]
+        details, arrays = [current[i] for i in named.values()], [np.asarray(inputs[k]) for k in named]
     else:
-        details = interp.get_input_details()
+        details = list(current.values())
 
         def lookup(detail):
             for name, value in inputs.items():
@@ -378,8 +395,7 @@ class TFLiteFormat(Format):
 
     def manifest_update(self, model, signature):
         """The LiteRT files' input shapes (fixed batch 1 for recurrent models, a fixed token length)."""
-        return {"tflite_inputs": [{"name": s.name, "shape": [None if d is None else int(d) for d in s.shape]}
-                                  for s in tflite_specs(model, signature)]}
+        return {"tflite_inputs": _describe(tflite_specs(model, signature))}
 
     def write(self, model, signature, out_dir, options):
         from pipelines.files import atomic_write
@@ -404,12 +420,12 @@ class TFLiteFormat(Format):
                                allow_flex=options.get("allow_flex", False), frozen=source, float_ops=float_ops)
             elif q == "int8":
                 flat, float_ops = _within_budget(flat, model, signature, source, rep, options)
-            flat = _with_metadata(flat, signature, options)
+            flat = _with_metadata(flat, signature, specs, options)
             atomic_write(os.path.join(out_dir, rel), flat)
             refused = default_interpreter_error(flat)
             entries[key] = {"format": self.name, "quantization": q, "path": rel, "ops": op_names(flat),
                             "metadata": {"name": litert_metadata.METADATA_NAME,
-                                         "packed_files": sorted(litert_metadata.read(flat)[1])},
+                                         "packed_files": sorted(litert_metadata.packed(flat))},
                             **({"float_ops": float_ops} if float_ops else {}),
                             **({"interpreter_options": BUILTIN_KERNELS, "default_interpreter_error": refused}
                                if refused else {})}
