@@ -154,8 +154,8 @@ def add_data_args(p):
 def _add_export_args(p):
     p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
     p.add_argument("--out", required=True)
-    p.add_argument("--formats", help="comma-separated export formats (default: every registered one: "
-                                     "saved_model,tflite,onnx)")
+    p.add_argument("--formats", help="comma-separated export formats: saved_model,tflite,onnx (the default), "
+                                     "web (a page and zoo-model.js on onnxruntime-web; `zoo setup-web` first)")
     p.add_argument("--quantize", help="quantizations, each written by the formats that declare it: LiteRT "
                    "fp32,fp16,dynamic,int8; int8 also writes a static int8 ONNX file (default: all of them where "
                    "the run's data or --dataset gives calibration data, else all but int8)")
@@ -183,6 +183,13 @@ def _add_export_args(p):
                    help="forecasters: files that take and return the transformed (log, relative, scaled) values "
                         "the network was trained on (default: series units, the transform inside each file)")
     p.set_defaults(func=commands.export)
+
+
+def _cmd_setup_web(args):
+    from export import web
+
+    web.setup()
+    return 0
 
 
 def build_parser():
@@ -253,6 +260,10 @@ def build_parser():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=commands.bench)
+
+    p = sub.add_parser("setup-web", help="install the pinned onnxruntime-web the `web` export format vendors and "
+                                         "`zoo verify` runs in Node.js (npm ci; needs Node.js 18+)")
+    p.set_defaults(func=_cmd_setup_web)
 
     p = sub.add_parser("quickstart", help="train on digits, export all formats, verify (offline)")
     p.add_argument("--out", help="default: runs/quickstart-<time>")

@@ -49,7 +49,9 @@ def _defaults(formats, quantizations, name):
             raise ExportError(f"`{what}` is a list of names, e.g. {what}=({value!r},). Received: {what}={value!r}")
     if quantizations is None:
         quantizations = tuple(q for q in all_quantizations() if q != "int8")
-    return tuple(FORMATS if formats is None else formats), tuple(quantizations), name
+    if formats is None:
+        formats = [name for name, fmt in FORMATS.items() if fmt.default]
+    return tuple(formats), tuple(quantizations), name
 
 
 def _check_args(model, formats, quantizations, name, options, max_accuracy_drop):
@@ -296,6 +298,7 @@ def _export_and_verify(model, signature, stage, formats, options, eval_inputs, e
     manifest_lib.write(stage, manifest)
     files.write_json(os.path.join(stage, manifest_lib.REPORT), report)
     paths = [e["path"] for e in list(entries.values()) + list(references.values())]
+    paths += [f"{e['bundle']}/{rel}" for e in entries.values() for rel in e.get("assets", {})]  # e.g. web/*.js
     paths += ["vocabulary.txt"] * (vectorizer is not None) + [manifest_lib.REPORT, manifest_lib.MANIFEST]
     return report, paths  # the manifest last: a reader that sees it sees every file
 

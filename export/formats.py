@@ -30,6 +30,7 @@ class Format:
     name = None
     order = 100  # position in `FORMATS`: the default export order, and the order of the report's rows
     quantizations = ("fp32",)  # the quantizations it can write ("fp32": the float file)
+    default = True  # written when the export names no formats (False: only when asked for, e.g. `web`)
     publish_when_failed = True  # False: a file a server would pick up is withheld when verification fails
     withheld_note = None  # with publish_when_failed False: what the export prints when it withholds the files
     manifest_fields = ()  # extra top-level manifest fields it fills (`manifest_update`)

@@ -81,6 +81,10 @@ def read(out_dir):
         if isinstance(entry, dict) and "path" in entry and not inside(out_dir, os.path.join(out_dir, entry["path"])):
             raise ExportError(f"{path}: the entry {key!r} points outside the export folder ({entry['path']!r}); an "
                               "export reads only its own files. Export the model again.")
+        for rel in (entry.get("assets") or {}) if isinstance(entry, dict) else ():
+            if not inside(out_dir, os.path.join(out_dir, str(entry.get("bundle", "")), rel)):
+                raise ExportError(f"{path}: the entry {key!r} lists a file outside the export folder ({rel!r}); an "
+                                  "export reads only its own files. Export the model again.")
     return manifest
 
 
@@ -88,5 +92,11 @@ def changed_files(out_dir, manifest):
     """Keys of the files (and references) whose hash differs from the one recorded."""
     recorded = dict(manifest.get("references", {}))
     recorded.update({k: e for k, e in manifest["files"].items()})
-    return [k for k, e in recorded.items()
-            if "sha256" in e and sha256(os.path.join(out_dir, e["path"])) != e["sha256"]]
+    changed = [k for k, e in recorded.items()
+               if "sha256" in e and sha256(os.path.join(out_dir, e["path"])) != e["sha256"]]
+    for key, entry in manifest["files"].items():  # a bundle's other files (the web format's page and scripts)
+        for rel, digest in (entry.get("assets") or {}).items():
+            path = os.path.join(out_dir, entry["bundle"], rel)
+            if (not os.path.isfile(path) or sha256(path) != digest) and key not in changed:
+                changed.append(key)
+    return changed

@@ -4,6 +4,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # `zoo train` without --out writes runs/NAME-DATE: in tests, under a temporary folder, not the checkout.
 os.environ.setdefault("ZOO_RUNS_DIR", __import__("tempfile").mkdtemp(prefix="zoo-test-runs-"))
+# The web format's npm packages (`zoo setup-web`) stay where the user installed them.
+os.environ.setdefault("ZOO_WEB_RUNTIME", os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                                      "zoo", "web-runtime"))
 # The bf16 probe's cache (zoo/precision.py): per test session, not the user's ~/.cache.
 os.environ["XDG_CACHE_HOME"] = __import__("tempfile").mkdtemp(prefix="zoo-test-cache-")
 

@@ -1,0 +1,215 @@
+// zoo-model.js: run a zoo web export (ONNX + model.json) with onnxruntime-web, in a browser or Node.js.
+//
+// The preprocessing is the training pipeline's, re-implemented here and tested against it:
+// - text: zoo's standardization (ASCII lower-case, space-like characters to " ", Keras' punctuation
+//   removed), whitespace split, vocabulary lookup (0 padding, 1 out-of-vocabulary), the sequence length
+//   and truncation of training: the same token ids as Python's TextVectorization (`zoo verify` checks it);
+// - images: decoded pixels (RGBA, e.g. a canvas' ImageData), resized like `tf.image.resize(antialias=True)`
+//   (triangle kernel, float32 arithmetic, truncated to uint8) when the size differs, then rescaled.
+//
+//   import * as ort from "./vendor/onnxruntime-web/ort.wasm.min.mjs";
+//   import { loadModel } from "./zoo-model.js";
+//   const model = await loadModel(".", { ort });
+//   const { classes } = await model.classify("A moving, funny film.", { topK: 3 });
+
+// Keras' `lower_and_strip_punctuation` characters (`,-.` is the range `,` `-` `.`).
+const PUNCTUATION = /[!"#$%&()*+,\-./:;<=>?@[\\\]^_`{|}~']/g;
+// Unicode separators, controls and format characters: zoo's SPACE_LIKE (pipelines/text.py).
+const SPACE_LIKE = /[\p{Z}\p{Cc}\p{Cf}]+/gu;
+const ASCII_UPPER = /[A-Z]+/g;
+
+/** The text after the vectorizer's standardization (`standardize` is model.json's name of it). */
+export function standardize(text, standardize = "zoo.standardize") {
+  let out = String(text);
+  if (standardize === null || standardize === undefined) return out;
+  if (standardize.includes("lower") || standardize === "zoo.standardize") {
+    out = out.replace(ASCII_UPPER, (s) => s.toLowerCase()); // tf.strings.lower: ASCII letters only
+  }
+  if (standardize === "zoo.standardize") out = out.replace(SPACE_LIKE, " ");
+  if (standardize.includes("punctuation") || standardize === "zoo.standardize") out = out.replace(PUNCTUATION, "");
+  return out;
+}
+
+/** Tokens of a standardized text: split on ASCII whitespace, empty pieces dropped (tf.strings.split). */
+export function tokenize(text, spec) {
+  return standardize(text, spec.standardize).split(/[ \t\n\v\f\r]+/).filter((t) => t.length > 0);
+}
+
+/** Token ids `(sequence_length,)` int32 of one text: ids of known tokens, `oov_id` for the others, the
+ *  first (`truncate: "post"`) or last (`"pre"`) `sequence_length` of them, right-padded with `padding_id`. */
+export function encodeText(text, spec, index) {
+  const ids = tokenize(text, spec).map((t) => (index.has(t) ? index.get(t) : spec.oov_id));
+  const length = spec.sequence_length ?? ids.length;
+  const kept = spec.truncate === "pre" ? ids.slice(Math.max(0, ids.length - length)) : ids.slice(0, length);
+  const out = new Int32Array(length).fill(spec.padding_id);
+  out.set(kept);
+  return out;
+}
+
+// tf.image.resize(antialias=True, method="bilinear") = ScaleAndTranslate with the triangle kernel: per
+// output pixel a span of input pixels and normalized weights, all in float32 (Math.fround), rows first.
+function spans(outSize, inSize) {
+  const f = Math.fround;
+  const scale = f(outSize / inSize);
+  const invScale = f(1 / scale);
+  const kernelScale = Math.max(invScale, 1);
+  const oneOverKernelScale = f(1 / kernelScale);
+  const radius = f(1 * kernelScale);
+  const result = [];
+  for (let x = 0; x < outSize; x++) {
+    const sample = f(f(x + 0.5) * invScale);
+    if (sample < 0 || sample > inSize) { result.push({ start: 0, weights: [] }); continue; }
+    let start = Math.ceil(f(f(sample - radius) - 0.5));
+    let end = Math.floor(f(f(sample + radius) - 0.5));
+    start = Math.min(Math.max(start, 0), inSize - 1);
+    end = Math.min(Math.max(end, 0), inSize - 1) + 1;
+    const weights = [];
+    let total = 0;
+    for (let s = start; s < end; s++) {
+      const pos = f(f(s + 0.5) - sample);
+      const w = Math.max(0, f(1 - Math.abs(f(pos * oneOverKernelScale))));
+      total = f(total + w);
+      weights.push(w);
+    }
+    const inv = f(1 / total);
+    result.push({ start, weights: Math.abs(total) >= 1e-35 ? weights.map((w) => f(w * inv)) : weights.map(() => 0) });
+  }
+  return result;
+}
+
+/** `(height, width, channels)` uint8 pixels resized as training did (float32 sums truncated to uint8). */
+export function resizePixels(pixels, inH, inW, channels, outH, outW) {
+  if (inH === outH && inW === outW) return pixels; // decode_image's path: no resize at the model's size
+  const f = Math.fround;
+  const rows = spans(outH, inH);
+  const cols = spans(outW, inW);
+  const mid = new Float32Array(outH * inW * channels); // (outH, inW, channels)
+  for (let y = 0; y < outH; y++) {
+    const { start, weights } = rows[y];
+    const o = y * inW * channels;
+    for (let j = 0; j < weights.length; j++) {
+      const i = (start + j) * inW * channels;
+      for (let k = 0; k < inW * channels; k++) mid[o + k] = f(mid[o + k] + f(weights[j] * pixels[i + k]));
+    }
+  }
+  const out = new Uint8Array(outH * outW * channels);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      const { start, weights } = cols[x];
+      for (let c = 0; c < channels; c++) {
+        let sum = 0;
+        for (let j = 0; j < weights.length; j++) sum = f(sum + f(weights[j] * mid[(y * inW + start + j) * channels + c]));
+        out[(y * outW + x) * channels + c] = Math.min(255, Math.max(0, Math.trunc(sum))); // tf.cast to uint8
+      }
+    }
+  }
+  return out;
+}
+
+/** `(height, width, channels)` uint8 pixels of RGBA data (ImageData): alpha dropped, or one grey
+ *  channel (ITU-R BT.709 luma, libpng's rgb-to-grey weights; equal for grey images). */
+export function fromRGBA(rgba, height, width, channels) {
+  const out = new Uint8Array(height * width * channels);
+  for (let p = 0; p < height * width; p++) {
+    const [r, g, b] = [rgba[4 * p], rgba[4 * p + 1], rgba[4 * p + 2]];
+    if (channels === 1) out[p] = Math.round(0.2126 * r + 0.7152 * g + 0.0722 * b);
+    else for (let c = 0; c < channels; c++) out[p * channels + c] = [r, g, b][c];
+  }
+  return out;
+}
+
+/** The model's float32 input `(height*width*channels)` of an image: `{width, height, data}` (RGBA bytes,
+ *  as a canvas' ImageData), resized to the model's size, scaled as in training. */
+export function imageToInput(image, spec) {
+  const { height, width, channels, scale, offset } = spec;
+  const pixels = resizePixels(fromRGBA(image.data, image.height, image.width, channels), image.height,
+    image.width, channels, height, width);
+  const out = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) out[i] = Math.fround(Math.fround(pixels[i] * scale) + offset);
+  return out;
+}
+
+/** The top `k` classes of one probability vector: `[{index, label, probability}]`, best first. */
+export function topK(probabilities, labels, k = 5) {
+  return Array.from(probabilities, (p, index) => ({ index, label: labels?.[index] ?? String(index), probability: p }))
+    .sort((a, b) => b.probability - a.probability || a.index - b.index)
+    .slice(0, k);
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(`zoo-model.js: ${message}`);
+}
+
+export class ZooModel {
+  /** `spec`: model.json; `session`: an ort.InferenceSession; `vocabulary`: the tokens (text models). */
+  constructor({ ort, spec, session, vocabulary = null }) {
+    Object.assign(this, { ort, spec, session, labels: spec.labels ?? null });
+    this.index = vocabulary ? new Map(vocabulary.map((t, i) => [t, i])) : null;
+  }
+
+  /** Token ids of a text (`Int32Array`), as the Python vectorizer gives them. */
+  encodeText(text) {
+    check(this.spec.text, `${this.spec.name} takes ${this.spec.inputs[0].name}, not text`);
+    check(typeof text === "string" && text.trim().length > 0, "the text is empty: pass a sentence");
+    return encodeText(text, this.spec.text, this.index);
+  }
+
+  /** Float32 pixels of an image (`{width, height, data}` RGBA), resized and scaled as in training. */
+  encodeImage(image) {
+    check(this.spec.image, `${this.spec.name} takes ${this.spec.inputs[0].name}, not an image`);
+    check(image && image.width > 0 && image.height > 0 && image.data?.length === 4 * image.width * image.height,
+      "an image is {width, height, data} with 4 bytes (RGBA) per pixel, e.g. a canvas' ImageData");
+    return imageToInput(image, this.spec.image);
+  }
+
+  /** The feeds of a batch of texts or images (one input), or `{name: ort.Tensor}` as given. */
+  feeds(items) {
+    const input = this.spec.inputs[0];
+    if (this.spec.text || this.spec.image) {
+      const rows = items.map((item) => (this.spec.text ? this.encodeText(item) : this.encodeImage(item)));
+      const data = new (this.spec.text ? Int32Array : Float32Array)(rows.length * rows[0].length);
+      rows.forEach((row, i) => data.set(row, i * row.length));
+      const dims = this.spec.text ? [rows.length, rows[0].length]
+        : [rows.length, this.spec.image.height, this.spec.image.width, this.spec.image.channels];
+      return { [input.name]: new this.ort.Tensor(input.dtype, data, dims) };
+    }
+    return items;
+  }
+
+  /** Run the model: `inputs` is a list of texts/images, or `{name: ort.Tensor}`; returns the session's
+   *  outputs and the milliseconds `session.run` took. */
+  async run(inputs) {
+    const feeds = this.feeds(inputs);
+    const start = performance.now();
+    const outputs = await this.session.run(feeds);
+    return { outputs, ms: performance.now() - start };
+  }
+
+  /** Classify one text or image: `{classes: [{index, label, probability}], ms}`. */
+  async classify(item, { topK: k = 5 } = {}) {
+    const { outputs, ms } = await this.run([item]);
+    return { classes: topK(outputs[this.spec.output].data, this.labels, k), ms };
+  }
+}
+
+async function readJSON(fetchFn, url) {
+  const response = await fetchFn(url);
+  check(response.ok, `${url} could not be read (${response.status}): serve the whole web/ folder`);
+  return response.json();
+}
+
+/** Load a web export from `base` (its folder's URL): model.json, the vocabulary, the ONNX file of the
+ *  `quantization` ("fp32" or "int8"). `ort` is onnxruntime-web's module; `fetch` defaults to the global. */
+export async function loadModel(base, { ort = globalThis.ort, quantization = "fp32", fetch: fetchFn = globalThis.fetch,
+  sessionOptions = { executionProviders: ["wasm"] } } = {}) {
+  check(ort, "pass { ort } (import * as ort from './vendor/onnxruntime-web/ort.wasm.min.mjs')");
+  const root = base.endsWith("/") ? base : `${base}/`;
+  const spec = await readJSON(fetchFn, `${root}model.json`);
+  const file = spec.models[quantization];
+  check(file, `no ${quantization} file in this export (it has ${Object.keys(spec.models).join(", ")})`);
+  const vocabulary = spec.text ? await readJSON(fetchFn, root + spec.text.vocabulary) : null;
+  const response = await fetchFn(root + file);
+  check(response.ok, `${root + file} could not be read (${response.status})`);
+  const session = await ort.InferenceSession.create(new Uint8Array(await response.arrayBuffer()), sessionOptions);
+  return new ZooModel({ ort, spec, session, vocabulary });
+}

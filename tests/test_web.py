@@ -1,0 +1,294 @@
+"""The `web` export format: zoo-model.js' preprocessing gives Python's inputs (token ids on real reviews,
+images resized as `tf.image.resize` does), the bundle verifies in Node.js through its own preprocessing, and
+index.html classifies a real image and a real sentence in headless Chromium like Keras."""
+
+import csv
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pipelines
+import zoo
+from conftest import REPO, SHARED_DATA
+from export import ExportError, export_model, verify_export, web
+
+NODE_MODULES = web.node_modules(required=False)
+needs_node = pytest.mark.skipif(NODE_MODULES is None or shutil.which("node") is None,
+                                reason="Node.js or the pinned onnxruntime-web is missing: run `zoo setup-web`")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+SHARED_IMDB = os.path.join(SHARED_DATA, "imdb", "aclImdb_v1_train_test.tar.gz")
+SHARED_SST2 = os.path.join(SHARED_DATA, "sst2", "train.tsv")
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# Strings where standardization is easy to get wrong: non-ASCII capitals (tf.strings.lower leaves them), every
+# kind of space and invisible character, punctuation next to letters, emoji, HTML, full-width forms.
+HARD_TEXTS = ["ÉCOLE École naïve CAFÉ", "a\u00a0b\u2028c\u2029d\u0085e", "zero\u200bwidth\ufeffjoin\u200d",
+              "tab\tnew\nline\r\nform\x0cfeed\x0bv", "Don't -- stop!!! (really?) [yes] {no} <br /><br />end",
+              "emoji 😀 ok 👍🏽 fine", "Ｆｕｌｌ ｗｉｄｔｈ", "İstanbul ǅ Σίσυφος STRASSE Straße", "   ", "",
+              "ünïcödé — “quotes” … ‘single’", "a_b c-d e.f g/h i\\j k~l m`n", "1,000 2.5 $30 100%"]
+
+
+def _text_bundle(folder, vocabulary, preprocessing):
+    """The files zoo-model.js reads for a text model's preprocessing (no ONNX file: tokenize only)."""
+    os.makedirs(folder, exist_ok=True)
+    spec = {"name": "vectorizer", "task": "text_classification", "inputs": [{"name": "tokens", "dtype": "int32"}],
+            "output": "probabilities", "labels": None, "models": {},
+            "text": {"vocabulary": "vocab.json", "standardize": preprocessing["standardize"], "oov_id": 1,
+                     "padding_id": 0, "truncate": preprocessing["truncate"],
+                     "sequence_length": preprocessing["sequence_length"]}}
+    with open(os.path.join(folder, "model.json"), "w") as f:
+        json.dump(spec, f)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(list(vocabulary), f, ensure_ascii=False)
+    shutil.copy(os.path.join(web.ASSETS, "zoo-model.js"), folder)
+    return web.NodeSession(str(folder), "none")
+
+
+def _imdb_reviews(n):
+    """The first `n` reviews of aclImdb's test split (half positive, half negative), as read from the tar."""
+    reviews = {"pos": [], "neg": []}
+    with tarfile.open(SHARED_IMDB) as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if member.isfile() and member.name.endswith(".txt") and "test" in parts and parts[-2] in reviews \
+                    and len(reviews[parts[-2]]) < n // 2:
+                reviews[parts[-2]].append(tar.extractfile(member).read().decode("utf-8"))
+            if all(len(v) >= n // 2 for v in reviews.values()):
+                break
+    return reviews["pos"] + reviews["neg"]
+
+
+def _shipped_vocabulary(weights):
+    folder = os.path.join(REPO, "zoo", "pretrained_weights", weights)
+    with open(os.path.join(folder, "vocabulary.txt"), encoding="utf-8") as f:
+        vocabulary = f.read().split("\n")
+    with open(os.path.join(folder, "card.json")) as f:
+        return vocabulary, json.load(f)["preprocessing"]
+
+
+@needs_node
+@pytest.mark.parametrize("weights", ["transformer_classifier-imdb", "lstm_attention_classifier-sst2"])
+def test_token_ids_equal_pythons_on_real_reviews(weights, tmp_path):
+    vocabulary, preprocessing = _shipped_vocabulary(weights)
+    texts = list(HARD_TEXTS)
+    if os.path.isfile(SHARED_IMDB):
+        texts += _imdb_reviews(1000)
+    vectorizer = pipelines.text.vectorizer_from_vocabulary(vocabulary, preprocessing)
+    want = pipelines.text.vectorize(vectorizer, tf.constant(texts), preprocessing["sequence_length"],
+                                    preprocessing["truncate"]).numpy()
+    session = _text_bundle(tmp_path / "bundle", vocabulary, preprocessing)
+    got = session.tokenize(texts)
+    session.close()
+    differ = [i for i in range(len(texts)) if not np.array_equal(got[i], want[i])]
+    assert not differ, f"{len(differ)} of {len(texts)} texts tokenized differently, e.g. {texts[differ[0]]!r}"
+    assert len(texts) >= 1000 or not os.path.isfile(SHARED_IMDB)
+    assert (want == 1).any() and (want > 1).any()  # out-of-vocabulary and known words were both exercised
+
+
+@needs_node
+def test_images_are_resized_as_tensorflow_resizes_them(tmp_path):
+    from sklearn.datasets import load_digits, load_sample_image
+
+    photo = load_sample_image("china.jpg")  # (427, 640, 3): a real photo, bundled with scikit-learn
+    digit = np.repeat((load_digits().images[0] * 255 / 16).astype("uint8")[..., None], 1, axis=-1)  # (8, 8, 1)
+    cases = [(photo, (32, 32)), (photo, (224, 224)), (photo[:100, :150], (331, 199)), (digit, (28, 28))]
+    script = tmp_path / "resize.mjs"
+    script.write_text(
+        "import fs from 'node:fs';\n"
+        f"import {{ resizePixels }} from '{(tmp_path / 'zoo-model.js').as_uri()}';\n"
+        "const [file, h, w, c, oh, ow] = process.argv.slice(2);\n"
+        "const out = resizePixels(new Uint8Array(fs.readFileSync(file)), +h, +w, +c, +oh, +ow);\n"
+        "fs.writeFileSync(file + '.out', out);\n")
+    shutil.copy(os.path.join(web.ASSETS, "zoo-model.js"), tmp_path)
+    for i, (image, size) in enumerate(cases):
+        want = tf.cast(tf.image.resize(image, size, antialias=True), tf.uint8).numpy()
+        path = tmp_path / f"image{i}.bin"
+        path.write_bytes(image.tobytes())
+        subprocess.run(["node", str(script), str(path), *map(str, image.shape), *map(str, size)], check=True)
+        got = np.frombuffer((tmp_path / f"image{i}.bin.out").read_bytes(), "uint8").reshape(want.shape)
+        assert np.abs(got.astype(int) - want).max() <= 1, (image.shape, size)
+        assert np.mean(got == want) >= 0.999, (image.shape, size, np.mean(got == want))
+
+
+def _photos(n, size=32):
+    """`n` crops of scikit-learn's two real photos, resized to `size` (uint8)."""
+    from sklearn.datasets import load_sample_image
+
+    crops = []
+    for name in ("china.jpg", "flower.jpg"):
+        photo = load_sample_image(name)
+        for i in range(n // 2 + 1):
+            y, x = (37 * i) % 300, (53 * i) % 500
+            crops.append(tf.cast(tf.image.resize(photo[y:y + 120, x:x + 120], (size, size), antialias=True),
+                                 tf.uint8).numpy())
+    return np.stack(crops[:n])
+
+
+@pytest.fixture(scope="module")
+def image_export(tmp_path_factory):
+    out = tmp_path_factory.mktemp("web") / "cifar"
+    model = zoo.resnet_tiny(input_shape=(32, 32, 3), classes=10)
+    x = _photos(48).astype("float32") / 255
+    y = np.arange(len(x)) % 10  # an untrained model: int8 judged by the budget, relaxed (agreement is noise)
+    report = export_model(model, str(out), formats=("onnx", "web"), calibration_data=x[:32], eval_data=(x, y),
+                          class_names=CIFAR10, verbose=False, max_accuracy_drop=100, preprocessing={
+                              "type": "rescale", "scale": 1 / 255, "offset": 0.0, "layout": "NHWC",
+                              "image_size": [32, 32]})
+    return out, model, report
+
+
+@needs_node
+def test_an_image_bundle_verifies_in_node_through_its_own_preprocessing(image_export):
+    out, model, report = image_export
+    rows = {r["file"]: r for r in report["results"]}
+    assert report["passed"] and {"web", "web_int8"} <= set(rows)
+    assert rows["web"]["max_abs_err_batchN"] <= 1e-4
+    # The same int8 file in WebAssembly as in ONNX Runtime's native build: the same outputs within float error.
+    assert abs(rows["web_int8"]["max_abs_err_batchN"] - rows["onnx_int8"]["max_abs_err_batchN"]) <= 1e-4
+    session = web.NodeSession(str(out / "web"))
+    x = np.load(out / "verify_inputs.npz")["images"]
+    assert "images" in session.request({"images": x[:2]})  # RGBA pixels, as a canvas gives them
+    session.close()
+    spec = json.loads((out / "web" / "model.json").read_text())
+    assert spec["labels"] == CIFAR10 and spec["image"] == {"height": 32, "width": 32, "channels": 3,
+                                                           "scale": 1 / 255, "offset": 0.0}
+    assert json.loads((out / "web" / "labels.json").read_text()) == CIFAR10
+    assert spec["models"] == {"fp32": "resnet_tiny.onnx", "int8": "resnet_tiny.int8.onnx"}
+    assert verify_export(str(out), verbose=False)["passed"]
+
+
+@needs_node
+def test_a_changed_page_or_script_fails_verify(image_export, tmp_path):
+    copy = tmp_path / "export"
+    shutil.copytree(image_export[0], copy)
+    with open(copy / "web" / "zoo-model.js", "a") as f:
+        f.write("\n// edited\n")
+    report = verify_export(str(copy), verbose=False)
+    assert not report["passed"] and report["changed_since_export"] == ["web"]
+
+
+def test_web_without_the_runtime_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_WEB_RUNTIME", str(tmp_path / "empty"))
+    model = zoo.mlp_tiny(classes=3)
+    with pytest.raises(ExportError, match="zoo setup-web"):
+        export_model(model, str(tmp_path / "out"), formats=("web",), verbose=False)
+    assert not (tmp_path / "out" / "zoo_export.json").exists()
+    # The default formats leave it out: an export on a machine without Node.js still works.
+    report = export_model(model, str(tmp_path / "out"), formats=None, quantizations=("fp32",), verbose=False)
+    assert "web" not in {r["format"] for r in report["results"]}
+
+
+def _sst2(n):
+    with open(SHARED_SST2, encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:n + 1]
+    return np.array([r[0] for r in rows], dtype=object), np.array([int(r[1]) for r in rows], "int32")
+
+
+@pytest.fixture(scope="module")
+def text_export(tmp_path_factory):
+    if os.path.isfile(SHARED_SST2):
+        texts, labels = _sst2(400)
+    else:  # the same code path on a machine without ../shared/data
+        texts = np.array(["a moving , funny film", "dull and far too long", "great fun", "awful boring mess"] * 40,
+                         dtype=object)
+        labels = np.array([1, 0, 1, 0] * 40, "int32")
+    data = pipelines.text_splits((texts, labels), name="sst2", labels=["negative", "positive"], sequence_length=24)
+    model = zoo.create_model("transformer_tiny", classes=2)
+    x, y = pipelines.sample_arrays(data, "train", 64)
+    out = tmp_path_factory.mktemp("web") / "sst2"
+    report = export_model(model, str(out), formats=("web",), calibration_data=x, eval_data=(x, y),
+                          class_names=data.labels, preprocessing=data.preprocessing, vectorizer=data.vectorizer,
+                          verbose=False, max_accuracy_drop=100)
+    return out, model, data, report
+
+
+@needs_node
+def test_a_text_bundle_verifies_in_node_from_texts(text_export):
+    out, model, data, report = text_export
+    assert report["passed"] and [r["file"] for r in report["results"]] == ["web", "web_int8"]
+    session = web.NodeSession(str(out / "web"))
+    x = np.load(out / "verify_inputs.npz")["tokens"]
+    request = session.request({"tokens": x[:3]})
+    assert len(request["texts"]) == 3 and all(isinstance(t, str) and t for t in request["texts"])
+    texts = ["A moving, funny film.", "Dull — and far too long!"]
+    want = model.predict(pipelines.text.vectorize(data.vectorizer, tf.constant(texts), 24).numpy(), verbose=0)
+    np.testing.assert_allclose(session.run({"tokens": session.tokenize(texts)}), want, atol=1e-4)
+    session.close()
+
+
+def _serve(folder):
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+BROWSER_SCRIPT = """
+import { chromium } from "playwright-core";
+const [chromiumPath, url, kind, value, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+const page = await browser.newPage({ viewport: { width: 760, height: 640 } });
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+await page.goto(url);
+await page.waitForSelector("body[data-ready]", { timeout: 60000 });
+if (kind === "image") await page.setInputFiles("#file", value);
+else { await page.fill("#text", value); await page.click("#run"); }
+await page.waitForSelector("#result[data-top-class]", { timeout: 60000 });
+const top = await page.getAttribute("#result", "data-top-class");
+const rows = await page.$$eval("#result tbody tr", (trs) => trs.map((tr) => tr.innerText));
+await page.screenshot({ path: screenshot, fullPage: true });
+console.log(JSON.stringify({ top, rows, errors, error: await page.textContent("#error") }));
+await browser.close();
+"""
+
+
+def _browser(folder, kind, value, screenshot):
+    script = os.path.join(web.runtime_dir(), "zoo-browser-test.mjs")  # beside node_modules: resolves playwright-core
+    with open(script, "w") as f:
+        f.write(BROWSER_SCRIPT)
+    server = _serve(folder)
+    try:
+        done = subprocess.run(["node", script, CHROMIUM, f"http://127.0.0.1:{server.server_port}/index.html", kind,
+                               value, str(screenshot)], capture_output=True, text=True, timeout=180)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not result["errors"] and not result["error"], result
+    return result
+
+
+@needs_node
+@needs_browser
+def test_the_page_shows_kerass_top_class_in_headless_chromium(image_export, text_export, tmp_path):
+    from PIL import Image
+
+    out, model, _ = image_export
+    image = _cifar_image() if os.path.isdir(os.path.join(SHARED_DATA, "cifar10")) else _photos(1)[0]
+    Image.fromarray(image).save(tmp_path / "image.png")
+    want = CIFAR10[int(model.predict(image[None].astype("float32") / 255, verbose=0).argmax())]
+    result = _browser(out / "web", "image", str(tmp_path / "image.png"), tmp_path / "image-page.png")
+    assert result["top"] == want and len(result["rows"]) == 5
+    assert (tmp_path / "image-page.png").stat().st_size > 10_000
+    out, model, data, _ = text_export
+    sentence = _sst2(1)[0][0] if os.path.isfile(SHARED_SST2) else "a moving , funny film"
+    ids = pipelines.text.vectorize(data.vectorizer, tf.constant([sentence]), 24).numpy()
+    want = data.labels[int(model.predict(ids, verbose=0).argmax())]
+    result = _browser(out / "web", "text", sentence, tmp_path / "text-page.png")
+    assert result["top"] == want
+
+
+def _cifar_image():
+    """The first image of CIFAR-10's test split in ../shared/data (uint8, 32x32x3)."""
+    data = pipelines.load_dataset("cifar10", os.path.join(SHARED_DATA, "cifar10"))
+    images = pipelines.take_arrays(data.batches("test", 8, training=False), 1)[0]
+    return np.round(images[0] / data.preprocessing["scale"]).astype("uint8")
