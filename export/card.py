@@ -101,11 +101,11 @@ def render(manifest, report, folder="EXPORT"):
             others = [f"`{e['path']}`" for _, e in entries[1:]]
             lines += [f"`{entries[0][0]}`" + (f" (the same for {', '.join(others)}):" if others else ":"), "",
                       usage.rstrip(), ""]
-        for key, entry in entries:  # a file the runtime's default options refuse: the option it needs
+        for key, entry in entries:  # a file the runtime's default options refuse or change: the option it needs
             if entry.get("interpreter_options"):
                 options = ", ".join(f"{k}={v}" for k, v in entry["interpreter_options"].items())
-                lines += [f"`{key}` needs `{options}`: the runtime's default refused it "
-                          f"({entry.get('default_interpreter_error', '?')}).", ""]
+                lines += [f"`{key}` needs `{options}`; with the runtime's defaults: "
+                          f"{entry.get('default_interpreter_error', '?')}.", ""]
     lines += ["## Checksums (SHA-256)", "", "| file | sha256 |", "| --- | --- |"]
     for entry in list(manifest["files"].values()) + list((manifest.get("references") or {}).values()):
         lines.append(f"| `{entry['path']}` | `{entry.get('sha256', '-')}` |")

@@ -51,6 +51,13 @@ class Format:
     def runner(self, entry, out_dir):
         raise NotImplementedError
 
+    def size(self, entry, out_dir):
+        """Bytes of the file (or folder) a runtime loads for this entry."""
+        path = os.path.join(out_dir, entry["path"])
+        if os.path.isfile(path):
+            return os.path.getsize(path)
+        return sum(os.path.getsize(os.path.join(r, f)) for r, _, names in os.walk(path) for f in names)
+
     def manifest_update(self, model, signature):
         """`{field: value}` for the manifest (the fields named in `manifest_fields`)."""
         return {}

@@ -206,7 +206,7 @@ def _open(source, runtime):
         return _open_run(source, runtime)
     folder = _export_folder(source)
     is_saved_model = os.path.isdir(source) and os.path.exists(os.path.join(source, "saved_model.pb"))
-    if folder and (is_saved_model or source.endswith((".tflite", ".onnx", ".keras"))):
+    if folder and (is_saved_model or source.endswith((".tflite", ".onnx", ".keras", ".xml"))):
         return _open_export(folder, runtime, file_path=source)
     if source.endswith(".keras"):
         return _open_run(source, runtime)
@@ -214,8 +214,8 @@ def _open(source, runtime):
         return _open_onnx_alone(source)
     if source.endswith(".tflite"):
         return _open_tflite_alone(source)
-    raise PredictError(f"{source!r} is not a run folder, an export folder, a .keras, .tflite or .onnx file or a "
-                       "SavedModel inside an export folder (a lone SavedModel does not record how its inputs were "
+    raise PredictError(f"{source!r} is not a run folder, an export folder, a .keras, .tflite or .onnx file, or a "
+                       "SavedModel or OpenVINO .xml inside an export folder (a lone SavedModel does not record how its inputs were "
                        "preprocessed: pass the export folder).")
 
 

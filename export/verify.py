@@ -20,7 +20,7 @@ import numpy as np
 from export import card, common
 from export import manifest as manifest_lib
 from export import publish as publish_lib
-from export.formats import runner
+from export.formats import FORMATS, runner
 from pipelines import files
 from zoo import metrics, tasks
 from zoo.timing import timed
@@ -74,8 +74,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
         full = np.asarray(full, "float32")
         err_bn = float(np.abs(full - reference).max())
         row = {"file": key, "format": entry["format"], "quantization": entry.get("quantization", "fp32"),
-               "size_bytes": os.path.getsize(os.path.join(out_dir, entry["path"]))
-               if os.path.isfile(os.path.join(out_dir, entry["path"])) else _dir_size(os.path.join(out_dir, entry["path"])),
+               "size_bytes": FORMATS[entry["format"]].size(entry, out_dir),
                "max_abs_err_batch1": err_b1, "max_abs_err_batchN": err_bn,
                "batch_sizes": [1, n_total] if dynamic_batch else [1],
                "latency_ms_batch1": timed(lambda: run(_slice(inputs, 1)), 20) * 1000,
@@ -130,10 +129,6 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     return report
 
 
-def _dir_size(path):
-    return sum(os.path.getsize(os.path.join(r, f)) for r, _, files in os.walk(path) for f in files)
-
-
 def format_table(report):
     scored = "rmse" if report["results"] and "rmse" in report["results"][0] else "acc"
     header = f"{'file':<34} {'size':>9} {'max|err| b1':>12} {'max|err| bN':>12} {'agree':>7} {scored:>7} {'drop':>6} {'ms b1':>8}  ok"
@@ -158,8 +153,8 @@ def format_table(report):
         lines.append(metrics.table(rows, f"{report['examples']:,} labelled examples"))
     for r in report["results"]:  # run with options other than the runtime's defaults: say which
         if r.get("interpreter_options"):
-            lines.append(f"note: {r['file']} was run with {r['interpreter_options']} (the runtime's default "
-                         "options refuse it; the manifest and MODEL_CARD.md say so)")
+            lines.append(f"note: {r['file']} was run with {r['interpreter_options']} (not the runtime's "
+                         "default options; the manifest and MODEL_CARD.md say why)")
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
 
