@@ -305,6 +305,49 @@ def _as_text(ids, text):
     return bool(used[:, 0].all() and (used[:, 1:] <= used[:, :-1]).all())
 
 
+def _serve(folder):
+    """A static file server on 127.0.0.1 (a free port) over `folder`, in a thread."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(_quiet_handler(), directory=folder)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _quiet_handler():
+    import http.server
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # no access log on the console
+            pass
+
+    return Handler
+
+
+def check_in_browser(folder, kind, value, screenshot, *, chromium=None, timeout=180):
+    """Serve the bundle `folder` on 127.0.0.1, open its index.html in headless Chromium, give it an image file
+    (`kind="image"`) or a sentence (`"text"`) as a user would, save a screenshot; returns what the page
+    showed: `{"top": class name, "rows": [...], "errors": [...], "error": text}`."""
+    chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        raise common.ExportError("No Chromium found: install it (Debian: apt-get install chromium) to open the page.")
+    script = os.path.join(runtime_dir(), "browser_check.mjs")  # beside node_modules: resolves playwright-core
+    shutil.copy(os.path.join(ASSETS, "browser_check.mjs"), script)
+    node_modules()
+    server = _serve(folder)
+    try:
+        done = subprocess.run([_node(), script, chromium, f"http://127.0.0.1:{server.server_port}/index.html", kind,
+                               value, screenshot], capture_output=True, text=True, timeout=timeout)
+    finally:
+        server.shutdown()
+    if done.returncode:
+        raise common.ExportError(f"The page {folder}/index.html failed in Chromium: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _encode(array, dtype):
     array = np.ascontiguousarray(array.astype(dtype))
     return {"dtype": dtype, "dims": list(array.shape), "b64": base64.b64encode(array.tobytes()).decode()}

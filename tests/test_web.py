@@ -3,13 +3,11 @@ images resized as `tf.image.resize` does), the bundle verifies in Node.js throug
 index.html classifies a real image and a real sentence in headless Chromium like Keras."""
 
 import csv
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -224,45 +222,10 @@ def test_a_text_bundle_verifies_in_node_from_texts(text_export):
     session.close()
 
 
-def _serve(folder):
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-BROWSER_SCRIPT = """
-import { chromium } from "playwright-core";
-const [chromiumPath, url, kind, value, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
-const page = await browser.newPage({ viewport: { width: 760, height: 640 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(String(e)));
-await page.goto(url);
-await page.waitForSelector("body[data-ready]", { timeout: 60000 });
-if (kind === "image") await page.setInputFiles("#file", value);
-else { await page.fill("#text", value); await page.click("#run"); }
-await page.waitForSelector("#result[data-top-class]", { timeout: 60000 });
-const top = await page.getAttribute("#result", "data-top-class");
-const rows = await page.$$eval("#result tbody tr", (trs) => trs.map((tr) => tr.innerText));
-await page.screenshot({ path: screenshot, fullPage: true });
-console.log(JSON.stringify({ top, rows, errors, error: await page.textContent("#error") }));
-await browser.close();
-"""
 
 
 def _browser(folder, kind, value, screenshot):
-    script = os.path.join(web.runtime_dir(), "zoo-browser-test.mjs")  # beside node_modules: resolves playwright-core
-    with open(script, "w") as f:
-        f.write(BROWSER_SCRIPT)
-    server = _serve(folder)
-    try:
-        done = subprocess.run(["node", script, CHROMIUM, f"http://127.0.0.1:{server.server_port}/index.html", kind,
-                               value, str(screenshot)], capture_output=True, text=True, timeout=180)
-    finally:
-        server.shutdown()
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = web.check_in_browser(str(folder), kind, value, str(screenshot), chromium=CHROMIUM)
     assert not result["errors"] and not result["error"], result
     return result
 

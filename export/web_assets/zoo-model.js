@@ -162,10 +162,10 @@ export class ZooModel {
     return imageToInput(image, this.spec.image);
   }
 
-  /** The feeds of a batch of texts or images (one input), or `{name: ort.Tensor}` as given. */
+  /** The feeds of a list of texts or images (one input), or `{name: ort.Tensor}` as given. */
   feeds(items) {
     const input = this.spec.inputs[0];
-    if (this.spec.text || this.spec.image) {
+    if (Array.isArray(items) && (this.spec.text || this.spec.image)) {
       const rows = items.map((item) => (this.spec.text ? this.encodeText(item) : this.encodeImage(item)));
       const data = new (this.spec.text ? Int32Array : Float32Array)(rows.length * rows[0].length);
       rows.forEach((row, i) => data.set(row, i * row.length));
