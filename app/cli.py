@@ -155,9 +155,10 @@ def _add_export_args(p):
     p.add_argument("source", help="a .keras file, a `zoo train` run folder, or a registered model name")
     p.add_argument("--out", required=True)
     p.add_argument("--formats", help="comma-separated export formats: saved_model,tflite,onnx (the default), "
-                                     "web (a page and zoo-model.js on onnxruntime-web; `zoo setup-web` first)")
+                                     "web (a page and zoo-model.js on onnxruntime-web; `zoo setup-web` first), "
+                                     "openvino (IR fp32/int8; pip install \"keras-zoo[openvino]\")")
     p.add_argument("--quantize", help="quantizations, each written by the formats that declare it: LiteRT "
-                   "fp32,fp16,dynamic,int8; int8 also writes a static int8 ONNX file (default: all of them where "
+                   "fp32,fp16,dynamic,int8; int8 also writes static int8 ONNX (and web, OpenVINO) files (default: all of them where "
                    "the run's data or --dataset gives calibration data, else all but int8)")
     p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
                    help="accuracy budget: a fp16/dynamic/int8 file that loses more on the labelled test examples "
@@ -256,7 +257,8 @@ def build_parser():
     p.add_argument("--input-size", type=int, help="image side for image models")
     p.add_argument("--runtimes", default="keras,onnx,tflite_fp32",
                    help="keras, keras_jit, or any exported file by its manifest key: saved_model, tflite_fp32, "
-                        "tflite_fp16, tflite_dynamic, tflite_int8, onnx, onnx_int8")
+                        "tflite_fp16, tflite_dynamic, tflite_int8, onnx, onnx_int8, web, web_int8 (Node.js), openvino, "
+                        "openvino_int8")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=commands.bench)

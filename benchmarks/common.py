@@ -54,13 +54,14 @@ def _cpu_flags():
 def versions():
     from export.manifest import versions as _versions
 
-    out = _versions()
-    try:
-        import importlib.metadata as md
+    import importlib.metadata as md
 
-        out["jax"] = md.version("jax")
-    except Exception:  # jax is optional here
-        pass
+    out = _versions()
+    for optional in ("jax", "openvino", "nncf"):
+        try:
+            out[optional] = md.version(optional)
+        except md.PackageNotFoundError:
+            pass
     return out
 
 

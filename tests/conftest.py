@@ -127,6 +127,10 @@ def zoo_cli(capsys):
 # Parametrized tests whose every case is slow.
 SLOW_PREFIXES = ("tests/test_export.py::test_predict_gives_the_same_answer_through_every_runtime",)
 SLOW = frozenset({
+    "tests/test_web.py::test_the_page_shows_kerass_top_class_in_headless_chromium",
+    "tests/test_web.py::test_a_text_bundle_verifies_in_node_from_texts",
+    "tests/test_web.py::test_an_image_bundle_verifies_in_node_through_its_own_preprocessing",
+    "tests/test_openvino.py::test_ir_files_equal_keras_and_int8_keeps_accuracy",
     "tests/test_bad_inputs.py::test_a_cluster_that_does_not_answer_is_reported_and_sigterm_stops_a_waiting_run",
     "tests/test_bad_inputs.py::test_an_export_killed_while_publishing_is_completed_by_the_next_command",
     "tests/test_pretrained.py::test_imdb_weights_classify_real_test_reviews",

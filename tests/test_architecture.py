@@ -156,10 +156,12 @@ def test_every_export_format_is_read_from_its_declaration():
     from app import bench
     from export.formats import FORMATS
 
-    assert list(export.FORMATS) == ["saved_model", "tflite", "onnx"] and FORMATS is export.FORMATS
+    assert list(export.FORMATS) == ["saved_model", "tflite", "onnx", "web", "openvino"] and FORMATS is export.FORMATS
+    assert [name for name, fmt in FORMATS.items() if fmt.default] == ["saved_model", "tflite", "onnx"]
     assert export.QUANTIZATIONS == ("fp32", "fp16", "dynamic", "int8")
     keys = [p.key for fmt in FORMATS.values() for p in fmt.planned("m", fmt.quantizations)]
-    assert keys == ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx", "onnx_int8"]
+    assert keys == ["saved_model", "tflite_fp32", "tflite_fp16", "tflite_dynamic", "tflite_int8", "onnx", "onnx_int8",
+                    "web", "web_int8", "openvino", "openvino_int8"]
     assert bench.runtimes() == ("keras", "keras_jit", *keys)
     assert [p.path for p in FORMATS["tflite"].planned("m", ("fp32", "int8"))] == ["m.fp32.tflite", "m.int8.tflite"]
 
