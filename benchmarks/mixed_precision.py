@@ -64,7 +64,8 @@ def full_runs(tasks):
         rows.append({"task": name, "precision": "fp32 seed 1 - seed 0 (noise)", "seed": "",
                      f"{split} accuracy": accuracy[("float32", 1)] - accuracy[("float32", 0)]})
         columns = ["task", "precision", "seed", "epochs run", "train minutes", f"{split} accuracy", "examples"]
-        save("mixed_precision_accuracy", "float32 vs mixed bfloat16: accuracy of full training runs", rows,
+        save("mixed_precision_accuracy" + ("" if list(tasks) == ["mlp_mnist"] else "_" + "_".join(tasks)),
+             "float32 vs mixed bfloat16: accuracy of full training runs", rows,
              columns=columns, notes=(
                  "Each task's `benchmarks/accuracy.py` recipe trained three times in one process: float32 and "
                  "mixed bfloat16 with seed 0, float32 with seed 1; accuracy on the full test split (SST-2: dev). "

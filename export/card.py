@@ -109,6 +109,8 @@ def render(manifest, report, folder="EXPORT"):
     lines += ["## Checksums (SHA-256)", "", "| file | sha256 |", "| --- | --- |"]
     for entry in list(manifest["files"].values()) + list((manifest.get("references") or {}).values()):
         lines.append(f"| `{entry['path']}` | `{entry.get('sha256', '-')}` |")
+        for rel, digest in (entry.get("assets") or {}).items():  # a bundle's other files (web page, IR weights)
+            lines.append(f"| `{entry['bundle']}/{rel}` | `{digest}` |")
     versions = manifest.get("versions") or {}
     if versions:
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + "."]

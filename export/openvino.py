@@ -111,7 +111,9 @@ def compile_file(path, options=None):
 
 
 def _default_precision():
-    return str(_openvino().Core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+    """The CPU plugin's default inference precision on this machine ('bf16', 'f32', ...)."""
+    value = _openvino().Core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
 @register_format

@@ -173,6 +173,18 @@ def test_a_changed_page_or_script_fails_verify(image_export, tmp_path):
     assert not report["passed"] and report["changed_since_export"] == ["web"]
 
 
+@needs_node
+def test_verify_says_how_to_install_node_or_the_packages(image_export, tmp_path, monkeypatch):
+    out = image_export[0]
+    monkeypatch.setenv("ZOO_WEB_RUNTIME", str(tmp_path / "empty"))
+    with pytest.raises(ExportError, match=r"onnxruntime-web 1\.30\.0.*zoo setup-web"):
+        verify_export(str(out), verbose=False)
+    monkeypatch.undo()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `node` on it
+    with pytest.raises(ExportError, match=r"Node\.js.*not installed.*zoo setup-web"):
+        verify_export(str(out), verbose=False)
+
+
 def test_web_without_the_runtime_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_WEB_RUNTIME", str(tmp_path / "empty"))
     model = zoo.mlp_tiny(classes=3)
