@@ -196,12 +196,18 @@ class WebFormat(Format):
         entries = {}
         for p in planned:
             entries[p.key] = {"format": self.name, "quantization": p.quantization, "path": p.path, "bundle": "web",
-                              "runtime": f"onnxruntime-web {runtime_version()} (WebAssembly)"}
+                              "runtime": f"onnxruntime-web {runtime_version()} (WebAssembly)",
+                              "takes": "texts" if spec["text"] else "images" if spec["image"] else "tensors"}
         entries["web"]["assets"] = bundle  # the bundle's other files, hashed like the models
         return entries
 
     def raw_inputs(self, entry):
-        return "zoo-model.js takes texts / image pixels and applies the training preprocessing"
+        takes = entry.get("takes")
+        if takes == "texts":
+            return "zoo-model.js takes texts: standardization, tokens, vocabulary, length as in training"
+        if takes == "images":
+            return "zoo-model.js takes RGBA pixels (ImageData): resized and scaled as in training"
+        return None
 
     def usage(self, entry, manifest, folder):
         return (f"Serve `{folder}/web/` with any static file server (`python -m http.server -d {folder}/web`) and "
@@ -226,7 +232,11 @@ class NodeSession:
             self.spec = json.load(f)
         self.vocabulary, self.oov_word = None, OOV_WORD
         if self.spec.get("text"):
-            with open(os.path.join(folder, self.spec["text"]["vocabulary"]), encoding="utf-8") as f:
+            from pipelines.paths import check_inside
+
+            vocabulary = os.path.join(folder, self.spec["text"]["vocabulary"])
+            check_inside(folder, vocabulary, "the web bundle's model.json")
+            with open(vocabulary, encoding="utf-8") as f:
                 self.vocabulary = json.load(f)
             known = set(self.vocabulary)
             while self.oov_word in known:  # a word the vocabulary lacks

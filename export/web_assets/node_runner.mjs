@@ -20,8 +20,10 @@ const { encodeText, loadModel, ZooModel } = await import(pathToFileURL(path.join
 
 // `fetch` over the bundle's files: what a static file server would send a browser.
 async function readFile(url) {
+  const file = path.resolve(folder, url);
+  if (!file.startsWith(path.resolve(folder) + path.sep)) return { ok: false, status: 403 }; // the bundle's files only
   try {
-    const bytes = fs.readFileSync(path.join(folder, url));
+    const bytes = fs.readFileSync(file);
     return { ok: true, status: 200, json: async () => JSON.parse(bytes.toString("utf8")), arrayBuffer: async () => bytes };
   } catch {
     return { ok: false, status: 404 };
