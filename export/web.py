@@ -113,11 +113,13 @@ def _spec(signature, options, models):
     inputs = signature.describe_inputs()
     spec = {"format": "zoo-web/1", "name": signature.name, "task": signature.task.name, "inputs": inputs,
             "output": signature.output, "outputs": list(signature.outputs), "labels": options.get("labels"),
-            "preprocessing": pre, "models": models, "onnxruntime_web": runtime_version(), "image": None, "text": None}
+            "preprocessing": pre, "models": models, "onnxruntime_web": runtime_version(), "image": None, "text": None, "series": None}
     shape = inputs[0]["shape"]
     if pre.get("type") == "rescale" and len(inputs) == 1 and len(shape) == 4:
         spec["image"] = {"height": shape[1], "width": shape[2], "channels": shape[3], "scale": pre["scale"],
                          "offset": pre.get("offset", 0.0)}
+    elif signature.task.name == "forecasting" and pre.get("units") == "series" and len(shape) == 3:
+        spec["series"] = {"width": shape[1], "features": shape[2], "horizon": pre.get("horizon")}
     elif pre.get("type") == "text_vectorization" and options.get("vectorizer") is not None:
         if pre.get("split", "whitespace") != "whitespace":
             raise common.ExportError(f"The web format tokenizes like the vectorizer's 'whitespace' split; this model's "
@@ -197,7 +199,8 @@ class WebFormat(Format):
         for p in planned:
             entries[p.key] = {"format": self.name, "quantization": p.quantization, "path": p.path, "bundle": "web",
                               "runtime": f"onnxruntime-web {runtime_version()} (WebAssembly)",
-                              "takes": "texts" if spec["text"] else "images" if spec["image"] else "tensors"}
+                              "takes": "texts" if spec["text"] else "images" if spec["image"] else
+                              "series" if spec["series"] else "tensors"}
         entries["web"]["assets"] = bundle  # the bundle's other files, hashed like the models
         return entries
 
@@ -207,6 +210,8 @@ class WebFormat(Format):
             return "zoo-model.js takes texts: standardization, tokens, vocabulary, length as in training"
         if takes == "images":
             return "zoo-model.js takes RGBA pixels (ImageData): resized and scaled as in training"
+        if takes == "series":
+            return "zoo-model.js takes the last values in series units; the transform is in the file"
         return None
 
     def usage(self, entry, manifest, folder):
@@ -285,6 +290,8 @@ class NodeSession:
         name = self.spec["inputs"][0]["name"]
         if self.spec.get("text") and self.vocabulary is not None and _as_text(np.asarray(inputs[name]), self.spec["text"]):
             return {"texts": [self.text_of(row) for row in np.asarray(inputs[name])]}
+        if self.spec.get("series"):  # windows in series units, as a page has them: lists of numbers
+            return {"series": np.asarray(inputs[name], "float64").tolist()}
         image = self.spec.get("image")
         if image:
             x = np.asarray(inputs[name], "float64")
@@ -339,8 +346,9 @@ def _quiet_handler():
 
 def check_in_browser(folder, kind, value, screenshot, *, chromium=None, timeout=180):
     """Serve the bundle `folder` on 127.0.0.1, open its index.html in headless Chromium, give it an image file
-    (`kind="image"`) or a sentence (`"text"`) as a user would, save a screenshot; returns what the page
-    showed: `{"top": class name, "rows": [...], "errors": [...], "error": text}`."""
+    (`kind="image"`), a sentence (`"text"`) or a forecaster's last values (`"series"`, comma-separated) as a user
+    would, save a screenshot; returns what the page showed: `{"top": class name (series: the forecast as JSON),
+    "rows": [...], "errors": [...], "error": text}`."""
     chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise common.ExportError("No Chromium found: install it (Debian: apt-get install chromium) to open the page.")

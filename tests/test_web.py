@@ -267,3 +267,29 @@ def _cifar_image():
     data = pipelines.load_dataset("cifar10", os.path.join(SHARED_DATA, "cifar10"))
     images = pipelines.take_arrays(data.batches("test", 8, training=False), 1)[0]
     return np.round(images[0] / data.preprocessing["scale"]).astype("uint8")
+
+
+SHARED_AIRLINE = os.path.join(SHARED_DATA, "timeseries")
+
+
+@needs_node
+@needs_browser
+@pytest.mark.skipif(not os.path.isdir(SHARED_AIRLINE), reason="no ../shared/data/timeseries")
+def test_a_forecaster_bundle_forecasts_in_series_units_in_node_and_on_the_page(tmp_path):
+    from app import cli
+    from export import onnx as onnx_format
+
+    out = tmp_path / "airline"
+    assert cli.main(["export", "lstm_forecaster", "--weights", "airline", "--dataset", "airline", "--data-dir",
+                     SHARED_AIRLINE, "--out", str(out), "--formats", "onnx,web", "--quantize", "fp32"]) == 0
+    spec = json.loads((out / "web" / "model.json").read_text())
+    assert spec["series"] == {"width": 12, "features": 1, "horizon": 1}
+    x = np.load(out / "verify_inputs.npz")["series"]  # windows in passengers
+    session = web.NodeSession(str(out / "web"))
+    assert session.request({"series": x[:2]})["series"][0][0] == [float(x[0, 0, 0])]  # numbers, as a page has them
+    session.close()
+    window = x[-1, :, 0]
+    want = onnx_format.run(onnx_format.session(str(out / "lstm_forecaster.onnx")), {"series": x[-1:]})
+    result = _browser(out / "web", "series", ", ".join(f"{v:g}" for v in window), tmp_path / "forecast.png")
+    np.testing.assert_allclose(json.loads(result["top"]), want.reshape(-1), rtol=1e-5)
+    assert 100 < json.loads(result["top"])[0] < 1000  # passengers, not the log-relative values the network sees

@@ -4,8 +4,8 @@
 //
 //   node node_runner.mjs NODE_MODULES WEB_FOLDER QUANTIZATION   (fp32, int8, or none: tokenize only)
 //
-// Requests: {"texts": [...]} or {"images": {"dims": [n, h, w, 4], "b64": RGBA bytes}} (through the bundle's
-// preprocessing), {"tensors": {name: {"dtype", "dims", "b64"}}} (fed as they are), {"tokenize": [...]}
+// Requests: {"texts": [...]}, {"images": {"dims": [n, h, w, 4], "b64": RGBA bytes}} or {"series": [windows]}
+// (through the bundle's preprocessing), {"tensors": {name: {"dtype", "dims", "b64"}}} (fed as they are), {"tokenize": [...]}
 // (token ids only); "repeat": N runs it N times and reports each run's milliseconds.
 // Replies: {"outputs": {name: {"dtype", "dims", "b64"}}, "ms": [...]} or {"ids": [[...]]} or {"error": "..."}.
 import fs from "node:fs";
@@ -42,6 +42,7 @@ const encode = (tensor) => ({
 
 function items(request, model) {
   if (request.texts) return request.texts;
+  if (request.series) return request.series;
   if (request.images) {
     const [n, h, w] = request.images.dims;
     const rgba = decode(request.images.b64, Uint8Array);

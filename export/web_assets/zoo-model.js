@@ -162,18 +162,29 @@ export class ZooModel {
     return imageToInput(image, this.spec.image);
   }
 
-  /** The feeds of a list of texts or images (one input), or `{name: ort.Tensor}` as given. */
+  /** A forecaster's window: the last `width` values (rows of `features` values), in series units. */
+  encodeSeries(values) {
+    const { width, features } = this.spec.series;
+    const flat = Array.from(values).flat().map(Number);
+    check(flat.length === width * features, `a window is the last ${width} values` +
+      (features > 1 ? ` of ${features} columns` : "") + `; got ${flat.length}`);
+    check(flat.every(Number.isFinite), "every value of the window must be a finite number");
+    return Float32Array.from(flat);
+  }
+
+  /** The feeds of a list of texts, images or windows (one input), or `{name: ort.Tensor}` as given. */
   feeds(items) {
     const input = this.spec.inputs[0];
-    if (Array.isArray(items) && (this.spec.text || this.spec.image)) {
-      const rows = items.map((item) => (this.spec.text ? this.encodeText(item) : this.encodeImage(item)));
-      const data = new (this.spec.text ? Int32Array : Float32Array)(rows.length * rows[0].length);
-      rows.forEach((row, i) => data.set(row, i * row.length));
-      const dims = this.spec.text ? [rows.length, rows[0].length]
-        : [rows.length, this.spec.image.height, this.spec.image.width, this.spec.image.channels];
-      return { [input.name]: new this.ort.Tensor(input.dtype, data, dims) };
-    }
-    return items;
+    if (!Array.isArray(items) || !(this.spec.text || this.spec.image || this.spec.series)) return items;
+    const encode = this.spec.text ? (t) => this.encodeText(t) : this.spec.image ? (i) => this.encodeImage(i)
+      : (w) => this.encodeSeries(w);
+    const rows = items.map(encode);
+    const data = new (this.spec.text ? Int32Array : Float32Array)(rows.length * rows[0].length);
+    rows.forEach((row, i) => data.set(row, i * row.length));
+    const dims = this.spec.text ? [rows.length, rows[0].length]
+      : this.spec.image ? [rows.length, this.spec.image.height, this.spec.image.width, this.spec.image.channels]
+        : [rows.length, this.spec.series.width, this.spec.series.features];
+    return { [input.name]: new this.ort.Tensor(input.dtype, data, dims) };
   }
 
   /** Run the model: `inputs` is a list of texts/images, or `{name: ort.Tensor}`; returns the session's
@@ -183,6 +194,13 @@ export class ZooModel {
     const start = performance.now();
     const outputs = await this.session.run(feeds);
     return { outputs, ms: performance.now() - start };
+  }
+
+  /** Forecast from one window in series units: `{forecast: [the next values, in series units], ms}`. */
+  async forecast(window) {
+    check(this.spec.series, `${this.spec.name} is not a forecaster in series units`);
+    const { outputs, ms } = await this.run([window]);
+    return { forecast: Array.from(outputs[this.spec.output].data), ms };
   }
 
   /** Classify one text or image: `{classes: [{index, label, probability}], ms}`. */
