@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import common
+from export import manifest as manifest_lib
 from export.formats import Format, Planned, register_format
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -39,12 +40,8 @@ def convert(model, signature):
     specs = list(signature.specs)
 
     @tf.function(input_signature=specs)
-    def fn(*args):
-        scores = common.call_model(model, common.truncate_tokens(args, signature))
-        outputs = {signature.output: scores}
-        if "class_ids" in signature.outputs:
-            outputs["class_ids"] = tf.cast(tf.argmax(scores, axis=-1), tf.int32)
-        return outputs
+    def fn(*args):  # the SavedModel's outputs: the task derives them (class_ids for classifiers)
+        return signature.task.derived_outputs(model, common.call_model(model, common.truncate_tokens(args, signature)))
 
     try:
         converted = ov.convert_model(fn.get_concrete_function())
@@ -134,8 +131,6 @@ class OpenVinoFormat(Format):
         _openvino()
 
     def write(self, model, signature, out_dir, options):
-        from export import manifest as manifest_lib
-
         ov = _openvino()
         calibration = options.get("calibration")
         planned = self.planned(signature.name, options.get("quantizations", ()) if calibration is not None else ())

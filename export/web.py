@@ -29,7 +29,8 @@ import tempfile
 import numpy as np
 
 from export import common
-from export.formats import Format, Planned, register_format
+from export import manifest as manifest_lib
+from export.formats import FORMATS, Format, Planned, register_format
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web_assets")
 VENDOR = "vendor/onnxruntime-web"
@@ -130,16 +131,14 @@ def _spec(signature, options, models):
     return spec
 
 
-def _onnx_files(model, signature, out_dir, options, planned):
+def _onnx_files(model, signature, out_dir, options, quantizations):
     """`{quantization: bytes}` of the ONNX files: this export's own when the onnx format wrote them into the
     same staging folder, else written here the same way (`OnnxFormat.write`)."""
-    from export.onnx import OnnxFormat
-
-    wanted = {p.quantization: f"{signature.name}.onnx" if p.quantization == "fp32" else f"{signature.name}.int8.onnx"
-              for p in planned}
+    onnx_format = FORMATS["onnx"]
+    wanted = {p.quantization: p.path for p in onnx_format.planned(signature.name, quantizations)}
     if not all(os.path.isfile(os.path.join(out_dir, name)) for name in wanted.values()):
         with tempfile.TemporaryDirectory(prefix="zoo-web-onnx-") as folder:
-            OnnxFormat().write(model, signature, folder, options)
+            onnx_format.write(model, signature, folder, options)
             return {q: _read(os.path.join(folder, name)) for q, name in wanted.items()}
     return {q: _read(os.path.join(out_dir, name)) for q, name in wanted.items()}
 
@@ -147,12 +146,6 @@ def _onnx_files(model, signature, out_dir, options, planned):
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def _digest(path):
-    from export import manifest as manifest_lib
-
-    return manifest_lib.sha256(path)
 
 
 @register_format
@@ -166,8 +159,9 @@ class WebFormat(Format):
     default = False
 
     def planned(self, model_name, quantizations):
-        return [Planned("web", f"web/{model_name}.onnx", "fp32")] + (
-            [Planned("web_int8", f"web/{model_name}.int8.onnx", "int8")] if "int8" in quantizations else [])
+        """The onnx format's files (named as it names them), in `web/`."""
+        return [Planned(p.key.replace("onnx", self.name), f"web/{p.path}", p.quantization)
+                for p in FORMATS["onnx"].planned(model_name, quantizations)]
 
     def check_options(self, options):
         node_modules()  # the vendored runtime comes from the installed packages: say how before any work
@@ -181,7 +175,7 @@ class WebFormat(Format):
         spec = _spec(signature, options, models)
         folder = os.path.join(out_dir, "web")
         os.makedirs(os.path.join(folder, VENDOR), exist_ok=True)
-        for quantization, data in _onnx_files(model, signature, out_dir, options, planned).items():
+        for quantization, data in _onnx_files(model, signature, out_dir, options, list(models)).items():
             atomic_write(os.path.join(folder, models[quantization]), data)
         assets = {"model.json": json.dumps(spec, indent=1), "labels.json": json.dumps(options.get("labels") or [])}
         if spec["text"]:
@@ -194,7 +188,7 @@ class WebFormat(Format):
         for name in VENDORED:
             shutil.copy(os.path.join(source, name), os.path.join(folder, VENDOR, name))
         rels = list(assets) + ["zoo-model.js", "index.html"] + [f"{VENDOR}/{n}" for n in VENDORED]
-        bundle = {rel: _digest(os.path.join(folder, rel)) for rel in rels}
+        bundle = {rel: manifest_lib.sha256(os.path.join(folder, rel)) for rel in rels}
         entries = {}
         for p in planned:
             entries[p.key] = {"format": self.name, "quantization": p.quantization, "path": p.path, "bundle": "web",
@@ -352,9 +346,9 @@ def check_in_browser(folder, kind, value, screenshot, *, chromium=None, timeout=
     chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise common.ExportError("No Chromium found: install it (Debian: apt-get install chromium) to open the page.")
-    script = os.path.join(runtime_dir(), "browser_check.mjs")  # beside node_modules: resolves playwright-core
+    node_modules()  # the installed packages first: the script goes beside them (it imports playwright-core)
+    script = os.path.join(runtime_dir(), "browser_check.mjs")
     shutil.copy(os.path.join(ASSETS, "browser_check.mjs"), script)
-    node_modules()
     server = _serve(folder)
     try:
         done = subprocess.run([_node(), script, chromium, f"http://127.0.0.1:{server.server_port}/index.html", kind,
