@@ -71,14 +71,25 @@ def zoo_command(*args):
 
 def train(key, run_dir, data_dir):
     """Train (or resume) the recipe into `run_dir` unless it holds a finished run; the command, as a user
-    would type it."""
+    would type it (for a run trained elsewhere, `benchmarks/gpu_resnet20.py`, the command that made it)."""
     model, dataset = key.split(":")
-    args = ["train", model, "--dataset", dataset, "--data-dir", data_dir, *SETS[key]["train"],
-            "--no-mixed-precision", "--seed", "0", "--out", run_dir]
-    if not os.path.exists(os.path.join(run_dir, "history.json")):
+    summary = os.path.join(run_dir, "history.json")
+    elsewhere = None
+    if os.path.exists(summary):
+        with open(summary) as f:
+            elsewhere = json.load(f).get("trained_on")
+    recipe = elsewhere["train_args"] if elsewhere else SETS[key]["train"]
+    args = ["train", model, "--dataset", dataset, "--data-dir", data_dir, *recipe, "--no-mixed-precision",
+            *([] if "--seed" in recipe else ["--seed", "0"]), "--out", run_dir]
+    if not os.path.exists(summary):
         subprocess.run(zoo_command(*args), check=True)
     shown = [a if a != data_dir else f"../shared/data/{SETS[key]['subdir']}" for a in args]
-    return "zoo " + " ".join(a for a in shown[:-2]) + " --out RUN"
+    command = "zoo " + " ".join(a for a in shown[:-2]) + " --out RUN"
+    if elsewhere:
+        return (f"{elsewhere['command'].split(' --out ')[0]} --out DIR  # on {elsewhere['device']} "
+                f"({elsewhere['backend']}), the recipe of: {command}; then: python benchmarks/gpu_resnet20.py "
+                "import DIR --run RUN")
+    return command
 
 
 def evaluate(model, data, split):
@@ -134,15 +145,17 @@ def package(key, run_dir, data_dir, command):
     split = "test" if data.test is not None else "val"
     dtype, note = storage(model, data, split)
     with open(os.path.join(run_dir, "history.json")) as f:
-        history = json.load(f)["history"]
+        summary = json.load(f)
+    history, elsewhere = summary["history"], summary.get("trained_on")
     from benchmarks.common import machine
 
     card = {"model": model_name, "weights": weights, "builder": pretrained._plain(kwargs), "task": data.task,
             "labels": data.labels, "preprocessing": data.preprocessing,
             "data": {"name": data.name, "description": SETS[key]["description"], "sizes": data.sizes},
             "recipe": {"command": command, "epochs_run": len(history["loss"]),
-                       "train_minutes": sum(history.get("seconds", [])) / 60,
-                       "hardware": f"{os.cpu_count()} CPU cores, float32",
+                       "train_minutes": elsewhere["minutes"] if elsewhere else sum(history.get("seconds", [])) / 60,
+                       "hardware": (f"{elsewhere['device']}, {elsewhere['backend']}, {elsewhere['precision']}"
+                                    if elsewhere else f"{os.cpu_count()} CPU cores, float32"),
                        "config": json.load(open(os.path.join(run_dir, "config.json")))},
             "storage": {"dtype": dtype, "note": note},
             "date": datetime.date.today().isoformat(), "machine": machine(), "zoo_version": zoo.__version__}

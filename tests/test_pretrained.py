@@ -187,3 +187,33 @@ def test_airline_weights_forecast_the_real_series():
     assert 380 < forecast < 560  # January 1960: 417, the 1960 monthly range 390-622
     assert card["metrics"]["metric"] == "rmse"
     assert card["metrics"]["rows"][0]["value"] < card["metrics"]["baselines"]["seasonal_naive"]
+
+
+def test_the_gpu_trainer_runs_the_zoo_train_recipe_without_tensorflow():
+    """`benchmarks/gpu_resnet20.py` (a GPU machine with JAX and no TensorFlow) builds the same `TrainConfig` as
+    `zoo train` with the set's arguments, and the optimizer and model code it imports need no TensorFlow."""
+    sys.path.insert(0, REPO)
+    from app.cli import build_parser
+    from app.commands import train_config
+    from benchmarks import gpu_resnet20
+    from benchmarks.pretrained import SETS
+
+    args = build_parser().parse_args(["train", "resnet20", "--dataset", "cifar10", *SETS["resnet20:cifar10"]["train"],
+                                      "--no-mixed-precision", "--seed", "0"])
+    cli = train_config(args, "image_classification", 50000)
+    mine = gpu_resnet20.recipe_config()
+    ignored = {"out_dir", "backup_every_steps", "verbose"}
+    assert {k: v for k, v in vars(cli).items() if k not in ignored} == \
+        {k: v for k, v in vars(mine).items() if k not in ignored}
+    changed = gpu_resnet20.train_args(gpu_resnet20.recipe_config(weight_decay=5e-3, label_smoothing=0.1, seed=1))
+    assert changed[changed.index("--weight-decay") + 1] == "0.005"
+    assert changed[-4:] == ["--label-smoothing", "0.1", "--seed", "1"]
+    code = ("import sys; sys.modules['tensorflow'] = None\n"  # any TensorFlow import fails
+            "import zoo, zoo.optim\nfrom zoo.config import TrainConfig\n"
+            "model = zoo.create_model('resnet20', input_shape=(32, 32, 3), classes=10)\n"
+            "opt = zoo.optim.make_optimizer(TrainConfig(optimizer='sgd', weight_decay=1e-3, warmup_epochs=0.5), 10)\n"
+            "print(type(opt).__name__, len(zoo.optim.batch_norm_layers(model)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": "numpy"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["SGD", "19"]
