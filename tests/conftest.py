@@ -136,6 +136,7 @@ SLOW = frozenset({
     "tests/test_bad_inputs.py::test_a_cluster_that_does_not_answer_is_reported_and_sigterm_stops_a_waiting_run",
     "tests/test_bad_inputs.py::test_an_export_killed_while_publishing_is_completed_by_the_next_command",
     "tests/test_pretrained.py::test_imdb_weights_classify_real_test_reviews",
+    "tests/test_pretrained.py::test_the_gpu_trainer_runs_the_zoo_train_recipe_without_tensorflow",
     "tests/test_readme.py::test_the_readme_python_examples_run",
     "tests/test_predict.py::test_text_from_strings_and_files_through_every_runtime",
     "tests/test_predict.py::test_table_rows_with_missing_values_and_a_missing_column",
