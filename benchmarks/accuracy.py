@@ -9,13 +9,14 @@ TASK: mlp_mnist | bilstm_imdb | transformer_imdb | gru_sst2 | forecaster_airline
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import scratch  # noqa: E402
 
 # task: (model, dataset, data subdir, reference, TrainConfig overrides, model overrides, data overrides)
 TASKS = {
@@ -78,7 +79,7 @@ def main():
     test_split = "val" if task["dataset"] == "sst2" else "test"  # SST-2: the dev split
     x_test, y_test = arrays(data, test_split)
     x_train, _ = arrays(data, "train")
-    out = tempfile.mkdtemp(prefix=f"zoo-acc-{args.task}-")
+    out = scratch(f"zoo-acc-{args.task}-")
     classifier = data.task != "forecasting"
     quant = ("fp32", "fp16", "dynamic", "int8")  # int8: LiteRT and ONNX, every family
     rng = np.random.default_rng(0)

@@ -65,6 +65,17 @@ def versions():
     return out
 
 
+def scratch(prefix):
+    """A temporary folder removed when the benchmark exits (exported resnet50 files are 0.5 GB a run)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def save(name, title, rows, *, notes="", columns=None):
     """Write `results/<name>.json` and re-render RESULTS.md."""
     os.makedirs(RESULTS_DIR, exist_ok=True)

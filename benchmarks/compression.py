@@ -25,13 +25,14 @@ import glob
 import os
 import re
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import scratch  # noqa: E402
 
 
 def arrays(data, split, batch=1024):
@@ -142,7 +143,7 @@ def main():
     # Export every variant (int8 for the baseline and the pruned models) and
     # score each file on the test split.
     files, accuracy = {}, {}
-    out = tempfile.mkdtemp(prefix="zoo-compress-")
+    out = scratch("zoo-compress-")
     calibration = x_train[:500]
     for name, model in models.items():
         quantize = ("fp32", "int8") if name == "baseline" or name.startswith("pruned") else ("fp32",)

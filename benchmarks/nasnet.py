@@ -14,12 +14,13 @@ usage: python benchmarks/nasnet.py [--repeats 30] [--train-batch 64] [--train-st
 import argparse
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import scratch  # noqa: E402
 
 LATENCY_MODELS = ("nasnet_mobile", "resnet50", "densenet121")
 TRAIN_MODELS = ("nasnet_cifar", "resnet20")
@@ -36,7 +37,7 @@ def _runtimes(name, seed=0):
     keras.utils.set_random_seed(seed)
     model = zoo.create_model(name)
     x = np.random.default_rng(seed).uniform(0, 1, size=(1, 224, 224, 3)).astype("float32")
-    out = tempfile.mkdtemp(prefix=f"zoo-bench-{name}-")
+    out = scratch(f"zoo-bench-{name}-")
     export_model(model, out, formats=("tflite", "onnx"), quantizations=("fp32",), eval_data=np.repeat(x, 2, 0),
                  verbose=False)
     sess = onnx_format.session(os.path.join(out, f"{name}.onnx"))
@@ -61,7 +62,7 @@ def _export_checks():
         keras.utils.set_random_seed(0)
         model = zoo.create_model(name)
         x = np.random.default_rng(0).uniform(0, 1, size=(16,) + shape).astype("float32")
-        out = tempfile.mkdtemp(prefix=f"zoo-bench-{name}-")
+        out = scratch(f"zoo-bench-{name}-")
         report = export_model(model, out, quantizations=("fp32", "fp16", "dynamic", "int8"), calibration_data=x,
                               eval_data=x[:8], verbose=False)
         ops = tflite.op_names(open(os.path.join(out, f"{name}.int8.tflite"), "rb").read())

@@ -13,13 +13,14 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+
+from benchmarks.common import scratch  # noqa: E402
 
 ORDER = ("mlp_mnist", "resnet20_cifar10", "bilstm_imdb", "gru_sst2", "transformer_imdb")
 FILES = {"tflite_fp32": "LiteRT fp32", "tflite_int8": "LiteRT int8", "onnx": "ONNX fp32", "onnx_int8": "ONNX int8"}
@@ -96,7 +97,7 @@ def measure(name, epochs=None, keep=None):
     x_test, y_test = arrays(data, split)
     x_train, _ = arrays(data, "train")
     calibration = x_train[np.random.default_rng(0).permutation(len(x_train))[:300]]
-    out = tempfile.mkdtemp(prefix=f"zoo-quant-{name}-")
+    out = scratch(f"zoo-quant-{name}-")
     options = dict(formats=("tflite", "onnx"), quantizations=("fp32", "int8"), calibration_data=calibration,
                    eval_data=(x_test, y_test), class_names=data.labels, preprocessing=data.preprocessing, verbose=True)
     try:  # as `zoo export` makes it: within the default 1-point budget (narrower int8 files if needed)
@@ -104,7 +105,7 @@ def measure(name, epochs=None, keep=None):
         over_budget = None
     except ExportError as err:  # no file within the budget: measure the full-integer files anyway
         over_budget = str(err)
-        out = tempfile.mkdtemp(prefix=f"zoo-quant-{name}-")
+        out = scratch(f"zoo-quant-{name}-")
         report = export_model(model, out, max_accuracy_drop=100, **options)
     manifest = json.load(open(os.path.join(out, "zoo_export.json")))
     input_name = manifest["inputs"][0]["name"]
