@@ -121,6 +121,7 @@ def _model_and_inputs(args):
     """`(model, calibration inputs, what they are)`: an image model with random weights on random images, or a
     model with the zoo's own weights (`NAME:WEIGHTS`) -- a text model on random token ids of its training length."""
     import zoo
+    from zoo import pretrained
 
     rng = np.random.default_rng(0)
     if ":" not in args.model:
@@ -130,8 +131,8 @@ def _model_and_inputs(args):
                 f"{args.model} with random weights (no download here), {args.image_size}x{args.image_size}; int8 "
                 f"calibrated on {args.calibration} random images")
     model_name, weights = args.model.split(":", 1)
-    model = zoo.pretrained.load(model_name, weights, strings=False)
-    info = zoo.pretrained.card(model_name, weights)
+    model = pretrained.load(model_name, weights, strings=False)
+    info = pretrained.card(model_name, weights)
     if len(model.inputs[0].shape) == 2:  # token ids
         length = info["preprocessing"]["sequence_length"]
         vocab = info["preprocessing"]["vocab_size"]
