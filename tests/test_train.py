@@ -398,5 +398,9 @@ def test_bf16_is_the_default_only_where_a_probe_measured_it_faster(tmp_path, mon
     use, reason = precision.choose("resnet8", {"classes": 3}, 128, "image_classification")
     assert use and "mixed bfloat16 (measured 2.00x" in reason
     assert precision.choose("mlp_tabular", {}, 64, "tabular_classification")[0] is False
+    monkeypatch.setattr(precision, "_versions", lambda: "tensorflow 9.9, keras 9.9")  # an upgrade: probed again
+    before = len(calls)
+    assert precision.choose("resnet8", {"classes": 3}, 128, "image_classification")[0] is True
+    assert len(calls) == before + 4
     monkeypatch.setattr(zoo_config, "bf16_hardware", lambda: None)
     assert precision.choose("resnet8", {"classes": 3}, 128)[1].startswith("float32 (this CPU has no native bf16")

@@ -6,8 +6,8 @@ on this project's AMD EPYC (AVX512_BF16) mixed_bfloat16 trained ResNet-20 at 1.0
 default that cost precision for nothing, while an AVX512_BF16 Xeon ran it 1.31-1.55x faster. So the
 default is a short probe: a few compiled training steps of the model, at the run's batch size, in both
 precisions, interleaved; bf16 is chosen when it is at least `MIN_SPEEDUP` times faster. The result is
-cached per host (CPU model and flags) and model configuration in `~/.cache/zoo/bf16_probe.json`
-(`$XDG_CACHE_HOME`), so the probe runs once. GPUs compute bf16 natively and fast: chosen without a probe.
+cached per host (CPU model and flags), TensorFlow and Keras versions and model configuration in
+`~/.cache/zoo/bf16_probe.json` (`$XDG_CACHE_HOME`), so the probe runs once (again after an upgrade). GPUs compute bf16 natively and fast: chosen without a probe.
 
 Example:
 
@@ -73,10 +73,18 @@ def _step_seconds(model_name, kwargs, batch_size, policy, steps=STEPS):
     return timed(lambda: model.train_on_batch(x, y), repeats=steps, warmup=2)
 
 
+def _versions():
+    """TensorFlow's and Keras' versions: an upgrade brings other bf16 kernels, so it is probed again."""
+    import keras
+    import tensorflow as tf
+
+    return f"tensorflow {tf.__version__}, keras {keras.__version__}"
+
+
 def probe(model_name, kwargs, batch_size, *, steps=STEPS):
     """`{"float32_ms", "bfloat16_ms", "speedup"}` of training steps, measured interleaved (each policy twice,
     the faster round kept), cached per host and model configuration."""
-    key = json.dumps([host_key(), model_name, kwargs, batch_size], sort_keys=True, default=str)
+    key = json.dumps([host_key(), _versions(), model_name, kwargs, batch_size], sort_keys=True, default=str)
     path = cache_path()
     try:
         with open(path) as f:
