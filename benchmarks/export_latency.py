@@ -13,10 +13,8 @@ usage: python benchmarks/export_latency.py [--model resnet50 | NAME:WEIGHTS] [--
 """
 
 import argparse
-import atexit
 import json
 import os
-import shutil
 import sys
 import tempfile
 
@@ -38,7 +36,7 @@ def main():
     import keras
     import tensorflow as tf
 
-    from benchmarks.common import save, timed
+    from benchmarks.common import save, scratch, timed
     from export import common, export_model
     from export import onnx as onnx_format
     from export import tflite
@@ -47,8 +45,7 @@ def main():
     model, calib, what = _model_and_inputs(args)
     feed = common.input_names(model)[0]  # the input's name
     x = calib[:1]
-    out = tempfile.mkdtemp(prefix="zoo-bench-export-")
-    atexit.register(shutil.rmtree, out, True)  # resnet50's files are 0.5 GB a run
+    out = scratch("zoo-bench-export-")
     # float files first, then int8 on its own: with random weights an int8 file can miss its agreement
     # criterion on 8 random images, which would withhold the SavedModel of a joint export
     report = export_model(model, out, quantizations=("fp32",), eval_data=calib[:8], verbose=False)

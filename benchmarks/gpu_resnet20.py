@@ -23,6 +23,7 @@ usage:
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "train":
 import numpy as np  # noqa: E402
 
 SET = "resnet20:cifar10"
+# benchmarks.common.SHARED, spelled out: benchmarks.common imports TensorFlow, which the GPU machine lacks
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared", "data")
 FEATURES = ("image/encoded", "image/class/label")
 
@@ -183,15 +185,18 @@ def make_epoch(model, optimizer, steps, batch, label_smoothing=0.0):
     return jax.jit(epoch, donate_argnums=0)
 
 
-def accuracy(model, images, labels, batch=1000):
+@functools.cache
+def _classes(model):
+    """`model`'s compiled `(trainable, non-trainable, uint8 images) -> class ids`, traced once per model."""
     import jax
 
-    @jax.jit
-    def classes(trainable, non_trainable, x):
-        return model.stateless_call(trainable, non_trainable, x.astype("float32") / 255.0)[0].argmax(-1)
+    return jax.jit(lambda trainable, non_trainable, x: model.stateless_call(
+        trainable, non_trainable, x.astype("float32") / 255.0)[0].argmax(-1))
 
+
+def accuracy(model, images, labels, batch=1000):
     state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
-    hits = sum(int((np.asarray(classes(*state, images[i:i + batch])) == labels[i:i + batch]).sum())
+    hits = sum(int((np.asarray(_classes(model)(*state, images[i:i + batch])) == labels[i:i + batch]).sum())
                for i in range(0, len(images), batch))
     return hits / len(images)
 
@@ -296,7 +301,6 @@ def train(args):
     minutes = (time.perf_counter() - started) / 60
     test_accuracy = accuracy(model, *test)
     print(f"precise BN over {seen:,} examples; test accuracy {test_accuracy:.4f}; {minutes:.1f} min", flush=True)
-    os.makedirs(args.out, exist_ok=True)
     model.save_weights(os.path.join(args.out, "resnet20-cifar10.weights.h5"))
     device = jax.devices()[0]
     trained_on = {"device": f"{getattr(device, 'device_kind', device.platform)} ({device.platform})",
@@ -314,26 +318,33 @@ def train(args):
 # import (TensorFlow)
 
 
+def scored_run(source, data):
+    """`(trained_on, history, model, test accuracy)` of the GPU run in `source`, its weights scored here on the
+    test split with TensorFlow."""
+    import zoo
+
+    with open(os.path.join(source, "trained_on.json")) as f:
+        trained_on = json.load(f)
+    with open(os.path.join(source, "history.json")) as f:
+        history = json.load(f)["history"]
+    model = zoo.create_model("resnet20", input_shape=tuple(data.input_shape), classes=data.num_classes)
+    model.load_weights(os.path.join(source, "resnet20-cifar10.weights.h5"))
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, test_accuracy = model.evaluate(data.batches("test", 500, training=False), verbose=0)
+    return trained_on, history, model, test_accuracy
+
+
 def import_run(args):
     """A `zoo train` run folder at `args.run` from the GPU run's files in `args.source`."""
     import dataclasses
 
     import pipelines
-    import zoo
+    from zoo.config import TrainConfig
     from zoo.run_folder import RunFolder
 
-    with open(os.path.join(args.source, "trained_on.json")) as f:
-        trained_on = json.load(f)
-    with open(os.path.join(args.source, "history.json")) as f:
-        history = json.load(f)["history"]
     data = pipelines.load_dataset("cifar10", data_dir=args.data_dir, val_fraction=0)
-    model = zoo.create_model("resnet20", input_shape=tuple(data.input_shape), classes=data.num_classes)
-    model.load_weights(os.path.join(args.source, "resnet20-cifar10.weights.h5"))
-    from zoo.config import TrainConfig
-
+    trained_on, history, model, test_accuracy = scored_run(args.source, data)
     config = dataclasses.replace(TrainConfig(**trained_on["config"]), out_dir=os.path.abspath(args.run))
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    _, test_accuracy = model.evaluate(data.batches("test", 500, training=False), verbose=0)
     print(f"test accuracy {test_accuracy:.4f} with TensorFlow ({trained_on['test_accuracy_jax']:.4f} on "
           f"{trained_on['device']})")
     folder = RunFolder(args.run)
@@ -347,20 +358,12 @@ def import_run(args):
 def report(args):
     """A RESULTS.md section: each GPU run's test accuracy, measured again here with TensorFlow."""
     import pipelines
-    import zoo
     from benchmarks.common import save
 
     data = pipelines.load_dataset("cifar10", data_dir=args.data_dir, val_fraction=0)
     rows = []
     for source in args.sources:
-        with open(os.path.join(source, "trained_on.json")) as f:
-            run = json.load(f)
-        with open(os.path.join(source, "history.json")) as f:
-            history = json.load(f)["history"]
-        model = zoo.create_model("resnet20", input_shape=tuple(data.input_shape), classes=data.num_classes)
-        model.load_weights(os.path.join(source, "resnet20-cifar10.weights.h5"))
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        _, test_accuracy = model.evaluate(data.batches("test", 500, training=False), verbose=0)
+        run, history, _, test_accuracy = scored_run(source, data)
         config, decay = run["config"], run["config"]["weight_decay"]
         rows.append({"weight decay (decoupled; = L2)": f"{decay:g} (= {decay / 10:g})",
                      "epochs": config["epochs"], "trained on": f"{run['device']}, {run['backend']}, {run['precision']}",

@@ -13,13 +13,10 @@ usage: python benchmarks/web_openvino_latency.py [--models resnet50,mlp:mnist,tr
 """
 
 import argparse
-import atexit
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -101,12 +98,11 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=30)
     args = p.parse_args()
-    from benchmarks.common import save
+    from benchmarks.common import save, scratch
 
     rows = []
     for spec in args.models.split(","):
-        out = tempfile.mkdtemp(prefix="zoo-bench-web-ov-")
-        atexit.register(shutil.rmtree, out, True)
+        out = scratch("zoo-bench-web-ov-")
         _export(spec, out, args)
         report = {r["file"]: r for r in json.load(open(os.path.join(out, "report.json")))["results"]}
         runners = _runners(out, args.threads)

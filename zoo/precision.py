@@ -7,7 +7,8 @@ default that cost precision for nothing, while an AVX512_BF16 Xeon ran it 1.31-1
 default is a short probe: a few compiled training steps of the model, at the run's batch size, in both
 precisions, interleaved; bf16 is chosen when it is at least `MIN_SPEEDUP` times faster. The result is
 cached per host (CPU model and flags), TensorFlow and Keras versions and model configuration in
-`~/.cache/zoo/bf16_probe.json` (`$XDG_CACHE_HOME`), so the probe runs once (again after an upgrade). GPUs compute bf16 natively and fast: chosen without a probe.
+`~/.cache/zoo/bf16_probe.json` (`$XDG_CACHE_HOME`), so the probe runs once (again after an upgrade). GPUs
+compute bf16 natively and fast: chosen without a probe.
 
 Example:
 
@@ -83,7 +84,7 @@ def _versions():
 
 def probe(model_name, kwargs, batch_size, *, steps=STEPS):
     """`{"float32_ms", "bfloat16_ms", "speedup"}` of training steps, measured interleaved (each policy twice,
-    the faster round kept), cached per host and model configuration."""
+    the faster round kept), cached per host, TensorFlow/Keras versions and model configuration."""
     key = json.dumps([host_key(), _versions(), model_name, kwargs, batch_size], sort_keys=True, default=str)
     path = cache_path()
     try:
