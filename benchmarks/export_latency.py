@@ -6,7 +6,8 @@ ONNX files: the zoo's for x86 (its default: U8 activations, 7-bit S8 weights) an
 weights; per channel here), each as a ratio to the ONNX fp32 file; the CPU flags are in the machine line.
 
 A text model is measured with the zoo's own weights (`--model transformer_classifier:imdb`) on token ids of
-its training length; the int8 files' accuracy on real test data is in its weight card.
+its training length, with ONNX Runtime's `quantize_dynamic` beside the static files (the recipe its guide
+gives for transformers); the int8 files' accuracy on real test data is in its weight card.
 
 usage: python benchmarks/export_latency.py [--model resnet50 | NAME:WEIGHTS] [--image-size 224] [--repeats 30]
                                            [--threads 2]
@@ -61,6 +62,9 @@ def main():
     narrowed = json.load(open(os.path.join(out, "zoo_export.json")))["files"]["onnx_int8"].get("quantized_ops")
     if narrowed:  # the zoo's x86 file has only some ops in int8: next to it, the file with every op in int8
         sessions["x86 every op"] = onnx_format.quantize_int8(float_onnx, {feed: calib}, target="x86")
+    dynamic = len(model.inputs[0].shape) == 2  # token ids: ONNX Runtime's guide quantizes transformers dynamically
+    if dynamic:
+        sessions["ort dynamic"] = _ort_dynamic(float_onnx)
     sessions = {k: onnx_format.session(v, threads=args.threads) for k, v in sessions.items()}
     fp32 = tflite.interpreter(model_path=os.path.join(out, f"{model.name}.fp32.tflite"), threads=args.threads)
     int8 = tflite.interpreter(model_path=os.path.join(out, f"{model.name}.int8.tflite"), threads=args.threads)
@@ -78,6 +82,8 @@ def main():
         "ONNX Runtime int8, zoo arm file (S8 act.) on this CPU": lambda: sessions["arm"].run(None, {feed: x}),
         "ONNX Runtime int8, ORT quantize_static defaults (S8 act., per-channel)": lambda: sessions["ort"].run(
             None, {feed: x}),
+        **({"ONNX Runtime int8, ORT quantize_dynamic (its recipe for transformers; MatMul/Gemm, per-channel)":
+            lambda: sessions["ort dynamic"].run(None, {feed: x})} if dynamic else {}),
         lite_fp32_name: lambda: tflite.run(fp32, {feed: x}),
         f"LiteRT int8 ({t})": lambda: tflite.run(int8, {feed: x}),
     }
@@ -156,6 +162,20 @@ def _ort_recipe(float_path, name, calibration):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "ort.onnx")
         quantize_static(float_path, path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _ort_dynamic(float_path):
+    """ONNX Runtime's `quantize_dynamic` (int8 weights; activations quantized to U8 at run time by its
+    DynamicQuantizeMatMul kernels), the recipe its quantization guide gives for transformers, on the ops the
+    zoo's x86 file quantizes (MatMul/Gemm, per-channel): the serialized model."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "dynamic.onnx")
+        quantize_dynamic(float_path, path, per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"])
         with open(path, "rb") as f:
             return f.read()
 
