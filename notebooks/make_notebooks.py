@@ -25,7 +25,6 @@ SETUP = '''import os, tempfile, pathlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import warnings; warnings.filterwarnings("ignore")
 import numpy as np
-import matplotlib
 import matplotlib.pyplot as plt
 import pipelines, zoo   # first: TensorFlow's start-up lines are filtered when it loads
 import keras
