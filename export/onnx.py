@@ -137,12 +137,25 @@ def quantize_int8(float_path, calibration, *, per_channel=True, op_types=None, t
                             per_channel=per_channel, reduce_range=TARGETS[target]["reduce_range"],
                             activation_type=getattr(QuantType, TARGETS[target]["activation"]),
                             weight_type=QuantType.QInt8,
-                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                           "TensorQuantOverrides": _per_tensor_weights(float_path)},
                             op_types_to_quantize=list(op_types) if op_types else None)
         except Exception as err:
             raise common.ExportError("ONNX int8 quantization (onnxruntime.quantization.quantize_static) failed: "
                                      + " ".join(str(err).split())[:1500]) from err
         return onnx.load(quantized).SerializeToString()
+
+
+def _per_tensor_weights(float_path):
+    """`TensorQuantOverrides` that quantize the weights of batched MatMuls (rank > 2, e.g. the tabular MLP's
+    per-feature embeddings) per tensor: per channel, ONNX Runtime puts their scales on axis 1 -- the summed
+    axis -- and onnxruntime-web's integer MatMul refuses the file ("weight zero point must be a scalar...")."""
+    import onnx
+
+    graph = onnx.load(float_path, load_external_data=False).graph
+    ranks = {i.name: len(i.dims) for i in graph.initializer}
+    return {node.input[1]: [{"symmetric": True}] for node in graph.node
+            if node.op_type == "MatMul" and ranks.get(node.input[1], 0) > 2}
 
 
 def _name_free_dimensions(proto):

@@ -8,13 +8,15 @@ writes. What a page also needs is the training's preprocessing in JavaScript, so
       model.json                      inputs, outputs, class names, the preprocessing spec, the files
       labels.json, vocab.json         class names; a text model's vocabulary (token i at index i)
       zoo-model.js                    ES module: load, preprocess (text: byte-for-byte the Python token ids;
-                                      images: resized and scaled as training did), run, top-k classes
-      index.html                      demo page: drop an image or type a sentence, see classes and latency
+                                      images: resized and scaled as training did; table rows: encoded as
+                                      `pipelines.tabular_encoder` does), run, top-k classes
+      index.html                      demo page: drop an image, type a sentence, a series' last values or a
+                                      table row; see classes (or values) and latency
       vendor/onnxruntime-web/         the pinned onnxruntime-web build the page imports (no CDN needed)
 
 `zoo verify` runs the bundle in Node.js through its own zoo-model.js (`node_runner.mjs`) with
 onnxruntime-web's WebAssembly backend, on the export's verification inputs turned back into what a page
-has (texts, RGBA pixels). The npm packages are pinned in `web_assets/package.json` and its lock file;
+has (texts, RGBA pixels, windows of numbers, table rows as text). The npm packages are pinned in `web_assets/package.json` and its lock file;
 `zoo setup-web` installs them once (Node.js 18+ and npm) into `runtime_dir()`.
 """
 
@@ -114,13 +116,16 @@ def _spec(signature, options, models):
     inputs = signature.describe_inputs()
     spec = {"format": "zoo-web/1", "name": signature.name, "task": signature.task.name, "inputs": inputs,
             "output": signature.output, "outputs": list(signature.outputs), "labels": options.get("labels"),
-            "preprocessing": pre, "models": models, "onnxruntime_web": runtime_version(), "image": None, "text": None, "series": None}
+            "preprocessing": pre, "models": models, "onnxruntime_web": runtime_version(), "image": None, "text": None, "series": None,
+            "table": None}
     shape = inputs[0]["shape"]
     if pre.get("type") == "rescale" and len(inputs) == 1 and len(shape) == 4:
         spec["image"] = {"height": shape[1], "width": shape[2], "channels": shape[3], "scale": pre["scale"],
                          "offset": pre.get("offset", 0.0)}
     elif signature.task.name == "forecasting" and pre.get("units") == "series" and len(shape) == 3:
         spec["series"] = {"width": shape[1], "features": shape[2], "horizon": pre.get("horizon")}
+    elif pre.get("type") == "tabular" and len(inputs) == 1 and shape[1:] == [pre.get("encoded_size")]:
+        spec["table"] = _table_spec(pre)
     elif pre.get("type") == "text_vectorization" and options.get("vectorizer") is not None:
         if pre.get("split", "whitespace") != "whitespace":
             raise common.ExportError(f"The web format tokenizes like the vectorizer's 'whitespace' split; this model's "
@@ -129,6 +134,22 @@ def _spec(signature, options, models):
                         "padding_id": pre.get("padding_id", 0), "truncate": pre.get("truncate", "post"),
                         "sequence_length": signature.sequence_length or pre.get("sequence_length")}
     return spec
+
+
+def _table_spec(pre):
+    """What zoo-model.js' `encodeRow` needs to encode a row as `pipelines.tabular_encoder` does: the columns,
+    each numeric column's training mean and variance (and whether it has a missing flag), each categorical
+    column's vocabulary, the spellings of a missing value and Keras' epsilon (`Normalization`'s floor)."""
+    import keras
+
+    from pipelines.sources.tabular_file import missing_spellings
+
+    return {"columns": list(pre["columns"]),
+            "numeric": [{"name": c["name"], "mean": c["mean"], "variance": c["variance"],
+                         "missing": bool(c.get("missing"))} for c in pre["numeric"]],
+            "categorical": [{"name": c["name"], "vocabulary": list(c["vocabulary"])} for c in pre["categorical"]],
+            "missing": list(missing_spellings(pre.get("na_values", []))),
+            "missing_categories": "na_values" in pre, "epsilon": keras.config.epsilon()}
 
 
 def _onnx_files(model, signature, out_dir, options, quantizations):
@@ -194,7 +215,7 @@ class WebFormat(Format):
             entries[p.key] = {"format": self.name, "quantization": p.quantization, "path": p.path, "bundle": "web",
                               "runtime": f"onnxruntime-web {runtime_version()} (WebAssembly)",
                               "takes": "texts" if spec["text"] else "images" if spec["image"] else
-                              "series" if spec["series"] else "tensors"}
+                              "series" if spec["series"] else "rows" if spec["table"] else "tensors"}
         entries["web"]["assets"] = bundle  # the bundle's other files, hashed like the models
         return entries
 
@@ -206,16 +227,22 @@ class WebFormat(Format):
             return "zoo-model.js takes RGBA pixels (ImageData): resized and scaled as in training"
         if takes == "series":
             return "zoo-model.js takes the last values in series units; the transform is in the file"
+        if takes == "rows":
+            return ("zoo-model.js takes table rows ({column: value}): standardization, missing values and one-hot "
+                    "categories as in training")
         return None
 
     def usage(self, entry, manifest, folder):
+        call = ("const { values, ms } = await model.predict(row);  // a table row {column: value}: target units\n"
+                if entry.get("takes") == "rows" and manifest.get("task") == "regression" else
+                "const { classes, ms } = await model.classify(input, { topK: 5 });  // a text, a canvas' ImageData, "
+                "a table row {column: value}\n")
         return (f"Serve `{folder}/web/` with any static file server (`python -m http.server -d {folder}/web`) and "
                 "open `index.html`, or in your own page:\n\n```js\n"
                 "import * as ort from \"./vendor/onnxruntime-web/ort.wasm.min.mjs\";\n"
                 "import { loadModel } from \"./zoo-model.js\";\n"
                 "const model = await loadModel(\".\", { ort });  // { quantization: \"int8\" } for the int8 file\n"
-                "const { classes, ms } = await model.classify(input, { topK: 5 });  // a text, or a canvas' ImageData\n"
-                "```")
+                + call + "```")
 
     def runner(self, entry, out_dir):
         session = NodeSession(os.path.join(out_dir, entry.get("bundle", "web")), entry.get("quantization", "fp32"))
@@ -272,6 +299,10 @@ class NodeSession:
         """Token ids zoo-model.js gives `texts` (a list of strings)."""
         return np.asarray(self.ask({"tokenize": list(texts)})["ids"], "int32")
 
+    def encode_rows(self, rows):
+        """The features zoo-model.js encodes table `rows` (`[{column: value}]`) into, `(batch, encoded_size)`."""
+        return np.asarray(self.ask({"encode_rows": list(rows)})["features"], "float32")
+
     def run(self, inputs, repeat=1):
         reply = self.ask({**self.request(inputs), "repeat": repeat})
         self.last_ms = reply["ms"]
@@ -286,6 +317,9 @@ class NodeSession:
             return {"texts": [self.text_of(row) for row in np.asarray(inputs[name])]}
         if self.spec.get("series"):  # windows in series units, as a page has them: lists of numbers
             return {"series": np.asarray(inputs[name], "float64").tolist()}
+        rows = _rows_of(np.asarray(inputs[name]), self.spec["table"]) if self.spec.get("table") else None
+        if rows is not None:  # encoded features turned back into the cells of a table row, as text
+            return {"rows": rows}
         image = self.spec.get("image")
         if image:
             x = np.asarray(inputs[name], "float64")
@@ -304,6 +338,41 @@ class NodeSession:
         oov = self.spec["text"]["oov_id"]
         words = [self.oov_word if i == oov else self.vocabulary[i] for i in ids if i != self.spec["text"]["padding_id"]]
         return " ".join(words)
+
+
+def _rows_of(x, table):
+    """The table rows (`{column: text}`) whose encoding is `x` (`(batch, encoded_size)`): numbers from the
+    standardized values, `""` where a missing flag is set, a category's name from its one-hot slot (slot 0,
+    a value training never saw: a name the vocabulary lacks). None when `x` is not such an encoding (random
+    verification features are fed as they are)."""
+    numeric, categorical = table["numeric"], table["categorical"]
+    flagged = [i for i, c in enumerate(numeric) if c["missing"]]
+    n, m = len(numeric), len(flagged)
+    if x.ndim != 2 or x.shape[1] != n + m + sum(len(c["vocabulary"]) + 1 for c in categorical):
+        return None
+    flags = x[:, n:n + m]
+    if not np.isin(flags, (0, 1)).all():
+        return None
+    missing = np.zeros((len(x), n), bool)
+    missing[:, flagged] = flags == 1
+    if np.abs(x[:, :n][missing]).max(initial=0) > 1e-6:  # an imputed value is the mean: 0 once standardized
+        return None
+    scale = np.maximum(np.sqrt(np.asarray([c["variance"] for c in numeric], "float64")), table["epsilon"])
+    numbers = x[:, :n].astype("float64") * scale + np.asarray([c["mean"] for c in numeric], "float64")
+    cells, start = {}, n + m
+    for c in categorical:
+        block = x[:, start:start + len(c["vocabulary"]) + 1]
+        if not (np.isin(block, (0, 1)).all() and (block.sum(axis=1) == 1).all()):
+            return None
+        unseen = OOV_WORD
+        while unseen in c["vocabulary"]:
+            unseen += "x"
+        cells[c["name"]] = [c["vocabulary"][k - 1] if k else unseen for k in block.argmax(axis=1)]
+        start += len(c["vocabulary"]) + 1
+    for i, c in enumerate(numeric):
+        # float32's shortest spelling, as a file would hold the number ("6.9", not 6.899999618530273)
+        cells[c["name"]] = ["" if gap else str(np.float32(v)) for v, gap in zip(numbers[:, i], missing[:, i])]
+    return [{column: cells[column][r] for column in table["columns"]} for r in range(len(x))]
 
 
 def _as_text(ids, text):
@@ -340,9 +409,10 @@ def _quiet_handler():
 
 def check_in_browser(folder, kind, value, screenshot, *, chromium=None, timeout=180):
     """Serve the bundle `folder` on 127.0.0.1, open its index.html in headless Chromium, give it an image file
-    (`kind="image"`), a sentence (`"text"`) or a forecaster's last values (`"series"`, comma-separated) as a user
-    would, save a screenshot; returns what the page showed: `{"top": class name (series: the forecast as JSON),
-    "rows": [...], "errors": [...], "error": text}`."""
+    (`kind="image"`), a sentence (`"text"`), a forecaster's last values (`"series"`, comma-separated) or a table
+    row (`"table"`, `{column: value}` as JSON) as a user would, save a screenshot; returns what the page showed:
+    `{"top": class name (series: the forecast as JSON; a table regressor: its values as JSON), "rows": [...],
+    "errors": [...], "error": text}`."""
     chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         raise common.ExportError("No Chromium found: install it (Debian: apt-get install chromium) to open the page.")

@@ -128,6 +128,9 @@ def zoo_cli(capsys):
 SLOW_PREFIXES = ("tests/test_export.py::test_predict_gives_the_same_answer_through_every_runtime",)
 SLOW = frozenset({
     "tests/test_web.py::test_the_page_shows_kerass_top_class_in_headless_chromium",
+    "tests/test_web.py::test_a_table_bundle_encodes_rows_as_training_does_and_verifies_from_rows",
+    "tests/test_web.py::test_the_page_predicts_a_typed_table_row_like_keras",
+    "tests/test_web.py::test_a_table_regressor_predicts_in_target_units_on_the_page",
     "tests/test_web.py::test_a_forecaster_bundle_forecasts_in_series_units_in_node_and_on_the_page",
     "tests/test_web.py::test_verify_says_how_to_install_node_or_the_packages",
     "tests/test_web.py::test_a_text_bundle_verifies_in_node_from_texts",

@@ -17,6 +17,7 @@ import pipelines
 import zoo
 from conftest import REPO, SHARED_DATA
 from export import ExportError, export_model, verify_export, web
+from pipelines.sources.tabular_file import raw_features
 
 NODE_MODULES = web.node_modules(required=False)
 needs_node = pytest.mark.skipif(NODE_MODULES is None or shutil.which("node") is None,
@@ -293,3 +294,125 @@ def test_a_forecaster_bundle_forecasts_in_series_units_in_node_and_on_the_page(t
     result = _browser(out / "web", "series", ", ".join(f"{v:g}" for v in window), tmp_path / "forecast.png")
     np.testing.assert_allclose(json.loads(result["top"]), want.reshape(-1), rtol=1e-5)
     assert 100 < json.loads(result["top"])[0] < 1000  # passengers, not the log-relative values the network sees
+
+
+def _iris_with_gaps(path):
+    """iris as a CSV with the gaps real tables have: empty and `?` numeric cells, a categorical column with
+    an `NA` cell, column names with spaces and brackets."""
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris()
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sepal length (cm)", "sepal width (cm)", "site", "petal length (cm)", "petal width (cm)",
+                         "species"])
+        for i, (row, target) in enumerate(zip(bunch.data, bunch.target)):
+            cells = [*row[:2], ["north", "south"][i % 2], *row[2:], bunch.target_names[target]]
+            cells[1] = "" if i % 7 == 0 else cells[1]
+            cells[3] = "?" if i % 11 == 3 else cells[3]
+            cells[2] = "NA" if i % 13 == 5 else cells[2]
+            writer.writerow(cells)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def table_export(tmp_path_factory):
+    from zoo.recipes import model_kwargs_for
+    from zoo.train import TrainConfig, fit
+
+    root = tmp_path_factory.mktemp("web-table")
+    data = pipelines.tabular_file(_iris_with_gaps(root / "iris.csv"), label_column="species")
+    config = TrainConfig(epochs=5, batch_size=16, learning_rate=3e-3, out_dir=str(root / "run"), verbose=0,
+                         precise_bn_examples=0)
+    model = fit(lambda: zoo.create_model("mlp_tabular", **model_kwargs_for("mlp_tabular", data)), data,
+                config=config).model
+    x, y = pipelines.sample_arrays(data, "test", 64)
+    report = export_model(model, str(root / "export"), formats=("onnx", "web"),
+                          calibration_data=pipelines.sample_arrays(data, "train", 64)[0], eval_data=(x, y),
+                          class_names=data.labels, preprocessing=data.preprocessing, verbose=False,
+                          max_accuracy_drop=100)
+    return root / "export", model, data, report
+
+
+@needs_node
+def test_a_table_bundle_encodes_rows_as_training_does_and_verifies_from_rows(table_export):
+    out, model, data, report = table_export
+    pre = data.preprocessing
+    # int8 included: the per-feature embedding's batched MatMul weights are per tensor, which onnxruntime-web's
+    # integer MatMul takes (per channel it refused the file)
+    assert report["passed"] and [r["file"] for r in report["results"]] == ["onnx", "onnx_int8", "web", "web_int8"]
+    spec = json.loads((out / "web" / "model.json").read_text())
+    assert spec["table"]["columns"] == pre["columns"] and spec["table"]["missing_categories"]
+    assert [c["missing"] for c in spec["table"]["numeric"]] == [False, True, True, False]
+    manifest = json.loads((out / "zoo_export.json").read_text())
+    assert manifest["files"]["web"]["takes"] == "rows"
+    session = web.NodeSession(str(out / "web"))
+    x = np.load(out / "verify_inputs.npz")["features"]
+    rows = session.request({"features": x})["rows"]  # what a page has: the cells as text
+    assert all(set(r) == set(pre["columns"]) for r in rows) and any(r["sepal width (cm)"] == "" for r in rows)
+    np.testing.assert_allclose(session.encode_rows(rows), x, atol=1e-5)
+    # Cells as users type them: spaces, other missing spellings, a category training never saw, JS numbers.
+    typed = [{"sepal length (cm)": " 5.1 ", "sepal width (cm)": "N/A", "site": " south", "petal length (cm)": "1.4",
+              "petal width (cm)": ".2"},
+             {"sepal length (cm)": 6.7, "sepal width (cm)": "3e0", "site": "east", "petal length (cm)": "null",
+              "petal width (cm)": "+2.3"},
+             {"sepal length (cm)": "7", "sepal width (cm)": "3.0", "site": "none", "petal length (cm)": "?",
+              "petal width (cm)": None}]
+    columns = {c: [str(r[c] if r[c] is not None else "") for r in typed] for c in pre["columns"]}
+    want = pipelines.tabular_encoder(pre)(raw_features(columns, pre)).numpy()
+    got = session.encode_rows(typed)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert got[1, -4:].tolist() == [1, 0, 0, 0]  # "east": the out-of-vocabulary slot
+    np.testing.assert_allclose(session.run({"features": want}), model.predict(want, verbose=0), atol=1e-5)
+    with pytest.raises(ExportError, match=r"lacks the training column\(s\) \[\"site\"\]"):
+        session.encode_rows([{c: "1" for c in pre["columns"] if c != "site"}])
+    with pytest.raises(ExportError, match=r"column \"petal width \(cm\)\" holds \"wide\", not a finite number"):
+        session.encode_rows([{**typed[0], "petal width (cm)": "wide"}])
+    session.close()
+    assert verify_export(str(out), verbose=False)["passed"]
+
+
+@needs_node
+@needs_browser
+def test_the_page_predicts_a_typed_table_row_like_keras(table_export, tmp_path):
+    out, model, data, _ = table_export
+    row = {"sepal length (cm)": "6.3", "sepal width (cm)": "", "site": "north", "petal length (cm)": "4.9",
+           "petal width (cm)": "1.5"}
+    pre = data.preprocessing
+    features = pipelines.tabular_encoder(pre)(raw_features({c: [v] for c, v in row.items()}, pre)).numpy()
+    want = data.labels[int(model.predict(features, verbose=0).argmax())]
+    result = _browser(out / "web", "table", json.dumps(row), tmp_path / "table-page.png")
+    assert result["top"] == want and len(result["rows"]) == 3
+
+
+@needs_node
+@needs_browser
+def test_a_table_regressor_predicts_in_target_units_on_the_page(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    from zoo.recipes import model_kwargs_for
+    from zoo.train import TrainConfig, fit
+
+    bunch = load_diabetes(scaled=False)  # the real units: age in years, bmi, blood pressure...
+    path = tmp_path / "diabetes.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*bunch.feature_names, "progression"])
+        writer.writerows([*row, target] for row, target in zip(bunch.data, bunch.target))
+    data = pipelines.tabular_file(str(path), label_column="progression")
+    config = TrainConfig(epochs=3, batch_size=32, learning_rate=3e-3, out_dir=str(tmp_path / "run"), verbose=0,
+                         precise_bn_examples=0)
+    model = fit(lambda: zoo.create_model("mlp_regressor", **model_kwargs_for("mlp_regressor", data)), data,
+                config=config).model
+    x, y = pipelines.sample_arrays(data, "test", 32)
+    out = tmp_path / "export"
+    assert export_model(model, str(out), formats=("web",), quantizations=("fp32",), eval_data=(x, y),
+                        preprocessing=data.preprocessing, verbose=False)["passed"]
+    assert "model.predict(row)" in (out / "MODEL_CARD.md").read_text()  # the card's snippet for a regressor
+    row = dict(zip(bunch.feature_names, (f"{v:g}" for v in bunch.data[0])))
+    pre = data.preprocessing
+    features = pipelines.tabular_encoder(pre)(raw_features({c: [v] for c, v in row.items()}, pre)).numpy()
+    want = model.predict(features, verbose=0).reshape(-1)
+    result = _browser(out / "web", "table", json.dumps(row), tmp_path / "regressor-page.png")
+    np.testing.assert_allclose(json.loads(result["top"]), want, rtol=1e-5)
+    assert 25 < json.loads(result["top"])[0] < 346  # the target's units (disease progression), not standardized

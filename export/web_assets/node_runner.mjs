@@ -4,10 +4,12 @@
 //
 //   node node_runner.mjs NODE_MODULES WEB_FOLDER QUANTIZATION   (fp32, int8, or none: tokenize only)
 //
-// Requests: {"texts": [...]}, {"images": {"dims": [n, h, w, 4], "b64": RGBA bytes}} or {"series": [windows]}
-// (through the bundle's preprocessing), {"tensors": {name: {"dtype", "dims", "b64"}}} (fed as they are), {"tokenize": [...]}
-// (token ids only); "repeat": N runs it N times and reports each run's milliseconds.
-// Replies: {"outputs": {name: {"dtype", "dims", "b64"}}, "ms": [...]} or {"ids": [[...]]} or {"error": "..."}.
+// Requests: {"texts": [...]}, {"images": {"dims": [n, h, w, 4], "b64": RGBA bytes}}, {"series": [windows]} or
+// {"rows": [{column: value}]} (through the bundle's preprocessing), {"tensors": {name: {"dtype", "dims", "b64"}}}
+// (fed as they are), {"tokenize": [...]} (token ids only), {"encode_rows": [{column: value}]} (a table model's
+// encoded features only); "repeat": N runs it N times and reports each run's milliseconds.
+// Replies: {"outputs": {name: {"dtype", "dims", "b64"}}, "ms": [...]}, {"ids": [[...]]}, {"features": [[...]]} or
+// {"error": "..."}.
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
@@ -43,6 +45,7 @@ const encode = (tensor) => ({
 function items(request, model) {
   if (request.texts) return request.texts;
   if (request.series) return request.series;
+  if (request.rows) return request.rows;
   if (request.images) {
     const [n, h, w] = request.images.dims;
     const rgba = decode(request.images.b64, Uint8Array);
@@ -53,6 +56,7 @@ function items(request, model) {
 }
 
 async function answer(request, model) {
+  if (request.encode_rows) return { features: request.encode_rows.map((row) => Array.from(model.encodeRow(row))) };
   if (request.tokenize) return { ids: request.tokenize.map((text) => Array.from(encodeText(text, model.spec.text, model.index))) };
   const inputs = items(request, model);
   const ms = [];

@@ -5,7 +5,10 @@
 //   removed), whitespace split, vocabulary lookup (0 padding, 1 out-of-vocabulary), the sequence length
 //   and truncation of training: the same token ids as Python's TextVectorization (`zoo verify` checks it);
 // - images: decoded pixels (RGBA, e.g. a canvas' ImageData), resized like `tf.image.resize(antialias=True)`
-//   (triangle kernel, float32 arithmetic, truncated to uint8) when the size differs, then rescaled.
+//   (triangle kernel, float32 arithmetic, truncated to uint8) when the size differs, then rescaled;
+// - table rows (`{column: value}`, values as a CSV file holds them): the training's encoder
+//   (pipelines.tabular_encoder): numbers standardized with the training mean and variance, a missing
+//   value imputed with the mean and flagged, categories one-hot (an unseen value: the out-of-vocabulary slot).
 //
 //   import * as ort from "./vendor/onnxruntime-web/ort.wasm.min.mjs";
 //   import { loadModel } from "./zoo-model.js";
@@ -129,6 +132,76 @@ export function imageToInput(image, spec) {
   return out;
 }
 
+// What the training's reader counts as a number (pipelines/sources/tabular_file.py NUMBER).
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const ASCII_SPACE = /^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g; // tf.strings.strip
+
+function cell(row, column) {
+  const value = row[column];
+  return value === null || value === undefined ? "" : value;
+}
+
+/** Stripped text, `""` for every spelling of a missing value (`table.missing`, compared in ASCII lower
+ *  case as `tf.strings.lower` does). */
+function withoutMissing(value, table) {
+  const text = String(value).replace(ASCII_SPACE, "");
+  const lower = text.replace(ASCII_UPPER, (s) => s.toLowerCase());
+  return table.missing.includes(lower) ? "" : text;
+}
+
+/** A categorical cell as the training's encoder looks it up (runs recorded before missing values were
+ *  read, `missing_categories: false`, took the text as it is). */
+function categoryOf(value, table) {
+  return table.missing_categories ? withoutMissing(value, table) : String(value);
+}
+
+/** A numeric cell as float32, NaN where missing; anything else is refused with the column named. */
+function numberOf(value, column, table) {
+  if (typeof value === "number") {
+    if (Number.isNaN(value)) return NaN;
+    if (!Number.isFinite(value)) throw new Error(`zoo-model.js: column ${JSON.stringify(column)} is ${value}: ` +
+      "give a finite number, or leave it empty for a missing value");
+    return Math.fround(value);
+  }
+  const text = withoutMissing(value, table);
+  if (text === "") return NaN;
+  const number = NUMBER.test(text) ? Math.fround(Number(text)) : NaN;
+  if (!Number.isFinite(number)) {
+    throw new Error(`zoo-model.js: column ${JSON.stringify(column)} holds ${JSON.stringify(String(value))}, not a ` +
+      "finite number: give a number, or leave it empty for a missing value");
+  }
+  return number;
+}
+
+/** The encoded features `(encoded_size,)` float32 of one table row (`{column: value}`), as
+ *  `pipelines.tabular_encoder` gives them: standardized numbers (a missing one: the training mean, i.e. 0),
+ *  then a 0/1 missing flag per flagged numeric column, then each categorical column one-hot
+ *  (slot 0: a value training never saw; slot i: vocabulary[i - 1]; a missing value is the category ""). */
+export function encodeRow(row, table) {
+  const f = Math.fround;
+  const absent = table.columns.filter((c) => !(c in row));
+  if (absent.length) {
+    throw new Error(`zoo-model.js: the row lacks the training column(s) ${JSON.stringify(absent)}; a row is ` +
+      `{column: value} with the columns ${JSON.stringify(table.columns)} (empty for a missing value)`);
+  }
+  const numbers = table.numeric.map((c) => numberOf(cell(row, c.name), c.name, table));
+  const flagged = table.numeric.filter((c) => c.missing).length;
+  const width = table.categorical.reduce((n, c) => n + c.vocabulary.length + 1, 0);
+  const out = new Float32Array(table.numeric.length + flagged + width);
+  let k = 0;
+  table.numeric.forEach((c, i) => {
+    const x = Number.isNaN(numbers[i]) ? f(c.mean) : numbers[i];
+    out[k++] = f(f(x - f(c.mean)) / f(Math.max(f(Math.sqrt(f(c.variance))), f(table.epsilon))));
+  });
+  table.numeric.forEach((c, i) => { if (c.missing) out[k++] = Number.isNaN(numbers[i]) ? 1 : 0; });
+  for (const c of table.categorical) {
+    const slot = c.vocabulary.indexOf(categoryOf(cell(row, c.name), table));
+    out[k + slot + 1] = 1; // slot -1 + 1: the out-of-vocabulary slot
+    k += c.vocabulary.length + 1;
+  }
+  return out;
+}
+
 /** The top `k` classes of one probability vector: `[{index, label, probability}]`, best first. */
 export function topK(probabilities, labels, k = 5) {
   return Array.from(probabilities, (p, index) => ({ index, label: labels?.[index] ?? String(index), probability: p }))
@@ -162,6 +235,14 @@ export class ZooModel {
     return imageToInput(image, this.spec.image);
   }
 
+  /** Float32 encoded features of a table row (`{column: value}`), encoded as in training. */
+  encodeRow(row) {
+    check(this.spec.table, `${this.spec.name} takes ${this.spec.inputs[0].name}, not table rows`);
+    check(row !== null && typeof row === "object" && !Array.isArray(row),
+      `a table row is {column: value} with the columns ${JSON.stringify(this.spec.table.columns)}`);
+    return encodeRow(row, this.spec.table);
+  }
+
   /** A forecaster's window: the last `width` values (rows of `features` values), in series units. */
   encodeSeries(values) {
     const { width, features } = this.spec.series;
@@ -172,18 +253,21 @@ export class ZooModel {
     return Float32Array.from(flat);
   }
 
-  /** The feeds of a list of texts, images or windows (one input), or `{name: ort.Tensor}` as given. */
+  /** The feeds of a list of texts, images, windows or table rows (one input), or `{name: ort.Tensor}` as
+   *  given. */
   feeds(items) {
     const input = this.spec.inputs[0];
-    if (!Array.isArray(items) || !(this.spec.text || this.spec.image || this.spec.series)) return items;
-    const encode = this.spec.text ? (t) => this.encodeText(t) : this.spec.image ? (i) => this.encodeImage(i)
-      : (w) => this.encodeSeries(w);
+    const { text, image, series, table } = this.spec;
+    if (!Array.isArray(items) || !(text || image || series || table)) return items;
+    check(items.length > 0, "nothing to run: pass a list with at least one item");
+    const encode = text ? (t) => this.encodeText(t) : image ? (i) => this.encodeImage(i)
+      : series ? (w) => this.encodeSeries(w) : (r) => this.encodeRow(r);
     const rows = items.map(encode);
-    const data = new (this.spec.text ? Int32Array : Float32Array)(rows.length * rows[0].length);
+    const data = new (text ? Int32Array : Float32Array)(rows.length * rows[0].length);
     rows.forEach((row, i) => data.set(row, i * row.length));
-    const dims = this.spec.text ? [rows.length, rows[0].length]
-      : this.spec.image ? [rows.length, this.spec.image.height, this.spec.image.width, this.spec.image.channels]
-        : [rows.length, this.spec.series.width, this.spec.series.features];
+    const dims = text || table ? [rows.length, rows[0].length]
+      : image ? [rows.length, image.height, image.width, image.channels]
+        : [rows.length, series.width, series.features];
     return { [input.name]: new this.ort.Tensor(input.dtype, data, dims) };
   }
 
@@ -203,7 +287,14 @@ export class ZooModel {
     return { forecast: Array.from(outputs[this.spec.output].data), ms };
   }
 
-  /** Classify one text or image: `{classes: [{index, label, probability}], ms}`. */
+  /** A regressor's prediction for one table row, in target units: `{values: [...], ms}`. */
+  async predict(row) {
+    check(this.spec.table && this.spec.task === "regression", `${this.spec.name} is not a table regressor`);
+    const { outputs, ms } = await this.run([row]);
+    return { values: Array.from(outputs[this.spec.output].data), ms };
+  }
+
+  /** Classify one text, image or table row: `{classes: [{index, label, probability}], ms}`. */
   async classify(item, { topK: k = 5 } = {}) {
     const { outputs, ms } = await this.run([item]);
     return { classes: topK(outputs[this.spec.output].data, this.labels, k), ms };
