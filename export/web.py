@@ -16,8 +16,9 @@ writes. What a page also needs is the training's preprocessing in JavaScript, so
 
 `zoo verify` runs the bundle in Node.js through its own zoo-model.js (`node_runner.mjs`) with
 onnxruntime-web's WebAssembly backend, on the export's verification inputs turned back into what a page
-has (texts, RGBA pixels, windows of numbers, table rows as text). The npm packages are pinned in `web_assets/package.json` and its lock file;
-`zoo setup-web` installs them once (Node.js 18+ and npm) into `runtime_dir()`.
+has (texts, RGBA pixels, windows of numbers, table rows as text). The npm packages are pinned in
+`web_assets/package.json` and its lock file; `zoo setup-web` installs them once (Node.js 18+ and npm) into
+`runtime_dir()`.
 """
 
 import base64
@@ -116,8 +117,8 @@ def _spec(signature, options, models):
     inputs = signature.describe_inputs()
     spec = {"format": "zoo-web/1", "name": signature.name, "task": signature.task.name, "inputs": inputs,
             "output": signature.output, "outputs": list(signature.outputs), "labels": options.get("labels"),
-            "preprocessing": pre, "models": models, "onnxruntime_web": runtime_version(), "image": None, "text": None, "series": None,
-            "table": None}
+            "preprocessing": pre, "models": models, "onnxruntime_web": runtime_version(),
+            "image": None, "text": None, "series": None, "table": None}
     shape = inputs[0]["shape"]
     if pre.get("type") == "rescale" and len(inputs) == 1 and len(shape) == 4:
         spec["image"] = {"height": shape[1], "width": shape[2], "channels": shape[3], "scale": pre["scale"],
