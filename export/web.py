@@ -304,6 +304,10 @@ class NodeSession:
         """The features zoo-model.js encodes table `rows` (`[{column: value}]`) into, `(batch, encoded_size)`."""
         return np.asarray(self.ask({"encode_rows": list(rows)})["features"], "float32")
 
+    def parse_table(self, text):
+        """The rows (`[{column: value}]`) zoo-model.js reads from pasted CSV or TSV `text`."""
+        return self.ask({"parse_table": text})["rows"]
+
     def run(self, inputs, repeat=1):
         reply = self.ask({**self.request(inputs), "repeat": repeat})
         self.last_ms = reply["ms"]
@@ -410,8 +414,9 @@ def _quiet_handler():
 
 def check_in_browser(folder, kind, value, screenshot, *, chromium=None, timeout=180):
     """Serve the bundle `folder` on 127.0.0.1, open its index.html in headless Chromium, give it an image file
-    (`kind="image"`), a sentence (`"text"`), a forecaster's last values (`"series"`, comma-separated) or a table
-    row (`"table"`, `{column: value}` as JSON) as a user would, save a screenshot; returns what the page showed:
+    (`kind="image"`), a sentence (`"text"`), a forecaster's last values (`"series"`, comma-separated), a table
+    row (`"table"`, `{column: value}` as JSON, typed into the boxes) or a file's lines (`"table-csv"`, pasted) as a
+    user would, save a screenshot; returns what the page showed:
     `{"top": class name (series: the forecast as JSON; a table regressor: its values as JSON), "rows": [...],
     "errors": [...], "error": text}`."""
     chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")

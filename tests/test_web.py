@@ -3,6 +3,7 @@ images resized as `tf.image.resize` does), the bundle verifies in Node.js throug
 index.html classifies a real image and a real sentence in headless Chromium like Keras."""
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -368,6 +369,15 @@ def test_a_table_bundle_encodes_rows_as_training_does_and_verifies_from_rows(tab
         session.encode_rows([{c: "1" for c in pre["columns"] if c != "site"}])
     with pytest.raises(ExportError, match=r"column \"petal width \(cm\)\" holds \"wide\", not a finite number"):
         session.encode_rows([{**typed[0], "petal width (cm)": "wide"}])
+    # Pasted lines of a file, split as Python's csv module splits them (quotes, commas and line breaks inside
+    # quotes, doubled quotes, a quote inside a field, CRLF, a blank line, a short row) or as tab-separated text.
+    pasted = ('name,"note, quoted",size\r\n"a ""big"" one","x,\ny",1.5\r\n\r\nb"c,,2\nshort\n')
+    header, *records = list(csv.reader(io.StringIO(pasted, newline="")))
+    want_rows = [dict(zip(header, r + [""] * (len(header) - len(r)))) for r in records if r]
+    assert session.parse_table(pasted) == want_rows and len(want_rows) == 3
+    assert session.parse_table("a\tb\n1\t\"2\"\n") == [{"a": "1", "b": '"2"'}]  # TSV: no quoting, as training reads it
+    with pytest.raises(ExportError, match="the header line of the table, then at least one row"):
+        session.parse_table("only,a,header")
     session.close()
     assert verify_export(str(out), verbose=False)["passed"]
 
@@ -383,6 +393,15 @@ def test_the_page_predicts_a_typed_table_row_like_keras(table_export, tmp_path):
     want = data.labels[int(model.predict(features, verbose=0).argmax())]
     result = _browser(out / "web", "table", json.dumps(row), tmp_path / "table-page.png")
     assert result["top"] == want and len(result["rows"]) == 3
+    # The header and a line of the table's own file, pasted: they fill the boxes (the target column left out).
+    with open(out.parent / "iris.csv") as f:
+        lines = f.read().splitlines()
+    cells = dict(zip(next(csv.reader([lines[0]])), next(csv.reader([lines[8]]))))  # row 7: a gap, "" width
+    assert cells["sepal width (cm)"] == ""
+    features = pipelines.tabular_encoder(pre)(raw_features({c: [cells[c]] for c in pre["columns"]}, pre)).numpy()
+    want = data.labels[int(model.predict(features, verbose=0).argmax())]
+    result = _browser(out / "web", "table-csv", "\n".join([lines[0], lines[8]]), tmp_path / "table-csv.png")
+    assert result["top"] == want
 
 
 @needs_node

@@ -7,9 +7,10 @@
 // Requests: {"texts": [...]}, {"images": {"dims": [n, h, w, 4], "b64": RGBA bytes}}, {"series": [windows]} or
 // {"rows": [{column: value}]} (through the bundle's preprocessing), {"tensors": {name: {"dtype", "dims", "b64"}}}
 // (fed as they are), {"tokenize": [...]} (token ids only), {"encode_rows": [{column: value}]} (a table model's
-// encoded features only); "repeat": N runs it N times and reports each run's milliseconds.
-// Replies: {"outputs": {name: {"dtype", "dims", "b64"}}, "ms": [...]}, {"ids": [[...]]}, {"features": [[...]]} or
-// {"error": "..."}.
+// encoded features only), {"parse_table": "CSV or TSV text"} (its rows); "repeat": N runs it N times and reports
+// each run's milliseconds.
+// Replies: {"outputs": {name: {"dtype", "dims", "b64"}}, "ms": [...]}, {"ids": [[...]]}, {"features": [[...]]},
+// {"rows": [{column: value}]} or {"error": "..."}.
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
@@ -18,7 +19,7 @@ import { pathToFileURL } from "node:url";
 const [modules, folder, quantization = "fp32"] = process.argv.slice(2);
 const ort = await import(pathToFileURL(path.join(modules, "onnxruntime-web", "dist", "ort.node.min.mjs")).href);
 ort.env.wasm.numThreads = 1; // the browser's default without cross-origin isolation
-const { encodeText, loadModel, ZooModel } = await import(pathToFileURL(path.join(folder, "zoo-model.js")).href);
+const { encodeText, loadModel, parseTable, ZooModel } = await import(pathToFileURL(path.join(folder, "zoo-model.js")).href);
 
 // `fetch` over the bundle's files: what a static file server would send a browser.
 async function readFile(url) {
@@ -56,6 +57,7 @@ function items(request, model) {
 }
 
 async function answer(request, model) {
+  if (request.parse_table !== undefined) return { rows: parseTable(request.parse_table) };
   if (request.encode_rows) return { features: request.encode_rows.map((row) => Array.from(model.encodeRow(row))) };
   if (request.tokenize) return { ids: request.tokenize.map((text) => Array.from(encodeText(text, model.spec.text, model.index))) };
   const inputs = items(request, model);

@@ -173,6 +173,46 @@ function numberOf(value, column, table) {
   return number;
 }
 
+/** The records of comma-separated text as Python's `csv.reader` splits them (its default dialect): a field
+ *  that starts with `"` is quoted (`""` inside is a quote; commas and line breaks are kept), a quote
+ *  elsewhere is a character; blank lines are skipped. */
+function csvRecords(text) {
+  const records = [];
+  let record = [], field = "", quoted = false, atStart = true;
+  const end = () => { record.push(field); field = ""; atStart = true; };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch !== '"') field += ch;
+      else if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false;
+    } else if (ch === '"' && atStart) {
+      quoted = true; atStart = false;
+    } else if (ch === ",") {
+      end();
+    } else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && text[i + 1] === "\n") i++;
+      end(); records.push(record); record = [];
+    } else {
+      field += ch; atStart = false;
+    }
+  }
+  if (field.length || record.length) { end(); records.push(record); }
+  return records.filter((r) => !(r.length === 1 && r[0] === ""));
+}
+
+/** Table rows `[{column: value}]` of pasted CSV or TSV text: a header line, then rows, split as the
+ *  training's reader splits a file (tab-separated, without quoting, when the header line holds a tab;
+ *  else comma-separated with CSV quoting). A short row's missing cells are empty. */
+export function parseTable(text) {
+  const source = String(text);
+  const tsv = source.split(/\r?\n/)[0].includes("\t");
+  const records = tsv ? source.split(/\r?\n/).filter((line) => line.length > 0).map((line) => line.split("\t"))
+    : csvRecords(source);
+  check(records.length >= 2, "paste the header line of the table, then at least one row");
+  const [header, ...rows] = records;
+  return rows.map((r) => Object.fromEntries(header.map((column, i) => [column, r[i] ?? ""])));
+}
+
 /** The encoded features `(encoded_size,)` float32 of one table row (`{column: value}`), as
  *  `pipelines.tabular_encoder` gives them: standardized numbers (a missing one: the training mean, i.e. 0),
  *  then a 0/1 missing flag per flagged numeric column, then each categorical column one-hot
