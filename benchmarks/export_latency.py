@@ -25,16 +25,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 
+def model_arguments(parser, model, image_size, threads):
+    """The options `_model_and_inputs` reads (`--model`, `--image-size`, `--calibration`), and `--threads`."""
+    parser.add_argument("--model", default=model)
+    parser.add_argument("--image-size", type=int, default=image_size)
+    parser.add_argument("--calibration", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=threads, help="threads of each runtime (ONNX Runtime, LiteRT)")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", default="resnet50")
-    p.add_argument("--image-size", type=int, default=224)
+    model_arguments(p, "resnet50", 224, 2)
     p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--calibration", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2, help="threads of each runtime (ONNX Runtime, LiteRT)")
     args = p.parse_args()
 
-    import keras
     import tensorflow as tf
 
     from benchmarks.common import save, scratch, timed
@@ -42,7 +46,6 @@ def main():
     from export import onnx as onnx_format
     from export import tflite
 
-    keras.utils.set_random_seed(0)
     model, calib, what = _model_and_inputs(args)
     feed = common.input_names(model)[0]  # the input's name
     x = calib[:1]
@@ -122,10 +125,14 @@ def main():
 
 def _model_and_inputs(args):
     """`(model, calibration inputs, what they are)`: an image model with random weights on random images, or a
-    model with the zoo's own weights (`NAME:WEIGHTS`) -- a text model on random token ids of its training length."""
+    model with the zoo's own weights (`NAME:WEIGHTS`) -- a text model on random token ids of its training length.
+    Seeded: every run measures the same weights and inputs."""
+    import keras
+
     import zoo
     from zoo import pretrained
 
+    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     if ":" not in args.model:
         shape = (args.image_size, args.image_size, 3)

@@ -10,9 +10,7 @@ import argparse
 import collections
 import json
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -42,48 +40,41 @@ def op_times(path, feed, x, threads, calls, folder):
 
 
 def main():
+    from benchmarks.export_latency import _model_and_inputs, model_arguments
+
     p = argparse.ArgumentParser()
-    p.add_argument("--model", default="resnet20")
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--calibration", type=int, default=32)
-    p.add_argument("--threads", type=int, default=1)
+    model_arguments(p, "resnet20", 32, 1)
     p.add_argument("--calls", type=int, default=300)
     args = p.parse_args()
 
-    import keras
 
-    from benchmarks.common import save, timed
-    from benchmarks.export_latency import _model_and_inputs
+    from benchmarks.common import save, scratch, timed
     from export import common, export_model
     from export import onnx as onnx_format
 
-    keras.utils.set_random_seed(0)
     model, calib, what = _model_and_inputs(args)
     feed = common.input_names(model)[0]
     x = calib[:1]
-    out = tempfile.mkdtemp(prefix="zoo-bench-opprofile-")
-    try:
-        for quantization in ("fp32", "int8"):  # apart: with random weights, int8 may miss its agreement check
-            export_model(model, out, formats=("onnx",), quantizations=(quantization,), calibration_data=calib,
-                         eval_data=calib[:8], verbose=False, overwrite=True)
-        files = {"fp32": os.path.join(out, f"{model.name}.onnx"),
-                 "int8 (zoo x86)": os.path.join(out, f"{model.name}.int8.onnx")}
-        sessions = {k: onnx_format.session(v, threads=args.threads) for k, v in files.items()}
-        times = {k: [] for k in files}
-        for _ in range(3):  # interleaved rounds of wall-clock latency
-            for k, s in sessions.items():
-                times[k].append(timed(lambda: s.run(None, {feed: x}), args.calls // 3, warmup=10))
-        wall = {k: float(np.median(v)) * 1e6 for k, v in times.items()}
-        rows = []
-        for k, path in files.items():
-            ops, kernels = op_times(path, feed, x, args.threads, args.calls, out)
-            rows.append({"file": k, "op type": "(wall-clock call)", "µs per call": wall[k],
-                         "vs fp32 call": wall[k] / wall["fp32"]})
-            rows.append({"file": k, "op type": "(all kernels)", "µs per call": kernels})
-            rows += [{"file": k, "op type": op, "nodes": n, "µs per call": us, "share of kernels": us / kernels}
-                     for op, (us, n) in ops.items()]
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    out = scratch("zoo-bench-opprofile-")
+    for quantization in ("fp32", "int8"):  # apart: with random weights, int8 may miss its agreement check
+        export_model(model, out, formats=("onnx",), quantizations=(quantization,), calibration_data=calib,
+                     eval_data=calib[:8], verbose=False, overwrite=True)
+    files = {"fp32": os.path.join(out, f"{model.name}.onnx"),
+             "int8 (zoo x86)": os.path.join(out, f"{model.name}.int8.onnx")}
+    sessions = {k: onnx_format.session(v, threads=args.threads) for k, v in files.items()}
+    times = {k: [] for k in files}
+    for _ in range(3):  # interleaved rounds of wall-clock latency
+        for k, s in sessions.items():
+            times[k].append(timed(lambda: s.run(None, {feed: x}), args.calls // 3, warmup=10))
+    wall = {k: float(np.median(v)) * 1e6 for k, v in times.items()}
+    rows = []
+    for k, path in files.items():
+        ops, kernels = op_times(path, feed, x, args.threads, args.calls, out)
+        rows.append({"file": k, "op type": "(wall-clock call)", "µs per call": wall[k],
+                     "vs fp32 call": wall[k] / wall["fp32"]})
+        rows.append({"file": k, "op type": "(all kernels)", "µs per call": kernels})
+        rows += [{"file": k, "op type": op, "nodes": n, "µs per call": us, "share of kernels": us / kernels}
+                 for op, (us, n) in ops.items()]
     for r in rows:
         print(r)
     t = f"{args.threads} thread" + ("s" if args.threads > 1 else "")

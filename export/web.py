@@ -265,9 +265,7 @@ class NodeSession:
             check_inside(folder, vocabulary, "the web bundle's model.json")
             with open(vocabulary, encoding="utf-8") as f:
                 self.vocabulary = json.load(f)
-            known = set(self.vocabulary)
-            while self.oov_word in known:  # a word the vocabulary lacks
-                self.oov_word += "x"
+            self.oov_word = _absent_word(self.vocabulary)
         self.process = subprocess.Popen([_node(), os.path.join(ASSETS, "node_runner.mjs"), node_modules(), folder,
                                          quantization], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, encoding="utf-8")
@@ -345,6 +343,14 @@ class NodeSession:
         return " ".join(words)
 
 
+def _absent_word(vocabulary):
+    """`OOV_WORD`, lengthened until `vocabulary` lacks it: stands for an out-of-vocabulary token or category."""
+    known, word = set(vocabulary), OOV_WORD
+    while word in known:
+        word += "x"
+    return word
+
+
 def _rows_of(x, table):
     """The table rows (`{column: text}`) whose encoding is `x` (`(batch, encoded_size)`): numbers from the
     standardized values, `""` where a missing flag is set, a category's name from its one-hot slot (slot 0,
@@ -369,9 +375,7 @@ def _rows_of(x, table):
         block = x[:, start:start + len(c["vocabulary"]) + 1]
         if not (np.isin(block, (0, 1)).all() and (block.sum(axis=1) == 1).all()):
             return None
-        unseen = OOV_WORD
-        while unseen in c["vocabulary"]:
-            unseen += "x"
+        unseen = _absent_word(c["vocabulary"])
         cells[c["name"]] = [c["vocabulary"][k - 1] if k else unseen for k in block.argmax(axis=1)]
         start += len(c["vocabulary"]) + 1
     for i, c in enumerate(numeric):

@@ -19,7 +19,8 @@ import { pathToFileURL } from "node:url";
 const [modules, folder, quantization = "fp32"] = process.argv.slice(2);
 const ort = await import(pathToFileURL(path.join(modules, "onnxruntime-web", "dist", "ort.node.min.mjs")).href);
 ort.env.wasm.numThreads = 1; // the browser's default without cross-origin isolation
-const { encodeText, loadModel, parseTable, ZooModel } = await import(pathToFileURL(path.join(folder, "zoo-model.js")).href);
+const { encodeText, loadModel, parseTable, ZooModel } = await import(
+  pathToFileURL(path.join(folder, "zoo-model.js")).href);
 
 // `fetch` over the bundle's files: what a static file server would send a browser.
 async function readFile(url) {
