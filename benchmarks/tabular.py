@@ -123,29 +123,42 @@ def _gbdt(frame, target, codes, classification):
     return model.predict(x[codes == 2]), y[codes == 2].astype("float64"), None, seconds
 
 
-def run_one(name, folder):
+def train_default(name, folder):
+    """The real table `name` written as a CSV in `folder`, read by `pipelines.tabular_file` with its defaults,
+    and the zoo model trained on it exactly as `zoo train` would (seed 0): `(frame, target, about, path, data,
+    model name, builder kwargs, TrainConfig, fit result, training seconds)`."""
     import keras
-    import numpy as np
 
     import pipelines
     import zoo
     from app import cli, commands
-    from zoo import metrics, recipes
+    from zoo import recipes
     from zoo.train import fit
 
     frame, target, about = _frame(name)
     path = os.path.join(folder, f"{name}.csv")
     frame.to_csv(path, index=False)
     data = pipelines.tabular_file(path, label_column=target)
-    classification = data.task == "tabular_classification"
-    model_name = "mlp_tabular" if classification else "mlp_regressor"
+    model_name = "mlp_tabular" if data.task == "tabular_classification" else "mlp_regressor"
     args = cli.build_parser().parse_args(["train", model_name, "--quiet"])
     config = commands.train_config(args, data.task, data.sizes["train"])
     kwargs = recipes.model_kwargs_for(model_name, data)
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
     result = fit(lambda: zoo.create_model(model_name, **kwargs), data, config=config)
-    seconds = time.perf_counter() - start
+    return frame, target, about, path, data, model_name, kwargs, config, result, time.perf_counter() - start
+
+
+def run_one(name, folder):
+    import keras
+    import numpy as np
+
+    import zoo
+    from zoo import metrics
+    from zoo.train import fit
+
+    frame, target, about, path, data, model_name, kwargs, config, result, seconds = train_default(name, folder)
+    classification = data.task == "tabular_classification"
     ours = metrics.evaluate(result.model, data)
     # The same recipe without the periodic embeddings: what MLP-PLR adds over a plain MLP.
     keras.utils.set_random_seed(0)
