@@ -236,6 +236,10 @@ def build_parser():
 
     p = sub.add_parser("verify", help="re-check an export folder against its Keras model")
     p.add_argument("folder")
+    p.add_argument("--emulate-cpu", choices=["avx2"], default=None,
+                   help="run the ONNX, LiteRT and OpenVINO files as an AVX2-only x86 host would (no VNNI: its "
+                        "int8 kernels differ) and check them by the same criteria; needs qemu-user "
+                        "(apt-get install qemu-user). Leaves report.json and the card as they are")
     p.set_defaults(func=commands.verify)
 
     p = sub.add_parser("predict", help="predict with a run folder, an export folder or an exported file")

@@ -284,7 +284,7 @@ def _training_of(source):
 def verify(args):
     from export import verify_export
 
-    return 0 if verify_export(args.folder)["passed"] else 1
+    return 0 if verify_export(args.folder, emulate=args.emulate_cpu)["passed"] else 1
 
 
 def quickstart(args):

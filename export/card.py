@@ -6,6 +6,7 @@ latency, each file's inputs and outputs, how to run each file, and the checksums
 
 import os
 
+from export import cpu
 from export import manifest as manifest_lib
 from export.formats import FORMATS, load_formats
 from pipelines import files
@@ -29,18 +30,28 @@ def _quality(row):
 
 
 def _results(report):
-    lines = [f"Measured on {report['examples']:,} held-out examples (`report.json`):", "",
+    where = f" on {cpu.describe(report['cpu'])}" if report.get("cpu") else ""
+    lines = [f"Measured on {report['examples']:,} held-out examples{where} (`report.json`):", "",
              "| file | format | quantization | size | quality | max abs error vs Keras | batch-1 ms | passed |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in report["results"]:
         lines.append(f"| `{row['file']}` | {row['format']} | {row['quantization']} | {_size(row['size_bytes'])} | "
-                     f"{_quality(row)} | {row['max_abs_err_batchN']:.2e} | {row['latency_ms_batch1']:.3f} | "
+                     f"{_quality(row)} | {row['max_abs_err_batchN']:.2e} | {_ms(row['latency_ms_batch1'])} | "
                      f"{'yes' if row['passed'] else 'NO'} |")
+    if report.get("cpu_note"):
+        lines += ["", f"Note: {report['cpu_note']}"]
+    if any(row["quantization"] == "int8" for row in report["results"]):
+        lines += ["", "The x86 int8 files keep their weights within 7 bits, so CPUs without VNNI (AVX2 only) compute "
+                  "what this CPU computed; `zoo verify EXPORT --emulate-cpu avx2` runs them as such a host would."]
     if "keras_accuracy" in (report["results"] or [{}])[0]:
         lines += ["", f"The Keras model on the same examples: accuracy {report['results'][0]['keras_accuracy']:.4f}."]
     elif "keras_rmse" in (report["results"] or [{}])[0]:
         lines += ["", f"The Keras model on the same examples: RMSE {report['results'][0]['keras_rmse']:.4g}."]
     return lines
+
+
+def _ms(latency):
+    return "-" if latency is None else f"{latency:.3f}"
 
 
 def _training(manifest):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 
+from export import cpu
 from export.common import ExportError
 from pipelines import files
 from pipelines.paths import inside
@@ -59,6 +60,7 @@ def build(signature, *, entries, labels, preprocessing, skipped, references, **f
         "inputs": signature.describe_inputs(), "output": signature.output, "outputs": list(signature.outputs),
         **format_fields, "labels": labels, "preprocessing": preprocessing or {},
         "files": entries, "references": references, "skipped": skipped, "versions": versions(),
+        "verified_on": cpu.host(),  # the CPU the export's verification ran on (int8 kernels differ by class)
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 

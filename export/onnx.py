@@ -138,23 +138,56 @@ def quantize_int8(float_path, calibration, *, per_channel=True, op_types=None, t
                             activation_type=getattr(QuantType, TARGETS[target]["activation"]),
                             weight_type=QuantType.QInt8,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
-                                           "TensorQuantOverrides": _per_tensor_weights(float_path)},
+                                           "TensorQuantOverrides": _per_tensor_weights(float_path, target)},
                             op_types_to_quantize=list(op_types) if op_types else None)
         except Exception as err:
             raise common.ExportError("ONNX int8 quantization (onnxruntime.quantization.quantize_static) failed: "
                                      + " ".join(str(err).split())[:1500]) from err
-        return onnx.load(quantized).SerializeToString()
+        proto = onnx.load(quantized)
+    if TARGETS[target]["reduce_range"]:
+        wide = {name: peak for name, peak in weight_peaks(proto).items() if peak > SATURATION_FREE}
+        if wide:  # the file would answer differently on AVX2-only CPUs than where it is verified (export.cpu)
+            raise common.ExportError(
+                f"ONNX Runtime's quantizer ignored reduce_range: the int8 weights {sorted(wide)[:5]} reach |q| = "
+                f"{max(wide.values())} > {SATURATION_FREE}, which saturates on x86 CPUs without VNNI. Pin "
+                "onnxruntime to a version that honours it, or export with onnx_target='arm'.")
+    return proto.SerializeToString()
 
 
-def _per_tensor_weights(float_path):
+# The largest int8 weight magnitude x86 CPUs without VNNI sum without saturating: VPMADDUBSW adds two u8 x s8
+# products in 16 bits, and 2 x 255 x 64 = 32,640 <= 32,767 (2 x 255 x 127 is not). `reduce_range` gives it.
+SATURATION_FREE = 64
+
+
+def weight_peaks(proto):
+    """`{int8 weight initializer: max |q|}` of the weights that integer MatMul/Gemm/Conv kernels multiply
+    (the int8 input of a DequantizeLinear that feeds a weight op's second input)."""
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    initializers = {i.name: i for i in graph.initializer}
+    weight_inputs = {node.input[1] for node in graph.node if node.op_type in WEIGHT_OPS and len(node.input) > 1}
+    peaks = {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.output[0] in weight_inputs and node.input[0] in initializers:
+            q = numpy_helper.to_array(initializers[node.input[0]])
+            if q.dtype == np.int8 and q.size:
+                peaks[node.input[0]] = int(np.abs(q.astype(np.int16)).max())
+    return peaks
+
+
+def _per_tensor_weights(float_path, target):
     """`TensorQuantOverrides` that quantize the weights of batched MatMuls (rank > 2, e.g. the tabular MLP's
     per-feature embeddings) per tensor: per channel, ONNX Runtime puts their scales on axis 1 -- the summed
-    axis -- and onnxruntime-web's integer MatMul refuses the file ("weight zero point must be a scalar...")."""
+    axis -- and onnxruntime-web's integer MatMul refuses the file ("weight zero point must be a scalar...").
+    The target's `reduce_range` is named again: ONNX Runtime's per-tensor override path drops the global one
+    (8-bit weights there, which saturate on x86 CPUs without VNNI)."""
     import onnx
 
     graph = onnx.load(float_path, load_external_data=False).graph
     ranks = {i.name: len(i.dims) for i in graph.initializer}
-    return {node.input[1]: [{"symmetric": True}] for node in graph.node
+    override = [{"symmetric": True, "reduce_range": TARGETS[target]["reduce_range"]}]
+    return {node.input[1]: override for node in graph.node
             if node.op_type == "MatMul" and ranks.get(node.input[1], 0) > 2}
 
 

@@ -17,7 +17,7 @@ import zipfile
 
 import numpy as np
 
-from export import card, common
+from export import card, common, cpu
 from export import manifest as manifest_lib
 from export import publish as publish_lib
 from export.formats import FORMATS, runner
@@ -49,8 +49,22 @@ def _slice(inputs, n):
     return {k: v[:n] for k, v in inputs.items()}
 
 
-def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8):
-    """Check each file in `manifest["files"]`; returns the report dict."""
+def _run_file(entry, out_dir, inputs, batch, n_total):
+    """`(outputs at batch 1 for the first `batch` examples, outputs of all, batch sizes run, batch-1 ms)`."""
+    run, dynamic_batch = _load(entry, out_dir)
+    got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
+                          for i in range(min(batch, n_total))], axis=0)
+    full = np.concatenate([run({k: v[i:i + CHUNK] for k, v in inputs.items()})
+                           for i in range(0, n_total, CHUNK)]) if dynamic_batch else np.concatenate(
+        [got] + [run({k: v[i:i + 1] for k, v in inputs.items()}) for i in range(len(got), n_total)])
+    return got, full, [1, n_total] if dynamic_batch else [1], timed(lambda: run(_slice(inputs, 1)), 20) * 1000
+
+
+def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8, emulated=None):
+    """Check each file in `manifest["files"]`; returns the report dict, with the CPU it ran on (`cpu`).
+
+    `emulated`: `(cpu class, {key: outputs})` from `export.cpu.run_as`: those files are judged on the
+    outputs an emulated host of that class gave (no latency: emulation is not the host's speed)."""
     manifest = manifest or manifest_lib.read(out_dir)
     task = tasks.get(manifest["task"])
     budget = manifest.get("max_accuracy_drop", MAX_ACCURACY_DROP) / 100
@@ -63,21 +77,20 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
     # Tables: the metrics people read on every file (and Keras), next to the baseline.
     tabular = labels is not None and task.kind in ("classification", "regression") and \
         (manifest.get("preprocessing") or {}).get("type") == "tabular"
+    cpu_class, outputs = emulated or (None, None)
     for key, entry in manifest["files"].items():
-        run, dynamic_batch = _load(entry, out_dir)
-        got = np.concatenate([run(_slice({k: v[i:i + 1] for k, v in inputs.items()}, 1))
-                              for i in range(min(batch, n_total))], axis=0)
+        if outputs is not None:  # as the emulated host answered (every batch size goes through one kernel)
+            full = np.asarray(outputs[key], "float32")
+            got, sizes, latency = full[:batch], [n_total], None
+        else:
+            got, full, sizes, latency = _run_file(entry, out_dir, inputs, batch, n_total)
         err_b1 = float(np.abs(got - reference[:len(got)]).max())
-        full = np.concatenate([run({k: v[i:i + CHUNK] for k, v in inputs.items()})
-                               for i in range(0, n_total, CHUNK)]) if dynamic_batch else np.concatenate(
-            [got] + [run({k: v[i:i + 1] for k, v in inputs.items()}) for i in range(len(got), n_total)])
         full = np.asarray(full, "float32")
         err_bn = float(np.abs(full - reference).max())
         row = {"file": key, "format": entry["format"], "quantization": entry.get("quantization", "fp32"),
                "size_bytes": FORMATS[entry["format"]].size(entry, out_dir),
                "max_abs_err_batch1": err_b1, "max_abs_err_batchN": err_bn,
-               "batch_sizes": [1, n_total] if dynamic_batch else [1],
-               "latency_ms_batch1": timed(lambda: run(_slice(inputs, 1)), 20) * 1000,
+               "batch_sizes": sizes, "latency_ms_batch1": latency,
                **({"interpreter_options": entry["interpreter_options"]} if entry.get("interpreter_options") else {})}
         if task.kind in ("classification", "seq2seq"):
             row["agreement"] = float(np.mean(full.argmax(-1) == reference.argmax(-1)))
@@ -120,7 +133,8 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8)
             row["passed"] = max(err_b1, err_bn) <= RELATIVE_TOL[quant] * scale
         rows.append(row)
     report = {"model": manifest["name"], "examples": n_total, "labels_given": labels is not None,
-              "results": rows, "passed": all(r["passed"] for r in rows)}
+              "results": rows, "passed": all(r["passed"] for r in rows),
+              "cpu": cpu.emulated(cpu_class) if cpu_class else cpu.host()}
     if tabular:
         report["keras_metrics"] = metrics.score(task.kind, labels, reference)
         found = metrics.baseline(task.kind, labels, manifest.get("preprocessing"), reference.shape[-1])
@@ -140,7 +154,7 @@ def format_table(report):
         drop = (f"{-100 * r['accuracy_delta']:.2f}" if "accuracy_delta" in r  # accuracy points lost
                 else f"{100 * r['rmse_increase']:.2f}%" if "rmse_increase" in r else "-")  # RMSE gained
         lines.append(f"{r['file']:<34} {size:>9} {r['max_abs_err_batch1']:>12.2e} {r['max_abs_err_batchN']:>12.2e} "
-                     f"{agree:>7} {acc:>7} {drop:>6} {r['latency_ms_batch1']:>8.3f}  {'yes' if r['passed'] else 'NO'}")
+                     f"{agree:>7} {acc:>7} {drop:>6} {_ms(r['latency_ms_batch1']):>8}  {'yes' if r['passed'] else 'NO'}")
     if report["results"] and "keras_accuracy" in report["results"][0]:
         lines.append(f"Keras model accuracy on the same examples: {report['results'][0]['keras_accuracy']:.4f}")
     if report["results"] and "keras_rmse" in report["results"][0]:
@@ -155,15 +169,40 @@ def format_table(report):
         if r.get("interpreter_options"):
             lines.append(f"note: {r['file']} was run with {r['interpreter_options']} (not the runtime's "
                          "default options; the manifest and MODEL_CARD.md say why)")
+    if report.get("cpu"):
+        lines.append(("Emulated CPU: " if report["cpu"].get("emulated") else "CPU: ") + cpu.describe(report["cpu"]))
+    if report.get("cpu_note"):
+        lines.append("note: " + report["cpu_note"])
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
 
 
-def verify_export(out_dir, *, verbose=True):
+def _ms(latency):
+    return "-" if latency is None else f"{latency:.3f}"
+
+
+def cpu_note(exported_on, here):
+    """What `zoo verify` says when the export was verified on a CPU of another int8 class (None if the same
+    class, or the export did not record its CPU)."""
+    if not exported_on or cpu.same_class(exported_on, here):
+        return None
+    host = "the emulated host is" if here.get("emulated") else "this host is"
+    return (f"the export was verified on {cpu.describe(exported_on)}; {host} {cpu.describe(here)}. Integer "
+            "kernels differ between these classes, so every file, its int8 budget included, was checked again "
+            "on it (the results above).")
+
+
+def verify_export(out_dir, *, verbose=True, emulate=None):
     """Re-run the verification of an export folder against its `model.keras`.
 
     A file (or `model.keras`, `verify_inputs.npz`) whose SHA-256 differs from
     the one recorded at export fails the report, named in `changed_since_export`.
+    On a host whose CPU is of another int8 class than the export's (`export.cpu`),
+    the report says so (`cpu_note`): its results are this host's.
+
+    `emulate="avx2"`: run the ONNX, LiteRT and OpenVINO files as an AVX2-only host
+    would (`export.cpu.run_as`) and judge them by the same criteria; the other
+    files are left out, and the export's `report.json` and card are left as they are.
     """
     if publish_lib.complete(out_dir):
         print(f"Completed the publish of an export that was killed while moving its files into {out_dir}.")
@@ -173,11 +212,13 @@ def verify_export(out_dir, *, verbose=True):
     if missing:
         raise common.ExportError(f"Files listed in {os.path.join(out_dir, manifest_lib.MANIFEST)} are missing: "
                                  f"{missing}. Export the model again.")
+    if emulate is not None and cpu.emulation_missing(emulate):
+        raise common.ExportError(f"zoo verify --emulate-cpu {emulate}: {cpu.emulation_missing(emulate)}")
     changed = manifest_lib.changed_files(out_dir, manifest)
     entries = {**manifest.get("references", {}), **manifest["files"]}
     named = ", ".join(f"{os.path.join(out_dir, entries[k]['path'])} ({k})" for k in changed)
     try:
-        report = _verify_against_keras(out_dir, manifest)
+        report = _verify_against_keras(out_dir, manifest, emulate)
     except ValueError as err:  # ExportError, and the loaders' own ValueErrors
         if not changed:
             raise
@@ -185,8 +226,12 @@ def verify_export(out_dir, *, verbose=True):
         raise common.ExportError(f"{err} Changed since export (sha256 differs): {named}.") from None
     report["changed_since_export"] = changed
     report["passed"] = report["passed"] and not changed
-    files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
-    card.write(out_dir, report, manifest)  # the card's figures are the report's
+    note = cpu_note(manifest.get("verified_on"), report["cpu"])
+    if note:
+        report["cpu_note"] = note
+    if emulate is None:
+        files.write_json(os.path.join(out_dir, manifest_lib.REPORT), report)
+        card.write(out_dir, report, manifest)  # the card's figures are the report's
     if verbose:
         print(format_table(report))
         if changed:
@@ -194,8 +239,9 @@ def verify_export(out_dir, *, verbose=True):
     return report
 
 
-def _verify_against_keras(out_dir, manifest):
-    """`verify_files` on the export's own `model.keras` and `verify_inputs.npz`."""
+def _verify_against_keras(out_dir, manifest, emulate=None):
+    """`verify_files` on the export's own `model.keras` and `verify_inputs.npz` (with `emulate`, on the files
+    an emulated host of that class can run, as it runs them)."""
     from zoo.registry import load_model
 
     model = load_model(os.path.join(out_dir, "model.keras"))
@@ -208,4 +254,12 @@ def _verify_against_keras(out_dir, manifest):
                                  f"({type(err).__name__}: {err}): it was damaged after the export. Export the model "
                                  "again (zoo export ... --overwrite).") from None
     labels = arrays.pop("__labels__", None)
-    return verify_files(out_dir, model, arrays, labels, manifest=manifest)
+    if emulate is None:
+        return verify_files(out_dir, model, arrays, labels, manifest=manifest)
+    runnable = {k: e for k, e in manifest["files"].items() if e["format"] in cpu.EMULATED_FORMATS}
+    if not runnable:
+        raise common.ExportError(f"{out_dir!r} has no file an emulated {emulate} host can run (formats "
+                                 f"{list(cpu.EMULATED_FORMATS)}).")
+    outputs = cpu.run_as(emulate, out_dir, runnable, arrays)
+    return verify_files(out_dir, model, arrays, labels, manifest={**manifest, "files": runnable},
+                        emulated=(emulate, outputs))
