@@ -103,13 +103,13 @@ def same_class(a, b):
     return bool(a and b) and a.get("int8_class") == b.get("int8_class") and a.get("machine") == b.get("machine")
 
 
-def emulation_missing(cpu_class):
-    """Why `run_as(cpu_class, ...)` cannot run here (a sentence naming the fix), or None."""
+def emulation_missing(cpu_class, formats=EMULATED_FORMATS):
+    """Why `run_as(cpu_class, ...)` cannot run files of `formats` here (a sentence naming the fix), or None."""
     if cpu_class not in EMULATED:
         return f"no emulation of CPU class {cpu_class!r}; the classes that can be emulated: {sorted(EMULATED)}."
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return f"emulating an x86 {cpu_class} host needs an x86-64 machine (this is {platform.machine()})."
-    if not shutil.which(QEMU):
+    if {"onnx", "tflite"} & set(formats) and not shutil.which(QEMU):
         return (f"emulating an {cpu_class} host runs ONNX Runtime and LiteRT under QEMU's user-mode emulator, "
                 f"which is not installed: apt-get install qemu-user (it provides {QEMU}).")
     return None
@@ -119,7 +119,7 @@ def run_as(cpu_class, out_dir, entries, inputs, *, timeout=900):
     """`{key: outputs}` of the export files `entries` (`{manifest key: entry}`) on `inputs` (`{input name:
     array}`), run as a host of `cpu_class` would run them (see the module's docstring). Each runtime runs in
     a child process that imports only NumPy and that runtime."""
-    missing = emulation_missing(cpu_class)
+    missing = emulation_missing(cpu_class, {e["format"] for e in entries.values()})
     if missing:
         raise ExportError(f"Cannot run the files as an {cpu_class} host: {missing}")
     spec = EMULATED[cpu_class]

@@ -138,7 +138,7 @@ def quantize_int8(float_path, calibration, *, per_channel=True, op_types=None, t
                             activation_type=getattr(QuantType, TARGETS[target]["activation"]),
                             weight_type=QuantType.QInt8,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
-                                           "TensorQuantOverrides": _per_tensor_weights(float_path, target)},
+                                           "TensorQuantOverrides": _per_tensor_weights(float_path)},
                             op_types_to_quantize=list(op_types) if op_types else None)
         except Exception as err:
             raise common.ExportError("ONNX int8 quantization (onnxruntime.quantization.quantize_static) failed: "
@@ -176,18 +176,15 @@ def weight_peaks(proto):
     return peaks
 
 
-def _per_tensor_weights(float_path, target):
+def _per_tensor_weights(float_path):
     """`TensorQuantOverrides` that quantize the weights of batched MatMuls (rank > 2, e.g. the tabular MLP's
     per-feature embeddings) per tensor: per channel, ONNX Runtime puts their scales on axis 1 -- the summed
-    axis -- and onnxruntime-web's integer MatMul refuses the file ("weight zero point must be a scalar...").
-    The target's `reduce_range` is named again: ONNX Runtime's per-tensor override path drops the global one
-    (8-bit weights there, which saturate on x86 CPUs without VNNI)."""
+    axis -- and onnxruntime-web's integer MatMul refuses the file ("weight zero point must be a scalar...")."""
     import onnx
 
     graph = onnx.load(float_path, load_external_data=False).graph
     ranks = {i.name: len(i.dims) for i in graph.initializer}
-    override = [{"symmetric": True, "reduce_range": TARGETS[target]["reduce_range"]}]
-    return {node.input[1]: override for node in graph.node
+    return {node.input[1]: [{"symmetric": True}] for node in graph.node
             if node.op_type == "MatMul" and ranks.get(node.input[1], 0) > 2}
 
 

@@ -173,6 +173,8 @@ def format_table(report):
         lines.append(("Emulated CPU: " if report["cpu"].get("emulated") else "CPU: ") + cpu.describe(report["cpu"]))
     if report.get("cpu_note"):
         lines.append("note: " + report["cpu_note"])
+    if report.get("not_emulated"):
+        lines.append(f"not run under emulation (their runtimes are not emulated): {', '.join(report['not_emulated'])}")
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
 
@@ -212,8 +214,9 @@ def verify_export(out_dir, *, verbose=True, emulate=None):
     if missing:
         raise common.ExportError(f"Files listed in {os.path.join(out_dir, manifest_lib.MANIFEST)} are missing: "
                                  f"{missing}. Export the model again.")
-    if emulate is not None and cpu.emulation_missing(emulate):
-        raise common.ExportError(f"zoo verify --emulate-cpu {emulate}: {cpu.emulation_missing(emulate)}")
+    missing_emulator = emulate and cpu.emulation_missing(emulate, {e["format"] for e in manifest["files"].values()})
+    if missing_emulator:
+        raise common.ExportError(f"zoo verify --emulate-cpu {emulate}: {missing_emulator}")
     changed = manifest_lib.changed_files(out_dir, manifest)
     entries = {**manifest.get("references", {}), **manifest["files"]}
     named = ", ".join(f"{os.path.join(out_dir, entries[k]['path'])} ({k})" for k in changed)
@@ -261,5 +264,7 @@ def _verify_against_keras(out_dir, manifest, emulate=None):
         raise common.ExportError(f"{out_dir!r} has no file an emulated {emulate} host can run (formats "
                                  f"{list(cpu.EMULATED_FORMATS)}).")
     outputs = cpu.run_as(emulate, out_dir, runnable, arrays)
-    return verify_files(out_dir, model, arrays, labels, manifest={**manifest, "files": runnable},
-                        emulated=(emulate, outputs))
+    report = verify_files(out_dir, model, arrays, labels, manifest={**manifest, "files": runnable},
+                          emulated=(emulate, outputs))
+    report["not_emulated"] = [k for k in manifest["files"] if k not in runnable]
+    return report
