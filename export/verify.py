@@ -106,31 +106,7 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8,
                 row["rmse_increase"] = common.budget_loss(task, labels, reference, full)
         if tabular:
             row["metrics"] = metrics.score(task.kind, labels, full)
-        quant = row["quantization"]
-        units = task.kind == "regression" or (manifest.get("preprocessing") or {}).get("units") == "series"
-        if quant == "fp32" and units:  # outputs in target or series units: float32's relative precision
-            scale = float(np.abs(reference).max()) + 1.0
-            row["criterion"] = f"max_abs_err <= {FP32_TOL} x (1 + max|y|)"
-            row["passed"] = max(err_b1, err_bn) <= FP32_TOL * scale
-        elif quant == "fp32":
-            row["criterion"] = f"max_abs_err <= {FP32_TOL}"
-            row["passed"] = max(err_b1, err_bn) <= FP32_TOL
-        elif "rmse_increase" in row:  # tabular regression with labels: the budget, in percent of the RMSE
-            row["criterion"] = f"RMSE increase <= {100 * budget:g}%"
-            row["passed"] = row["rmse_increase"] <= budget + 1e-9
-        elif task.kind in ("classification", "seq2seq"):
-            # With labels, the accuracy budget is the contract (what --max-accuracy-drop sets); without
-            # them, agreement with the Keras model stands in for it.
-            if "accuracy" in row:
-                row["criterion"] = f"accuracy drop <= {100 * budget:g} points"
-                row["passed"] = row["accuracy_delta"] >= -budget - 1e-9
-            else:
-                row["criterion"] = f"agreement >= {AGREEMENT[quant]}"
-                row["passed"] = row["agreement"] >= AGREEMENT[quant]
-        else:
-            scale = float(np.abs(reference).max()) + 1.0
-            row["criterion"] = f"max_abs_err <= {RELATIVE_TOL[quant]} x (1 + max|y|)"
-            row["passed"] = max(err_b1, err_bn) <= RELATIVE_TOL[quant] * scale
+        row["criterion"], row["passed"] = _criterion(row, task, manifest, reference, budget)
         rows.append(row)
     report = {"model": manifest["name"], "examples": n_total, "labels_given": labels is not None,
               "results": rows, "passed": all(r["passed"] for r in rows),
@@ -141,6 +117,28 @@ def verify_files(out_dir, model, inputs, labels=None, *, manifest=None, batch=8,
         if found:
             report["baseline"] = {"name": found[0], **found[1]}
     return report
+
+
+def _criterion(row, task, manifest, reference, budget):
+    """`(criterion, passed)` of one file's row: float32 files by their error against Keras, reduced-precision
+    files by the accuracy budget (labels), agreement (no labels) or error relative to the output scale."""
+    quant, err = row["quantization"], max(row["max_abs_err_batch1"], row["max_abs_err_batchN"])
+    units = task.kind == "regression" or (manifest.get("preprocessing") or {}).get("units") == "series"
+    if quant == "fp32" and units:  # outputs in target or series units: float32's relative precision
+        scale = float(np.abs(reference).max()) + 1.0
+        return f"max_abs_err <= {FP32_TOL} x (1 + max|y|)", err <= FP32_TOL * scale
+    if quant == "fp32":
+        return f"max_abs_err <= {FP32_TOL}", err <= FP32_TOL
+    if "rmse_increase" in row:  # tabular regression with labels: the budget, in percent of the RMSE
+        return f"RMSE increase <= {100 * budget:g}%", row["rmse_increase"] <= budget + 1e-9
+    if task.kind in ("classification", "seq2seq"):
+        # With labels, the accuracy budget is the contract (what --max-accuracy-drop sets); without
+        # them, agreement with the Keras model stands in for it.
+        if "accuracy" in row:
+            return f"accuracy drop <= {100 * budget:g} points", row["accuracy_delta"] >= -budget - 1e-9
+        return f"agreement >= {AGREEMENT[quant]}", row["agreement"] >= AGREEMENT[quant]
+    scale = float(np.abs(reference).max()) + 1.0
+    return f"max_abs_err <= {RELATIVE_TOL[quant]} x (1 + max|y|)", err <= RELATIVE_TOL[quant] * scale
 
 
 def format_table(report):
@@ -154,7 +152,8 @@ def format_table(report):
         drop = (f"{-100 * r['accuracy_delta']:.2f}" if "accuracy_delta" in r  # accuracy points lost
                 else f"{100 * r['rmse_increase']:.2f}%" if "rmse_increase" in r else "-")  # RMSE gained
         lines.append(f"{r['file']:<34} {size:>9} {r['max_abs_err_batch1']:>12.2e} {r['max_abs_err_batchN']:>12.2e} "
-                     f"{agree:>7} {acc:>7} {drop:>6} {_ms(r['latency_ms_batch1']):>8}  {'yes' if r['passed'] else 'NO'}")
+                     f"{agree:>7} {acc:>7} {drop:>6} {_ms(r['latency_ms_batch1']):>8}  "
+                     f"{'yes' if r['passed'] else 'NO'}")
     if report["results"] and "keras_accuracy" in report["results"][0]:
         lines.append(f"Keras model accuracy on the same examples: {report['results'][0]['keras_accuracy']:.4f}")
     if report["results"] and "keras_rmse" in report["results"][0]:
