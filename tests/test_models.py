@@ -21,6 +21,7 @@ DEPTH_VARIANTS = {
     "resnet20": ["resnet32", "resnet44", "resnet56", "resnet110"],  # CIFAR option-A blocks
     "densenet_bc_100_k12": ["densenet121", "densenet169", "densenet201"],  # DenseNet-BC blocks
     "nasnet_tiny": ["nasnet_mobile", "nasnet_large", "nasnet_cifar"],  # NASNet-A cells
+    "mobilenet_v2_tiny": ["mobilenet_v2", "mobilenet_v2_cifar"],  # inverted residual blocks (MobileNetV2)
 }
 REPEATED = {v for variants in DEPTH_VARIANTS.values() for v in variants}
 TRAINED = [n for n in ALL_MODELS if n not in REPEATED]
@@ -38,7 +39,7 @@ def test_depth_variants_name_registered_models_of_one_builder_family():
 
 def test_every_family_is_registered_with_a_tiny_variant():
     families = zoo.list_families()
-    assert families == ["densenet", "mlp", "nasnet", "resnet", "rnn", "transformer"]
+    assert families == ["densenet", "mlp", "mobilenet", "nasnet", "resnet", "rnn", "transformer"]
     for family in families:
         assert zoo.list_models(family=family, tiny=True), family
 

@@ -18,6 +18,7 @@ PARITY = {
     "densenet201": (keras.applications.DenseNet201, 20_242_984),
     "nasnet_mobile": (keras.applications.NASNetMobile, 5_326_716),
     "nasnet_large": (keras.applications.NASNetLarge, 88_949_818),
+    "mobilenet_v2": (keras.applications.MobileNetV2, 3_538_984),
 }
 
 
@@ -62,7 +63,8 @@ def _kapp_small(name, include_top):
     "name,include_top",
     # Without the top, NASNet maps the same layers as with it (the head is the difference, and
     # resnet50 covers the pooled no-top path).
-    [("resnet50", True), ("resnet50", False), ("densenet121", True), ("nasnet_mobile", True)],
+    [("resnet50", True), ("resnet50", False), ("densenet121", True), ("nasnet_mobile", True),
+     ("mobilenet_v2", True)],
 )
 def test_weights_copied_from_a_keras_applications_model_give_equal_outputs(
     name, include_top
@@ -118,6 +120,29 @@ def test_imagenet_weights_are_fetched_with_keras_get_file(tmp_path, monkeypatch)
         atol=1e-5,
         rtol=1e-5,
     )
+
+
+@pytest.mark.parametrize("alpha", [0.35, 1.3])
+def test_mobilenet_v2_widths_load_keras_applications_files_by_name(alpha, tmp_path, monkeypatch):
+    # keras.applications' MobileNetV2 files are named by width and input size; its width rounding (multiples of
+    # 8, the last convolution widened above 1.0) is what makes them fit.
+    kapp = keras.applications.MobileNetV2(weights=None, include_top=False, alpha=alpha, input_shape=(96, 96, 3),
+                                          pooling="avg")
+    _randomize(kapp)
+    path = str(tmp_path / "kapp.h5")
+    kapp.save(path)
+    calls = []
+    monkeypatch.setattr(keras.utils, "get_file", lambda fname, origin, **kw: calls.append((fname, origin)) or path)
+    ours = zoo.mobilenet_v2(alpha=alpha, weights="imagenet", include_top=False, input_shape=(96, 96, 3),
+                            pooling="avg")
+    assert calls[0][0] == f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_96_no_top.h5"
+    assert calls[0][1].startswith("https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/")
+    assert ours.count_params() == kapp.count_params()
+    x = np.random.default_rng(4).normal(size=(2, 96, 96, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=False)),
+                               keras.ops.convert_to_numpy(kapp(x, training=False)), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"ImageNet weights .* `alpha` in \[0.35, 0.5, 0.75, 1.0, 1.3, 1.4\]"):
+        zoo.mobilenet_v2(alpha=0.6, weights="imagenet")  # no ImageNet file at this width
 
 
 def test_mismatched_weights_raise_and_leave_the_model_untouched(tmp_path):

@@ -38,6 +38,7 @@ _CLASSES = {
     "zoo.resnet": ("CifarResNet", "ResNet"),
     "zoo.densenet": ("DenseNet",),
     "zoo.nasnet": ("NASNet",),
+    "zoo.mobilenet": ("MobileNetV2",),
     "zoo.mlp": ("MLP", "TabularMLP"),
     "zoo.rnn": ("RNNClassifier", "RNNForecaster"),
     "zoo.transformer": ("TransformerClassifier", "TransformerSeq2Seq", "greedy_decode"),

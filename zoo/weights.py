@@ -175,8 +175,19 @@ def load_weights(model, weights, *, pretrained=None):
     )
 
 
+def _zoo_name(kapp_name):
+    """`(registered name, builder arguments)` of a keras.applications model name: the same name for the
+    ResNets, DenseNets and NASNets; `mobilenetv2_{alpha}_{size}` is `mobilenet_v2` with that `alpha`."""
+    import re
+
+    found = re.fullmatch(r"mobilenetv2_(\d+\.\d+)_\d+", kapp_name)
+    if found:
+        return "mobilenet_v2", {"alpha": float(found.group(1))}
+    return kapp_name, {}
+
+
 def from_keras_applications(kapp_model, **overrides):
-    """A zoo model equal to a keras.applications ResNet/DenseNet/NASNet, weights and all.
+    """A zoo model equal to a keras.applications ResNet/DenseNet/NASNet/MobileNetV2, weights and all.
 
     The architecture (depth, input shape, top, classes) is read from
     `kapp_model`; for ResNets the stride stays in the first 1x1 convolution
@@ -184,11 +195,11 @@ def from_keras_applications(kapp_model, **overrides):
     """
     from zoo import registry
 
-    name = kapp_model.name
+    name, family_kwargs = _zoo_name(kapp_model.name)
     if not registry.list_models(name):
         raise ValueError(
-            "Only keras.applications ResNet50/101/152, DenseNet121/169/201 and "
-            f"NASNetMobile/NASNetLarge have zoo counterparts. Received a model named {name!r}."
+            "Only keras.applications ResNet50/101/152, DenseNet121/169/201, NASNetMobile/NASNetLarge and "
+            f"MobileNetV2 have zoo counterparts. Received a model named {kapp_model.name!r}."
         )
     include_top = any(layer.name == "predictions" for layer in kapp_model.layers)
     kwargs = dict(
@@ -208,6 +219,7 @@ def from_keras_applications(kapp_model, **overrides):
         kwargs["pooling"] = "max"
     if name.startswith("resnet"):
         kwargs["stride_in_1x1"] = True
+    kwargs.update(family_kwargs)
     kwargs.update(overrides)
     model = registry.create_model(name, **kwargs)
     transfer_weights(kapp_model, model)
