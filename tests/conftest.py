@@ -136,7 +136,7 @@ SLOW = frozenset({
     "tests/test_web.py::test_a_text_bundle_verifies_in_node_from_texts",
     "tests/test_web.py::test_an_image_bundle_verifies_in_node_through_its_own_preprocessing",
     "tests/test_openvino.py::test_ir_files_equal_keras_and_int8_keeps_accuracy",
-    "tests/test_openvino.py::test_int8_files_answer_on_an_avx2_host_as_here_and_full_8_bit_weights_would_not",
+    "tests/test_openvino.py::test_full_8_bit_weights_answer_differently_on_an_avx2_host",
     "tests/test_openvino.py::test_zoo_verify_emulating_an_avx2_host_rechecks_the_budget_and_leaves_the_report",
     "tests/test_bad_inputs.py::test_a_cluster_that_does_not_answer_is_reported_and_sigterm_stops_a_waiting_run",
     "tests/test_bad_inputs.py::test_an_export_killed_while_publishing_is_completed_by_the_next_command",

@@ -93,17 +93,12 @@ def _here_and_avx2(folder, files, x):
     return here, cpu.run_as("avx2", str(folder), files, {"images": x})
 
 
-def test_int8_files_answer_on_an_avx2_host_as_here_and_full_8_bit_weights_would_not(digits_export, tmp_path,
-                                                                                     monkeypatch):
+def test_int8_files_answer_on_an_avx2_host_as_here(digits_export):
     # The int8 files' integer arithmetic is the same on every x86 class (7-bit weights: AVX2's saturating
-    # 16-bit pair sums cannot clip them), so what the export verified here holds on an AVX2-only host. The
-    # control: the same model with NNCF's default overflow fix (full 8-bit MatMul weights) answers differently
-    # there -- the check can fail.
+    # 16-bit pair sums cannot clip them), so what the export verified here holds on an AVX2-only host.
     from export import cpu
-    from export import openvino as openvino_format
 
-    out, model, x, _ = digits_export
-    y = pipelines.sample_arrays(pipelines.load_dataset("digits"), "test", 10**9)[1]
+    out, _, x, _ = digits_export
     manifest = json.loads((out / "zoo_export.json").read_text())
     assert manifest["files"]["openvino_int8"]["int8"] == "overflow_fix=enable"
     qemu = cpu.emulation_missing("avx2", {"onnx"}) is None
@@ -114,6 +109,25 @@ def test_int8_files_answer_on_an_avx2_host_as_here_and_full_8_bit_weights_would_
             np.testing.assert_array_equal(avx2[key], here[key], err_msg=key)
         else:
             np.testing.assert_allclose(avx2[key], here[key], atol=1e-5, err_msg=key)
+    if not qemu:
+        pytest.skip("the ONNX files' AVX2 check runs under QEMU: apt-get install qemu-user (the OpenVINO files "
+                    "were checked)")
+
+
+def test_full_8_bit_weights_answer_differently_on_an_avx2_host(digits_export, tmp_path, monkeypatch):
+    # The control for the test above: with NNCF's default overflow fix (full 8-bit MatMul weights) the same
+    # model's IR loses digits on an AVX2 host that a VNNI host gets right -- the check can fail. It needs a
+    # host whose own kernels do not saturate to compare with.
+    import os
+
+    from export import cpu
+    from export import openvino as openvino_format
+
+    if cpu.host()["int8_class"] in cpu.SATURATING or os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        pytest.skip(f"this host's int8 kernels saturate too ({cpu.describe(cpu.host())}, ONEDNN_MAX_CPU_ISA="
+                    f"{os.environ.get('ONEDNN_MAX_CPU_ISA')}): the control needs a VNNI/AMX host")
+    out, model, x, _ = digits_export
+    y = pipelines.sample_arrays(pipelines.load_dataset("digits"), "test", 10**9)[1]
     monkeypatch.setattr(openvino_format, "OVERFLOW_FIX", "first_layer_only")
     full = tmp_path / "full8"
     export_model(model, str(full), formats=("openvino",), calibration_data=x[:64], eval_data=(x, y),
@@ -122,9 +136,6 @@ def test_int8_files_answer_on_an_avx2_host_as_here_and_full_8_bit_weights_would_
     here, avx2 = _here_and_avx2(full, control, x)
     accuracy = {k: float(np.mean(o["openvino_int8"].argmax(-1) == y)) for k, o in (("here", here), ("avx2", avx2))}
     assert accuracy["avx2"] < accuracy["here"], accuracy
-    if not qemu:
-        pytest.skip("the ONNX files' AVX2 check runs under QEMU: apt-get install qemu-user (the OpenVINO files "
-                    "were checked)")
 
 
 def test_zoo_verify_emulating_an_avx2_host_rechecks_the_budget_and_leaves_the_report(digits_export, tmp_path):
@@ -145,7 +156,8 @@ def test_zoo_verify_emulating_an_avx2_host_rechecks_the_budget_and_leaves_the_re
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Emulated CPU: AMD EPYC Rome" in done.stdout and "int8 class avx2" in done.stdout
-    assert "every file, its int8 budget included, was checked again" in done.stdout
+    if cpu.host()["int8_class"] != "avx2":  # an export made on another class: the table says so
+        assert "every file, its int8 budget included, was checked again" in done.stdout
     for key in ("onnx_int8", "openvino_int8"):
         line = next(line for line in done.stdout.splitlines() if line.startswith(key + " "))
         assert line.rstrip().endswith("yes") and " - " in line, line  # passed; no latency under emulation
