@@ -22,6 +22,8 @@ DEPTH_VARIANTS = {
     "densenet_bc_100_k12": ["densenet121", "densenet169", "densenet201"],  # DenseNet-BC blocks
     "nasnet_tiny": ["nasnet_mobile", "nasnet_large", "nasnet_cifar"],  # NASNet-A cells
     "mobilenet_v2_tiny": ["mobilenet_v2", "mobilenet_v2_cifar"],  # inverted residual blocks (MobileNetV2)
+    "mobilenet_v3_tiny": ["mobilenet_v3_small", "mobilenet_v3_large", "mobilenet_v3_small_minimalistic",
+                          "mobilenet_v3_large_minimalistic"],  # MobileNetV3 blocks (squeeze-excite, hard-swish)
 }
 REPEATED = {v for variants in DEPTH_VARIANTS.values() for v in variants}
 TRAINED = [n for n in ALL_MODELS if n not in REPEATED]

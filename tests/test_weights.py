@@ -19,6 +19,8 @@ PARITY = {
     "nasnet_mobile": (keras.applications.NASNetMobile, 5_326_716),
     "nasnet_large": (keras.applications.NASNetLarge, 88_949_818),
     "mobilenet_v2": (keras.applications.MobileNetV2, 3_538_984),
+    "mobilenet_v3_small": (keras.applications.MobileNetV3Small, 2_554_968),
+    "mobilenet_v3_large": (keras.applications.MobileNetV3Large, 5_507_432),
 }
 
 
@@ -64,7 +66,7 @@ def _kapp_small(name, include_top):
     # Without the top, NASNet maps the same layers as with it (the head is the difference, and
     # resnet50 covers the pooled no-top path).
     [("resnet50", True), ("resnet50", False), ("densenet121", True), ("nasnet_mobile", True),
-     ("mobilenet_v2", True)],
+     ("mobilenet_v2", True), ("mobilenet_v3_small", True), ("mobilenet_v3_large", False)],
 )
 def test_weights_copied_from_a_keras_applications_model_give_equal_outputs(
     name, include_top
@@ -143,6 +145,32 @@ def test_mobilenet_v2_widths_load_keras_applications_files_by_name(alpha, tmp_pa
                                keras.ops.convert_to_numpy(kapp(x, training=False)), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match=r"ImageNet weights .* `alpha` in \[0.35, 0.5, 0.75, 1.0, 1.3, 1.4\]"):
         zoo.mobilenet_v2(alpha=0.6, weights="imagenet")  # no ImageNet file at this width
+
+
+@pytest.mark.parametrize("builder, kwargs, expected", [
+    (keras.applications.MobileNetV3Large, {"alpha": 0.75}, ("mobilenet_v3_large", 0.75)),
+    (keras.applications.MobileNetV3Small, {"minimalistic": True}, ("mobilenet_v3_small_minimalistic", 1.0)),
+])
+def test_mobilenet_v3_variants_are_recognised_and_load_their_imagenet_files(builder, kwargs, expected, tmp_path,
+                                                                           monkeypatch):
+    # keras.applications names every V3 "MobileNetV3Small/Large": the width is read from its blocks' channels
+    # and `minimalistic` from the missing squeeze-excite; its Rescaling (0-255 pixels) comes along.
+    kapp = builder(weights=None, input_shape=(64, 64, 3), classes=7, **kwargs)
+    _randomize(kapp)
+    ours = zw.from_keras_applications(kapp)
+    name, alpha = expected
+    assert ours.name == name and ours.get_layer("rescaling")
+    x = np.random.default_rng(5).uniform(0, 255, size=(2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=False)),
+                               keras.ops.convert_to_numpy(kapp(x, training=False)), atol=1e-5, rtol=1e-5)
+    path = str(tmp_path / "kapp.h5")
+    kapp.save(path)
+    calls = []
+    monkeypatch.setattr(keras.utils, "get_file", lambda fname, origin, **kw: calls.append((fname, kw)) or path)
+    with pytest.raises(ValueError, match="do not match the model architecture"):  # 7 classes, not 1000
+        zoo.create_model(name, alpha=alpha, weights="imagenet", include_preprocessing=True)
+    variant = f"{name.split('_')[2]}{'_minimalistic' if 'minimalistic' in name else ''}_224_{alpha}_float"
+    assert calls[0][0] == f"weights_mobilenet_v3_{variant}.h5" and calls[0][1]["file_hash"]
 
 
 def test_mismatched_weights_raise_and_leave_the_model_untouched(tmp_path):

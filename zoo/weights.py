@@ -175,19 +175,16 @@ def load_weights(model, weights, *, pretrained=None):
     )
 
 
-def _zoo_name(kapp_name):
-    """`(registered name, builder arguments)` of a keras.applications model name: the same name for the
-    ResNets, DenseNets and NASNets; `mobilenetv2_{alpha}_{size}` is `mobilenet_v2` with that `alpha`."""
-    import re
+def _zoo_name(kapp_model):
+    """`(registered name, builder arguments)` of a keras.applications model: the same name for the
+    ResNets, DenseNets and NASNets; MobileNets by their width and variant (`zoo.mobilenet`)."""
+    from zoo import mobilenet
 
-    found = re.fullmatch(r"mobilenetv2_(\d+\.\d+)_\d+", kapp_name)
-    if found:
-        return "mobilenet_v2", {"alpha": float(found.group(1))}
-    return kapp_name, {}
+    return mobilenet.keras_applications_arguments(kapp_model) or (kapp_model.name, {})
 
 
 def from_keras_applications(kapp_model, **overrides):
-    """A zoo model equal to a keras.applications ResNet/DenseNet/NASNet/MobileNetV2, weights and all.
+    """A zoo model equal to a keras.applications ResNet/DenseNet/NASNet/MobileNet, weights and all.
 
     The architecture (depth, input shape, top, classes) is read from
     `kapp_model`; for ResNets the stride stays in the first 1x1 convolution
@@ -195,11 +192,11 @@ def from_keras_applications(kapp_model, **overrides):
     """
     from zoo import registry
 
-    name, family_kwargs = _zoo_name(kapp_model.name)
+    name, family_kwargs = _zoo_name(kapp_model)
     if not registry.list_models(name):
         raise ValueError(
-            "Only keras.applications ResNet50/101/152, DenseNet121/169/201, NASNetMobile/NASNetLarge and "
-            f"MobileNetV2 have zoo counterparts. Received a model named {kapp_model.name!r}."
+            "Only keras.applications ResNet50/101/152, DenseNet121/169/201, NASNetMobile/NASNetLarge, "
+            f"MobileNetV2 and MobileNetV3 have zoo counterparts. Received a model named {kapp_model.name!r}."
         )
     include_top = any(layer.name == "predictions" for layer in kapp_model.layers)
     kwargs = dict(
@@ -209,7 +206,8 @@ def from_keras_applications(kapp_model, **overrides):
     )
     if include_top:
         head = kapp_model.get_layer("predictions")
-        kwargs["classes"] = head.units
+        # A Dense head, or MobileNetV3's 1x1-convolution `logits` followed by an Activation named predictions.
+        kwargs["classes"] = getattr(head, "units", None) or kapp_model.get_layer("logits").filters
         kwargs["classifier_activation"] = keras.activations.serialize(
             head.activation
         )
