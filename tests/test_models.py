@@ -24,6 +24,8 @@ DEPTH_VARIANTS = {
     "mobilenet_v2_tiny": ["mobilenet_v2", "mobilenet_v2_cifar"],  # inverted residual blocks (MobileNetV2)
     "mobilenet_v3_tiny": ["mobilenet_v3_small", "mobilenet_v3_large", "mobilenet_v3_small_minimalistic",
                           "mobilenet_v3_large_minimalistic"],  # MobileNetV3 blocks (squeeze-excite, hard-swish)
+    "efficientnet_tiny": [f"efficientnet_b{i}" for i in range(8)],  # MBConv + squeeze-excite + swish
+    "efficientnet_lite_tiny": [f"efficientnet_lite{i}" for i in range(5)],  # MBConv, ReLU6, no squeeze-excite
 }
 REPEATED = {v for variants in DEPTH_VARIANTS.values() for v in variants}
 TRAINED = [n for n in ALL_MODELS if n not in REPEATED]
@@ -41,7 +43,7 @@ def test_depth_variants_name_registered_models_of_one_builder_family():
 
 def test_every_family_is_registered_with_a_tiny_variant():
     families = zoo.list_families()
-    assert families == ["densenet", "mlp", "mobilenet", "nasnet", "resnet", "rnn", "transformer"]
+    assert families == ["densenet", "efficientnet", "mlp", "mobilenet", "nasnet", "resnet", "rnn", "transformer"]
     for family in families:
         assert zoo.list_models(family=family, tiny=True), family
 

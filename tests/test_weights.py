@@ -173,6 +173,61 @@ def test_mobilenet_v3_variants_are_recognised_and_load_their_imagenet_files(buil
     assert calls[0][0] == f"weights_mobilenet_v3_{variant}.h5" and calls[0][1]["file_hash"]
 
 
+# keras.applications' EfficientNets count the 7 statistics of their input Normalization layer (the zoo's takes
+# its ImageNet mean/std as constants, `include_preprocessing=True`): B0 5,330,571, B3 12,320,535, B7 66,658,687.
+EFFICIENTNET_PARITY = {"efficientnet_b0": 5_330_571 - 7, "efficientnet_b3": 12_320_535 - 7,
+                       "efficientnet_b7": 66_658_687 - 7}
+# EfficientNet-Lite has no keras.applications counterpart: TensorFlow's reference counts (trainable parameters,
+# without batch-norm statistics), as its model cards and timm's tf_efficientnet_lite list them.
+LITE_TRAINABLE = {"efficientnet_lite0": 4_652_008, "efficientnet_lite1": 5_416_680, "efficientnet_lite2": 6_092_072,
+                  "efficientnet_lite3": 8_197_096, "efficientnet_lite4": 13_006_568}
+
+
+def test_efficientnet_parameter_counts():
+    catalog = registry.read_catalog()
+    for name, expected in EFFICIENTNET_PARITY.items():
+        assert catalog[name]["params"] == expected, name
+    for name, expected in LITE_TRAINABLE.items():
+        model = zoo.create_model(name)
+        assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected, name
+
+
+def test_efficientnet_b0_with_keras_applications_weights_gives_its_outputs(tmp_path, monkeypatch):
+    # keras.applications' model divides by 255 and normalizes inside (an identity Normalization without
+    # ImageNet weights): the zoo model is fed what its first convolution sees. Its stochastic depth is the
+    # zoo's DropPath (no variables), its names keras.applications' own.
+    kapp = keras.applications.EfficientNetB0(weights=None, input_shape=(64, 64, 3), classes=7)
+    _randomize(kapp)
+    ours = zoo.efficientnet_b0(input_shape=(64, 64, 3), classes=7)
+    zw.transfer_weights(kapp, ours)
+    x = np.random.default_rng(6).uniform(0, 255, size=(2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x / 255.0, training=False)),
+                               keras.ops.convert_to_numpy(kapp(x, training=False)), atol=1e-5, rtol=1e-5)
+    path = str(tmp_path / "b0.h5")
+    kapp.save(path)
+    calls = []
+    monkeypatch.setattr(keras.utils, "get_file", lambda fname, origin, **kw: calls.append((fname, origin, kw)) or path)
+    with pytest.raises(ValueError, match="do not match the model architecture"):  # 7 classes, not 1000
+        zoo.efficientnet_b0(weights="imagenet")
+    assert calls[0][0] == "efficientnetb0.h5" and calls[0][1] == "https://storage.googleapis.com/keras-applications/" \
+        "efficientnetb0.h5" and calls[0][2]["file_hash"] == "902e53a9f72be733fc0bcb005b3ebbac"
+    with pytest.raises(ValueError, match="neither a weight set of 'efficientnet_lite0'"):
+        zoo.efficientnet_lite0(weights="imagenet")  # keras.applications has no Lite files
+    with pytest.raises(ValueError, match="EfficientNet-Lite has none in keras.applications"):
+        zoo.efficientnet.EfficientNet(lite=True, weights="imagenet")
+
+
+def test_efficientnet_preprocessing_normalizes_pixels_as_imagenet_training_did():
+    model = zoo.efficientnet_tiny(include_preprocessing=True)
+    plain = zoo.efficientnet_tiny()
+    plain.set_weights(model.get_weights())
+    x = np.random.default_rng(7).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x, training=False)),
+                               keras.ops.convert_to_numpy(plain(((x / 255.0 - mean) / std).astype("float32"),
+                                                                training=False)), atol=1e-5)
+
+
 def test_mismatched_weights_raise_and_leave_the_model_untouched(tmp_path):
     kapp = _kapp_small("resnet50", include_top=True)  # 7 classes
     path = str(tmp_path / "r50.h5")

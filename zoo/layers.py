@@ -235,3 +235,55 @@ def in_series_units(model, preprocessing):
     forecast = model(scaled)  # (batch, horizon, 1), model space
     out = SeriesScaling(**keys, inverse=True, name="to_series_units")([forecast, window])
     return keras.Model(window, out, name=model.name)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DropPath(keras.layers.Layer):
+    """Drop path / stochastic depth: drop a whole residual branch per example and rescale the kept ones;
+    identity at inference. One layer for every family: NASNet's ScheduledDropPath (Zoph et al. 2018, sec.
+    4.1: the probability grows with the cell's depth and linearly over training) and the fixed, depth-scaled
+    rate of stochastic depth (Huang et al. 2016, https://arxiv.org/abs/1603.09382; EfficientNet's "drop
+    connect").
+
+    Args:
+        rate: the drop probability of the last block (at the end of training when scheduled).
+        depth: the block's position in the network, in (0, 1]: its probability is `rate * depth`.
+        scheduled: the probability also grows linearly over training: the training progress (0 -> 1) is
+            the layer's non-trainable `progress` variable, which `zoo.nasnet.ScheduledDropPath` advances
+            every step. Unscheduled layers hold no variable.
+
+    Example:
+
+    ```python
+    import numpy as np
+    DropPath(rate=0.4, depth=1.0)(np.ones((2, 4, 4, 3)), training=False)  # unchanged
+    ```
+    """
+
+    def __init__(self, rate, depth=1.0, scheduled=True, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise ValueError(f"`rate` must be a float in [0, 1). Received: rate={rate!r}")
+        self.rate, self.depth, self.scheduled = rate, depth, bool(scheduled)
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def build(self, input_shape):
+        if self.scheduled:
+            self.progress = self.add_weight(shape=(), initializer="zeros", trainable=False, name="progress")
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0:
+            return x
+        rate = self.rate * self.depth * (ops.cast(self.progress, "float32") if self.scheduled else 1.0)
+        keep = 1.0 - rate
+        shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+        kept = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < keep, x.dtype)
+        return x * kept / ops.cast(keep, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "depth": self.depth, "scheduled": self.scheduled})
+        return config

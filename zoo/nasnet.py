@@ -24,9 +24,10 @@ cifar = nasnet_cifar(classes=10)             # NASNet-A 6 @ 768, 32x32
 """
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from zoo import _common
+from zoo.layers import DropPath  # the shared layer (zoo.nasnet.DropPath before it moved)
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -64,54 +65,6 @@ def _correct_pad(x, kernel_size):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
-@keras.saving.register_keras_serializable(package="zoo")
-class DropPath(layers.Layer):
-    """ScheduledDropPath (Zoph et al. 2018, sec. 4.1): drop a whole path of the
-    cell per example, with a probability that grows with the cell's depth and
-    linearly over training; rescales the kept paths. Identity at inference.
-
-    Args:
-        rate: the drop probability of the last cell at the end of training.
-        depth: the cell's position in the network, in (0, 1].
-
-    The training progress (0 -> 1) is the layer's non-trainable `progress`
-    variable, which `ScheduledDropPath` advances every step.
-
-    Example:
-
-    ```python
-    import numpy as np
-    DropPath(rate=0.4, depth=1.0)(np.ones((2, 4, 4, 3)), training=False)  # unchanged
-    ```
-    """
-
-    def __init__(self, rate, depth=1.0, **kwargs):
-        super().__init__(**kwargs)
-        _common.check_rate("rate", rate)
-        self.rate, self.depth = rate, depth
-        self.seed_generator = keras.random.SeedGenerator()
-
-    def build(self, input_shape):
-        self.progress = self.add_weight(shape=(), initializer="zeros", trainable=False, name="progress")
-
-    def call(self, x, training=False):
-        if not training or self.rate == 0:
-            return x
-        rate = self.rate * self.depth * ops.cast(self.progress, "float32")
-        keep = 1.0 - rate
-        shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
-        kept = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < keep, x.dtype)
-        return x * kept / ops.cast(keep, x.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "depth": self.depth})
-        return config
-
-
 class ScheduledDropPath(keras.callbacks.Callback):
     """Advances every `DropPath`'s progress from 0 to 1 over `total_steps` training steps.
 
@@ -130,7 +83,7 @@ class ScheduledDropPath(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         progress = min(self.step / self.total_steps, 1.0)
         for layer in self.model._flatten_layers():
-            if isinstance(layer, DropPath):
+            if isinstance(layer, DropPath) and layer.scheduled:
                 layer.progress.assign(progress)
         self.step += 1
 
