@@ -26,6 +26,7 @@ DEPTH_VARIANTS = {
                           "mobilenet_v3_large_minimalistic"],  # MobileNetV3 blocks (squeeze-excite, hard-swish)
     "efficientnet_tiny": [f"efficientnet_b{i}" for i in range(8)],  # MBConv + squeeze-excite + swish
     "efficientnet_lite_tiny": [f"efficientnet_lite{i}" for i in range(5)],  # MBConv, ReLU6, no squeeze-excite
+    "vit_nano": ["vit_tiny", "vit_small", "vit_base", "vit_cifar"],  # patch embedding + Transformer encoder
 }
 REPEATED = {v for variants in DEPTH_VARIANTS.values() for v in variants}
 TRAINED = [n for n in ALL_MODELS if n not in REPEATED]
@@ -43,7 +44,8 @@ def test_depth_variants_name_registered_models_of_one_builder_family():
 
 def test_every_family_is_registered_with_a_tiny_variant():
     families = zoo.list_families()
-    assert families == ["densenet", "efficientnet", "mlp", "mobilenet", "nasnet", "resnet", "rnn", "transformer"]
+    assert families == ["densenet", "efficientnet", "mlp", "mobilenet", "nasnet", "resnet", "rnn", "transformer",
+                        "vit"]
     for family in families:
         assert zoo.list_models(family=family, tiny=True), family
 

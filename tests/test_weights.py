@@ -192,6 +192,17 @@ def test_efficientnet_parameter_counts():
         assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected, name
 
 
+def test_vit_parameter_counts_equal_the_reference_implementations():
+    # ViT-B/16 as in the paper's code (and timm's vit_base_patch16_224), Ti/S at DeiT's widths: 1,000 classes.
+    catalog = registry.read_catalog()
+    assert {n: catalog[n]["params"] for n in ("vit_tiny", "vit_small", "vit_base")} == {
+        "vit_tiny": 5_717_416, "vit_small": 22_050_664, "vit_base": 86_567_656}
+    with pytest.raises(ValueError, match=r"multiples of `patch_size` \(16\). Received: input_shape=\(40, 40, 3\)"):
+        zoo.vit_tiny(input_shape=(40, 40, 3))
+    with pytest.raises(ValueError, match="`embed_dim` must be divisible by `num_heads`"):
+        zoo.vit.ViT(embed_dim=10, num_heads=3)
+
+
 def test_efficientnet_b0_with_keras_applications_weights_gives_its_outputs(tmp_path, monkeypatch):
     # keras.applications' model divides by 255 and normalizes inside (an identity Normalization without
     # ImageNet weights): the zoo model is fed what its first convolution sees. Its stochastic depth is the

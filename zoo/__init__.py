@@ -40,6 +40,7 @@ _CLASSES = {
     "zoo.nasnet": ("NASNet",),
     "zoo.mobilenet": ("MobileNetV2", "MobileNetV3"),
     "zoo.efficientnet": ("EfficientNet",),
+    "zoo.vit": ("ViT",),
     "zoo.mlp": ("MLP", "TabularMLP"),
     "zoo.rnn": ("RNNClassifier", "RNNForecaster"),
     "zoo.transformer": ("TransformerClassifier", "TransformerSeq2Seq", "greedy_decode"),
