@@ -151,9 +151,6 @@ def EfficientNet(
     def channels(c, fixed=False):
         return c if fixed else make_divisible(c * width_coefficient)
 
-    def repeats(n, fixed=False):
-        return n if fixed else int(math.ceil(depth_coefficient * n))
-
     x = inputs
     if include_preprocessing:
         x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
@@ -162,17 +159,7 @@ def EfficientNet(
     x = layers.Conv2D(channels(32, lite), 3, strides=2, padding="valid", use_bias=False, name="stem_conv")(x)
     x = _bn("stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)  # (b, h / 2, w / 2, 32 w)
-    total = sum(repeats(b[1], lite and i in (0, len(blocks) - 1)) for i, b in enumerate(blocks))
-    index = 0
-    for i, (kernel, n, c_in, c_out, expansion, stride) in enumerate(blocks):
-        fixed_first_last = lite and i in (0, len(blocks) - 1)
-        c_in, c_out = channels(c_in, lite and i == 0), channels(c_out)
-        for j in range(repeats(n, fixed_first_last)):
-            x = mbconv_block(x, filters_in=c_in if j == 0 else c_out, filters_out=c_out, kernel_size=kernel,
-                             stride=stride if j == 0 else 1, expand_ratio=expansion,
-                             se_ratio=0 if lite else 0.25, activation=activation,
-                             drop_rate=drop_connect_rate * index / total, name=f"block{i + 1}{chr(j + 97)}_")
-            index += 1
+    x = _stages(x, blocks, channels, depth_coefficient, lite, activation, drop_connect_rate)
     x = layers.Conv2D(channels(1280, lite), 1, padding="same", use_bias=False, name="top_conv")(x)
     x = _bn("top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)  # (b, h / 32, w / 32, 1280 w)
@@ -187,6 +174,27 @@ def EfficientNet(
     model = _common.task_model(_common.model_inputs(input_tensor, inputs), x, name=name,
                                task="image_classification", include_top=include_top)
     return load_weights(model, weights, pretrained=pretrained)
+
+
+def _stages(x, blocks, channels, depth_coefficient, lite, activation, drop_connect_rate):
+    """The MBConv stages: repeats scaled by `depth_coefficient` (rounded up; Lite keeps the first and last
+    stages' repeats), stochastic depth rising linearly over all blocks."""
+
+    def repeats(n, fixed=False):
+        return n if fixed else int(math.ceil(depth_coefficient * n))
+
+    total = sum(repeats(b[1], lite and i in (0, len(blocks) - 1)) for i, b in enumerate(blocks))
+    index = 0
+    for i, (kernel, n, c_in, c_out, expansion, stride) in enumerate(blocks):
+        fixed_first_last = lite and i in (0, len(blocks) - 1)
+        c_in, c_out = channels(c_in, lite and i == 0), channels(c_out)
+        for j in range(repeats(n, fixed_first_last)):
+            x = mbconv_block(x, filters_in=c_in if j == 0 else c_out, filters_out=c_out, kernel_size=kernel,
+                             stride=stride if j == 0 else 1, expand_ratio=expansion,
+                             se_ratio=0 if lite else 0.25, activation=activation,
+                             drop_rate=drop_connect_rate * index / total, name=f"block{i + 1}{chr(j + 97)}_")
+            index += 1
+    return x
 
 
 def _kapp_file(weights_name, include_top):

@@ -32,7 +32,7 @@ from keras import layers
 
 from zoo import _common
 from zoo.registry import register_model
-from zoo.weights import load_weights
+from zoo.weights import keras_applications_resolver, load_weights
 
 _KAPP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)  # keras.applications' ImageNet weights
@@ -322,6 +322,7 @@ def MobileNetV3(
     return load_weights(model, weights, pretrained=pretrained)
 
 
+@keras_applications_resolver
 def keras_applications_arguments(kapp_model):
     """`(registered name, builder arguments)` of a keras.applications MobileNetV2/V3 model (None if it is
     neither): V2's name holds its width (`mobilenetv2_0.75_224`); V3's width is the one whose rounding gives

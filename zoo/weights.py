@@ -175,12 +175,28 @@ def load_weights(model, weights, *, pretrained=None):
     )
 
 
-def _zoo_name(kapp_model):
-    """`(registered name, builder arguments)` of a keras.applications model: the same name for the
-    ResNets, DenseNets and NASNets; MobileNets by their width and variant (`zoo.mobilenet`)."""
-    from zoo import mobilenet
+# Functions `kapp_model -> (registered name, builder arguments) or None` for keras.applications models whose
+# name alone does not say the zoo's (MobileNets: width and variant); each family registers its own.
+KERAS_APPLICATIONS_RESOLVERS = []
 
-    return mobilenet.keras_applications_arguments(kapp_model) or (kapp_model.name, {})
+
+def keras_applications_resolver(fn):
+    """Register `fn` (a family's reader of keras.applications models) for `from_keras_applications`."""
+    KERAS_APPLICATIONS_RESOLVERS.append(fn)
+    return fn
+
+
+def _zoo_name(kapp_model):
+    """`(registered name, builder arguments)` of a keras.applications model: what a family's resolver reads
+    from it, else its own name (the ResNets, DenseNets and NASNets)."""
+    from zoo import registry
+
+    registry.load_families()
+    for resolve in KERAS_APPLICATIONS_RESOLVERS:
+        found = resolve(kapp_model)
+        if found:
+            return found
+    return kapp_model.name, {}
 
 
 def from_keras_applications(kapp_model, **overrides):
