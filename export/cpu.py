@@ -35,7 +35,8 @@ KERNEL_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "
 SATURATING = ("avx2", "avx512")
 # Emulated classes: QEMU's CPU model for the runtimes that read CPUID, oneDNN's ISA cap for OpenVINO.
 EMULATED = {"avx2": {"qemu_cpu": "EPYC-Rome", "onednn_isa": "AVX2",
-                     "model": "AMD EPYC Rome (QEMU user-mode emulation: AVX2, FMA3; no AVX-512, no VNNI)",
+                     "model": "AVX2-only x86 (emulated: ONNX Runtime and LiteRT under QEMU's AMD EPYC Rome model, "
+                              "OpenVINO with oneDNN capped at AVX2; no AVX-512, no VNNI)",
                      "flags": ["sse4_1", "avx", "avx2", "fma", "f16c"]}}
 EMULATED_FORMATS = ("onnx", "tflite", "openvino")
 QEMU = "qemu-x86_64"
@@ -115,7 +116,7 @@ def emulation_missing(cpu_class, formats=EMULATED_FORMATS):
     return None
 
 
-def run_as(cpu_class, out_dir, entries, inputs, *, timeout=900):
+def run_as(cpu_class, out_dir, entries, inputs, *, timeout=3600):
     """`{key: outputs}` of the export files `entries` (`{manifest key: entry}`) on `inputs` (`{input name:
     array}`), run as a host of `cpu_class` would run them (see the module's docstring). Each runtime runs in
     a child process that imports only NumPy and that runtime."""
@@ -139,7 +140,13 @@ def run_as(cpu_class, out_dir, entries, inputs, *, timeout=900):
             if how == "qemu":
                 command = [QEMU, "-cpu", spec["qemu_cpu"]] + command
             env = {**os.environ, "ONEDNN_MAX_CPU_ISA": spec["onednn_isa"], "PYTHONNOUSERSITE": "1"}
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+            try:
+                done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise ExportError(f"Running {sorted(group)} as an emulated {cpu_class} host took over {timeout} s "
+                                  "and was stopped: emulation runs the kernels tens of times slower than the "
+                                  "CPU (recurrent models most), so check on a real host of that class, or export "
+                                  "with fewer verification examples (--eval-size).") from None
             if done.returncode != 0:
                 tail = [line for line in done.stderr.splitlines() if "TCG doesn't support" not in line][-5:]
                 raise ExportError(f"Running {sorted(group)} as an emulated {cpu_class} host failed "
