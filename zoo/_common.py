@@ -228,3 +228,17 @@ def model_inputs(input_tensor, inputs):
     if input_tensor is not None:
         return keras.utils.get_source_inputs(input_tensor)
     return inputs
+
+
+def correct_pad(x, kernel_size):
+    """Padding for a stride-2 'valid' op that matches TF's 'same' (keras.applications' `correct_pad`): ONNX and
+    LiteRT get a plain pad + 'valid' op, and imported weights see the pixels they were trained on."""
+    size = x.shape[1:3]
+    adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def pad_for_stride_2(x, kernel_size, name):
+    """`x` zero-padded by `correct_pad` (a layer named `name`)."""
+    return layers.ZeroPadding2D(correct_pad(x, kernel_size), name=name)(x)

@@ -28,7 +28,7 @@ from keras import layers
 
 from zoo import _common
 from zoo.layers import DropPath
-from zoo.mobilenet import _same_pad_for_stride_2, make_divisible
+from zoo.mobilenet import make_divisible
 from zoo.registry import register_model
 from zoo.weights import load_weights
 
@@ -67,7 +67,7 @@ def mbconv_block(inputs, *, filters_in, filters_out, kernel_size, stride, expand
         x = _bn(f"{name}expand_bn")(x)
         x = layers.Activation(activation, name=f"{name}expand_activation")(x)  # (b, h, w, t * c)
     if stride == 2:
-        x = _same_pad_for_stride_2(x, kernel_size, f"{name}dwconv_pad")
+        x = _common.pad_for_stride_2(x, kernel_size, f"{name}dwconv_pad")
     x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding="same" if stride == 1 else "valid",
                                use_bias=False, name=f"{name}dwconv")(x)
     x = _bn(f"{name}bn")(x)
@@ -155,7 +155,7 @@ def EfficientNet(
     if include_preprocessing:
         x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
         x = layers.Normalization(mean=IMAGENET_MEAN, variance=[s * s for s in IMAGENET_STD], name="normalization")(x)
-    x = _same_pad_for_stride_2(x, 3, "stem_conv_pad")
+    x = _common.pad_for_stride_2(x, 3, "stem_conv_pad")
     x = layers.Conv2D(channels(32, lite), 3, strides=2, padding="valid", use_bias=False, name="stem_conv")(x)
     x = _bn("stem_bn")(x)
     x = layers.Activation(activation, name="stem_activation")(x)  # (b, h / 2, w / 2, 32 w)

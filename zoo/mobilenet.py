@@ -56,17 +56,6 @@ def make_divisible(value, divisor=8, min_value=None):
 # Blocks
 
 
-def _same_pad_for_stride_2(x, kernel_size, name):
-    """TF's 'same' padding for a strided convolution, made explicit (keras.applications' `correct_pad`):
-    ONNX and LiteRT get a plain pad + 'valid' convolution, and the weights see the pixels they were
-    trained on."""
-    size = x.shape[1:3]
-    adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)
-    correct = (kernel_size // 2, kernel_size // 2)
-    return layers.ZeroPadding2D(((correct[0] - adjust[0], correct[0]), (correct[1] - adjust[1], correct[1])),
-                                name=name)(x)
-
-
 def inverted_res_block(inputs, *, expansion, stride, filters, block_id):
     """Expand (1x1, ReLU6) -> depthwise 3x3 (ReLU6) -> project (1x1, linear), plus the input when the
     shapes allow. The projection has no activation: ReLU on a low-dimensional bottleneck destroys
@@ -79,7 +68,7 @@ def inverted_res_block(inputs, *, expansion, stride, filters, block_id):
         x = _bn(f"{prefix}expand_BN")(x)
         x = layers.ReLU(6.0, name=f"{prefix}expand_relu")(x)  # (b, h, w, t * c)
     if stride == 2:
-        x = _same_pad_for_stride_2(x, 3, f"{prefix}pad")
+        x = _common.pad_for_stride_2(x, 3, f"{prefix}pad")
     x = layers.DepthwiseConv2D(3, strides=stride, use_bias=False, padding="same" if stride == 1 else "valid",
                                name=f"{prefix}depthwise")(x)
     x = _bn(f"{prefix}depthwise_BN")(x)
@@ -211,7 +200,7 @@ def v3_block(x, *, expansion, filters, kernel_size, stride, se_ratio, activation
         x = _bn(f"{prefix}expand_bn")(x)
         x = _act(x, activation, f"{prefix}expand_act")  # (b, h, w, t * c)
     if stride == 2:
-        x = _same_pad_for_stride_2(x, kernel_size, f"{prefix}depthwise_pad")
+        x = _common.pad_for_stride_2(x, kernel_size, f"{prefix}depthwise_pad")
     x = layers.DepthwiseConv2D(kernel_size, strides=stride, padding="same" if stride == 1 else "valid",
                                use_bias=False, name=f"{prefix}depthwise")(x)
     x = _bn(f"{prefix}depthwise_bn")(x)

@@ -57,14 +57,6 @@ def _bn(name):
     return _common.batch_norm(name, epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
 
 
-def _correct_pad(x, kernel_size):
-    """Padding for a stride-2 'valid' op that matches TF's 'same' (keras.applications)."""
-    size = x.shape[1:3]
-    adjust = (1, 1) if size[0] is None else (1 - size[0] % 2, 1 - size[1] % 2)
-    half = kernel_size // 2
-    return ((half - adjust[0], half), (half - adjust[1], half))
-
-
 class ScheduledDropPath(keras.callbacks.Callback):
     """Advances every `DropPath`'s progress from 0 to 1 over `total_steps` training steps.
 
@@ -109,7 +101,7 @@ class _Cell:
         x = layers.Activation("relu", name=f"separable_relu_1_{name}")(x)
         padding = "same"
         if strides == 2:
-            x = layers.ZeroPadding2D(_correct_pad(x, kernel_size), name=f"separable_conv_1_pad_{name}")(x)
+            x = layers.ZeroPadding2D(_common.correct_pad(x, kernel_size), name=f"separable_conv_1_pad_{name}")(x)
             padding = "valid"
         x = layers.SeparableConv2D(self.filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                                    name=f"separable_conv_1_{name}")(x)
@@ -180,7 +172,7 @@ def reduction_cell(ip, p, cell):
     block_id, filters = cell.block_id, cell.filters
     p = _adjust_block(p, ip, filters, block_id)
     h = _squeeze(ip, filters, "reduction", block_id)
-    h3 = layers.ZeroPadding2D(_correct_pad(h, 3), name=f"reduction_pad_1_{block_id}")(h)
+    h3 = layers.ZeroPadding2D(_common.correct_pad(h, 3), name=f"reduction_pad_1_{block_id}")(h)
     x1 = cell.add(cell.separable(h, 5, "reduction_left1", strides=2),
                   cell.separable(p, 7, "reduction_right1", strides=2), "reduction_add_1")
     x2 = cell.add(cell.pool(h3, "max", 2, "reduction_left2"),
