@@ -4,7 +4,10 @@ zoo's id and length policy there (test_sequence_limits has it on TensorFlow and 
 One subprocess for both: importing JAX and Keras and compiling costs ~10 s a process on this machine.
 nasnet_tiny, resnet_tiny and densenet_tiny only predict here: XLA compiles their training steps in ~50 s
 together (half of this test); their layers are the Conv/BatchNorm/pooling/concat layers that resnet8 trains
-here, plus NASNet's DropPath, which trains compiled in test_weights.
+here, plus NASNet's DropPath, which trains compiled in test_weights. So do mobilenet_v2_tiny, mobilenet_v3_tiny
+and efficientnet_tiny (12-15 s of compilation each): efficientnet_lite_tiny trains their depthwise
+convolutions and MBConv blocks here, and their squeeze-excite and (hard-)swish are Keras' own
+GlobalAveragePooling2D/Multiply/Activation layers.
 """
 
 import json
@@ -28,7 +31,8 @@ from conftest import small_kwargs
 assert keras.backend.backend() == "jax"
 
 # 1. Every tiny model: one compiled training step (jit), then inference-mode predictions.
-INFERENCE_ONLY = {"nasnet_tiny", "resnet_tiny", "densenet_tiny"}
+INFERENCE_ONLY = {"nasnet_tiny", "resnet_tiny", "densenet_tiny", "mobilenet_v2_tiny", "mobilenet_v3_tiny",
+                  "efficientnet_tiny"}
 rng = np.random.default_rng(0)
 for name in zoo.list_models(tiny=True):
     model = zoo.create_model(name)
