@@ -40,14 +40,23 @@ def _results(report):
                      f"{'yes' if row['passed'] else 'NO'} |")
     if report.get("cpu_note"):
         lines += ["", f"Note: {report['cpu_note']}"]
-    if any(row["quantization"] == "int8" for row in report["results"]):
-        lines += ["", "The x86 int8 files keep their weights within 7 bits, so CPUs without VNNI (AVX2 only) compute "
-                  "what this CPU computed; `zoo verify EXPORT --emulate-cpu avx2` runs them as such a host would."]
     if "keras_accuracy" in (report["results"] or [{}])[0]:
         lines += ["", f"The Keras model on the same examples: accuracy {report['results'][0]['keras_accuracy']:.4f}."]
     elif "keras_rmse" in (report["results"] or [{}])[0]:
         lines += ["", f"The Keras model on the same examples: RMSE {report['results'][0]['keras_rmse']:.4g}."]
     return lines
+
+
+def _seven_bit(manifest, folder):
+    """The files whose int8 weights stay within 7 bits (ONNX x86 target, OpenVINO's overflow fix): they compute
+    the same on x86 CPUs without VNNI."""
+    keys = [k for k, e in manifest["files"].items()
+            if e.get("reduce_range") or str(e.get("int8", "")).startswith("overflow_fix")]
+    if not keys:
+        return []
+    return ["", f"{', '.join(f'`{k}`' for k in keys)} keep their int8 weights within 7 bits, so x86 CPUs without VNNI "
+            f"(AVX2 only) compute what this CPU computed; `zoo verify {folder} --emulate-cpu avx2` runs the files as "
+            "such a host would."]
 
 
 def _ms(latency):
@@ -96,7 +105,7 @@ def render(manifest, report, folder="EXPORT"):
     lines = [f"# {name}", "", f"A {task.replace('_', ' ')} model exported by zoo on {manifest.get('created', '?')}; "
              f"every file below was checked against the Keras model (`zoo verify {folder}` checks again).", "",
              "## Training", "", *_training(manifest), "", "## Files and measured results", "", *_results(report),
-             "", "## Inputs and outputs", "", *_signature(manifest), ""]
+             *_seven_bit(manifest, folder), "", "## Inputs and outputs", "", *_signature(manifest), ""]
     if manifest.get("labels"):
         lines += [f"Output classes, in order: {', '.join(manifest['labels'])}.", ""]
     lines += ["## Use it", "", "Any file, with the training preprocessing applied for you:", "", "```",
