@@ -54,7 +54,8 @@ def _seven_bit(manifest, folder):
             if e.get("reduce_range") or str(e.get("int8", "")).startswith("overflow_fix")]
     if not keys:
         return []
-    return ["", f"{', '.join(f'`{k}`' for k in keys)} keep their int8 weights within 7 bits, so x86 CPUs without VNNI "
+    verb = "keeps its" if len(keys) == 1 else "keep their"
+    return ["", f"{', '.join(f'`{k}`' for k in keys)} {verb} int8 weights within 7 bits, so x86 CPUs without VNNI "
             f"(AVX2 only) compute what this CPU computed; `zoo verify {folder} --emulate-cpu avx2` runs the files as "
             "such a host would."]
 
