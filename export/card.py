@@ -36,7 +36,7 @@ def _results(report):
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in report["results"]:
         lines.append(f"| `{row['file']}` | {row['format']} | {row['quantization']} | {_size(row['size_bytes'])} | "
-                     f"{_quality(row)} | {row['max_abs_err_batchN']:.2e} | {_ms(row['latency_ms_batch1'])} | "
+                     f"{_quality(row)} | {row['max_abs_err_batchN']:.2e} | {format_ms(row['latency_ms_batch1'])} | "
                      f"{'yes' if row['passed'] else 'NO'} |")
     if report.get("cpu_note"):
         lines += ["", f"Note: {report['cpu_note']}"]
@@ -60,7 +60,8 @@ def _seven_bit(manifest, folder):
             "such a host would."]
 
 
-def _ms(latency):
+def format_ms(latency):
+    """A batch-1 latency for the tables (`-` where none was measured: an emulated host)."""
     return "-" if latency is None else f"{latency:.3f}"
 
 

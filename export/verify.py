@@ -152,7 +152,7 @@ def format_table(report):
         drop = (f"{-100 * r['accuracy_delta']:.2f}" if "accuracy_delta" in r  # accuracy points lost
                 else f"{100 * r['rmse_increase']:.2f}%" if "rmse_increase" in r else "-")  # RMSE gained
         lines.append(f"{r['file']:<34} {size:>9} {r['max_abs_err_batch1']:>12.2e} {r['max_abs_err_batchN']:>12.2e} "
-                     f"{agree:>7} {acc:>7} {drop:>6} {_ms(r['latency_ms_batch1']):>8}  "
+                     f"{agree:>7} {acc:>7} {drop:>6} {card.format_ms(r['latency_ms_batch1']):>8}  "
                      f"{'yes' if r['passed'] else 'NO'}")
     if report["results"] and "keras_accuracy" in report["results"][0]:
         lines.append(f"Keras model accuracy on the same examples: {report['results'][0]['keras_accuracy']:.4f}")
@@ -176,10 +176,6 @@ def format_table(report):
         lines.append(f"not run under emulation (their runtimes are not emulated): {', '.join(report['not_emulated'])}")
     lines.append("all files passed" if report["passed"] else "SOME FILES FAILED their criterion")
     return "\n".join(lines)
-
-
-def _ms(latency):
-    return "-" if latency is None else f"{latency:.3f}"
 
 
 def cpu_note(exported_on, here):

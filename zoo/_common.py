@@ -136,10 +136,12 @@ def head_dtype():
     return None
 
 
-def image_head(x, *, include_top, pooling, classes, classifier_activation):
-    """keras.applications' head: GAP + Dense, or optional pooling only."""
+def image_head(x, *, include_top, pooling, classes, classifier_activation, dropout=0.0):
+    """keras.applications' head: GAP (+ dropout, EfficientNet's `top_dropout`) + Dense, or optional pooling only."""
     if include_top:
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout > 0:
+            x = layers.Dropout(dropout, name="top_dropout")(x)
         return layers.Dense(
             classes,
             activation=classifier_activation,

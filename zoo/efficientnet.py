@@ -163,14 +163,8 @@ def EfficientNet(
     x = layers.Conv2D(channels(1280, lite), 1, padding="same", use_bias=False, name="top_conv")(x)
     x = _bn("top_bn")(x)
     x = layers.Activation(activation, name="top_activation")(x)  # (b, h / 32, w / 32, 1280 w)
-    if include_top and dropout_rate > 0:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, dtype=_common.head_dtype(),
-                         name="predictions")(x)
-    else:
-        x = _common.image_head(x, include_top=include_top, pooling=pooling, classes=classes,
-                               classifier_activation=classifier_activation)
+    x = _common.image_head(x, include_top=include_top, pooling=pooling, classes=classes,
+                           classifier_activation=classifier_activation, dropout=dropout_rate)
     model = _common.task_model(_common.model_inputs(input_tensor, inputs), x, name=name,
                                task="image_classification", include_top=include_top)
     return load_weights(model, weights, pretrained=pretrained)
